@@ -1,0 +1,177 @@
+"""`rag` command line: thin wrappers over the package's functions; every command shares one Settings."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rag.config import load_settings
+from rag.errors import RagError
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+def _settings(args):
+    over = {k: getattr(args, k, None) for k in ("corpus_dir", "index_dir", "retriever", "top_k", "generator", "backend")}
+    return load_settings(**over)
+
+
+# ------------------------------------------------------------------ models
+
+
+def cmd_models_pull(args) -> int:
+    from rag import models
+
+    settings = _settings(args)
+    names = args.names or None
+    paths = models.pull(names, settings, progress=not args.quiet)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def cmd_models_list(args) -> int:
+    from rag import models
+
+    rows = models.status(_settings(args))
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            print(f"{r['name']:<22} {r['kind']:<9} {'ok' if r['provisioned'] else 'missing':<8} {r['path']}")
+    return 0
+
+
+# ------------------------------------------------------------------ index / search
+
+
+def cmd_index(args) -> int:
+    from rag import corpus, index
+    from rag.embed import load_embedder, open_cache
+    from rag.errors import CorpusEmpty
+
+    settings = _settings(args)
+    loaded = corpus.load_corpus(settings.corpus_dir)
+    for err in loaded.errors:
+        print(f"skipped {err}", file=sys.stderr)
+    for dup, kept in loaded.duplicates:
+        print(f"skipped duplicate {dup} (same text as {kept})", file=sys.stderr)
+    if not loaded.articles:
+        raise CorpusEmpty(f"no readable articles in {settings.corpus_dir}: add .md, .txt or .jsonl files")
+    print(f"{len(loaded.articles)} articles from {settings.corpus_dir}", file=sys.stderr)
+    report = index.update(
+        settings,
+        loaded.articles,
+        load_embedder(settings),
+        rebuild=args.rebuild,
+        progress=not args.quiet,
+        log=lambda m: print(m, file=sys.stderr),
+        cache=open_cache(settings),
+    )
+    if args.json:
+        _print_json(report.__dict__ | {"errors": [str(e) for e in loaded.errors]})
+    else:
+        print(report.summary())
+    return 0
+
+
+def cmd_search(args) -> int:
+    from rag import index
+    from rag.embed import load_embedder
+    from rag.retrieve import Retriever
+
+    settings = _settings(args)
+    idx = index.load(settings)
+    embedder = None if settings.retriever == "bm25" else load_embedder(settings)
+    hits = Retriever(idx, embedder, settings).search(args.query, k=args.k or settings.top_k)
+    if args.json:
+        _print_json([h.to_dict() for h in hits])
+        return 0
+    for n, h in enumerate(hits, 1):
+        ranks = ", ".join(f"{k}#{v}" if v else f"{k}#-" for k, v in h.ranks.items())
+        print(f"[{n}] {h.score:.3f} ({ranks})  {h.article['title']} ({h.article['date']}) {h.chunk.id}")
+        print("    " + h.chunk.text[:300].replace("\n", " "))
+    return 0
+
+
+# ------------------------------------------------------------------ eval
+
+
+def cmd_eval_retrieval(args) -> int:
+    from rag import evalsets, evaluate
+
+    settings = _settings(args)
+    gold = evalsets.load_csv(Path(args.csv), question_col=args.question_col, context_col=args.context_col)
+    for s in gold.skipped:
+        print(f"skipped {s}", file=sys.stderr)
+    retrievers = ("bm25", "dense", "hybrid") if args.retriever == "all" else (args.retriever,)
+    result = evaluate.retrieval(gold, settings, retrievers, progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"{result['gold']}: {result['queries']} queries, corpus {result['corpus_size']} ({result['chunks']} chunks)")
+        for mode, m in result["retrievers"].items():
+            print(f"  {mode:<7} " + "  ".join(f"{k} {v}" for k, v in m.items()))
+    return 0
+
+
+# ------------------------------------------------------------------ parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rag", description="Vietnamese-first question answering over news articles")
+    p.add_argument("--corpus-dir", type=Path, help="articles folder (default: corpus/, env RAG_CORPUS_DIR)")
+    p.add_argument("--index-dir", type=Path, help="index folder (default: embeddings/, env RAG_INDEX_DIR)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    models = sub.add_parser("models", help="provision and list models").add_subparsers(dest="models_cmd", required=True)
+    pull = models.add_parser("pull", help="download, verify and install models into the cache")
+    pull.add_argument("names", nargs="*", help="model names (default: the configured embedder and generator)")
+    pull.add_argument("--quiet", action="store_true")
+    pull.set_defaults(func=cmd_models_pull)
+    ls = models.add_parser("list", help="known models and whether they are provisioned")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_models_list)
+
+    ix = sub.add_parser("index", help="(re)build the index incrementally from the corpus folder")
+    ix.add_argument("--rebuild", action="store_true", help="ignore the existing index and rebuild everything")
+    ix.add_argument("--json", action="store_true")
+    ix.add_argument("--quiet", action="store_true")
+    ix.set_defaults(func=cmd_index)
+
+    se = sub.add_parser("search", help="show the top passages for a query")
+    se.add_argument("query")
+    se.add_argument("-k", type=int, help="number of hits")
+    se.add_argument("--retriever", choices=("hybrid", "bm25", "dense"))
+    se.add_argument("--json", action="store_true")
+    se.set_defaults(func=cmd_search)
+
+    ev = sub.add_parser("eval", help="evaluation on gold sets").add_subparsers(dest="eval_cmd", required=True)
+    er = ev.add_parser("retrieval", help="retrieval metrics on a CSV gold set (corpus = its distinct contexts)")
+    er.add_argument("--csv", required=True)
+    er.add_argument("--question-col", default="question")
+    er.add_argument("--context-col", default="context")
+    er.add_argument("--retriever", choices=("hybrid", "bm25", "dense", "all"), default="hybrid")
+    er.add_argument("--json", action="store_true")
+    er.add_argument("--quiet", action="store_true")
+    er.set_defaults(func=cmd_eval_retrieval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except RagError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Dense embeddings: the Embedder protocol, EmbeddingGemma through sentence-transformers,
+and a persistent embedding cache so no text is ever embedded twice (it also makes long runs resumable)."""
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from rag.config import Settings
+
+
+class Embedder(Protocol):
+    name: str  # identifies model + output dim; part of cache keys and of the index manifest
+    dim: int
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...  # (n, dim) float32, L2-normalised
+
+    def embed_documents(self, texts: Sequence[str], titles: Sequence[str]) -> np.ndarray: ...
+
+
+def normalise(vectors: np.ndarray, dim: int | None = None) -> np.ndarray:
+    """Matryoshka truncation to `dim`, then unit length (so inner product = cosine)."""
+    v = np.asarray(vectors, dtype=np.float32)
+    if dim:
+        v = v[:, :dim]
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return v / np.maximum(norms, 1e-12)
+
+
+class SentenceTransformerEmbedder:
+    """EmbeddingGemma (or any sentence-transformers model) with its query and document prompts."""
+
+    def __init__(self, path: Path, *, name: str, dim: int = 768, threads: int = 0, batch_size: int = 8):
+        """`name` should come from embedder_id(): it keys the cache and the manifest."""
+        self.path, self.dim, self.batch_size = Path(path), dim, batch_size
+        self.name = name
+        self.threads = threads or os.cpu_count() or 1
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self):
+        with self._lock:  # load once, even when several threads ask at the same time
+            if self._model is None:
+                import torch
+                from sentence_transformers import SentenceTransformer
+
+                torch.set_num_threads(self.threads)
+                self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+            return self._model
+
+    def embed_queries(self, texts):
+        v = self.model.encode_query(list(texts), batch_size=self.batch_size, convert_to_numpy=True)
+        return normalise(v, self.dim)
+
+    def embed_documents(self, texts, titles):
+        # EmbeddingGemma's document format carries the title: "title: {title} | text: {text}".
+        formatted = [f"title: {t or 'none'} | text: {x}" for x, t in zip(texts, titles)]
+        v = self.model.encode(formatted, prompt="", batch_size=self.batch_size, convert_to_numpy=True)
+        return normalise(v, self.dim)
+
+
+class EmbeddingCache:
+    """sqlite key -> float32 vector. Written batch by batch, so an interrupted run resumes where it stopped."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=60)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS vec (key TEXT PRIMARY KEY, v BLOB NOT NULL)")
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        found = {}
+        with self._lock:
+            for i in range(0, len(keys), 500):
+                part = list(keys[i : i + 500])
+                q = f"SELECT key, v FROM vec WHERE key IN ({','.join('?' * len(part))})"
+                for k, blob in self._db.execute(q, part):
+                    found[k] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put_many(self, items: dict[str, np.ndarray]) -> None:
+        with self._lock, self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO vec (key, v) VALUES (?, ?)",
+                [(k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()],
+            )
+
+
+def cache_key(embedder_name: str, kind: str, *parts: str) -> str:
+    h = hashlib.sha256(f"{embedder_name}\x00{kind}".encode())
+    for p in parts:
+        h.update(b"\x00" + p.encode("utf-8"))
+    return h.hexdigest()
+
+
+def embed_cached(
+    embedder: Embedder,
+    texts: Sequence[str],
+    titles: Sequence[str] | None = None,
+    *,
+    cache: EmbeddingCache | None,
+    batch_size: int = 32,
+    progress: bool = True,
+    desc: str = "embedding",
+) -> np.ndarray:
+    """Embed documents (titles given) or queries (titles None), reusing and filling the cache."""
+    kind = "query" if titles is None else "doc"
+    keys = [cache_key(embedder.name, kind, t, "" if titles is None else titles[i]) for i, t in enumerate(texts)]
+    found = cache.get_many(keys) if cache else {}
+    missing = [i for i, k in enumerate(keys) if k not in found]
+    bar = tqdm(total=len(missing), desc=desc, unit="text", disable=not progress or not missing)
+    for s in range(0, len(missing), batch_size):
+        idx = missing[s : s + batch_size]
+        batch = [texts[i] for i in idx]
+        if titles is None:
+            vecs = embedder.embed_queries(batch)
+        else:
+            vecs = embedder.embed_documents(batch, [titles[i] for i in idx])
+        new = {keys[i]: v for i, v in zip(idx, vecs)}
+        if cache:
+            cache.put_many(new)
+        found.update(new)
+        bar.update(len(idx))
+    bar.close()
+    if not texts:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    return np.stack([found[k] for k in keys]).astype(np.float32)
+
+
+_EMBEDDERS: dict[tuple, Embedder] = {}
+_EMBEDDERS_LOCK = threading.Lock()
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """One embedder object per (model, dim) per process: the model loads once."""
+    from rag import models
+
+    key = (settings.embedder, settings.embed_dim, str(settings.cache_dir))
+    with _EMBEDDERS_LOCK:
+        if key not in _EMBEDDERS:
+            path = models.resolve(settings.embedder, settings, kind="embedder")
+            _EMBEDDERS[key] = SentenceTransformerEmbedder(
+                path, name=embedder_id(settings), dim=settings.embed_dim, threads=settings.threads,
+                batch_size=settings.embed_batch,
+            )
+        return _EMBEDDERS[key]
+
+
+def open_cache(settings: Settings) -> EmbeddingCache:
+    return EmbeddingCache(settings.cache_dir / "embeddings.sqlite")
+
+
+def embedder_id(settings: Settings) -> str:
+    """The embedder's identity as recorded in the index manifest, known without loading the model."""
+    from rag import models
+
+    base = settings.embedder if settings.embedder in models.REGISTRY else str(Path(settings.embedder).expanduser().resolve())
+    return f"{base}@{settings.embed_dim}"

@@ -1,0 +1,337 @@
+"""The persistent hybrid index: chunk store + FAISS (dense) + BM25 (lexical), with a manifest.
+
+Layout under settings.index_dir:
+    CURRENT            name of the live version (replaced atomically, last step of a build)
+    v-<time>-<id>/     one complete version: manifest.json, articles.jsonl, chunks.jsonl, dense.faiss, bm25/
+    .tmp-<id>/         a build in progress; a killed build leaves only this, which the next build removes
+    .lock              held while building, so two writers never interleave
+
+Readers load the version CURRENT names, so a crash at any point leaves the previous index usable.
+Updates are incremental: an article whose content hash is unchanged keeps its chunks and vectors.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rag import chunking, text
+from rag.config import Settings
+from rag.errors import IndexCorrupt, IndexMismatch, IndexMissing
+from rag.types import Article, Chunk
+
+FORMAT_VERSION = 1
+FILES = ("manifest.json", "articles.jsonl", "chunks.jsonl")
+REBUILD_HINT = "run `rag index --rebuild`"
+
+
+def index_config(settings: Settings, embedder_name: str) -> dict:
+    """Everything that, if changed, makes stored chunks or vectors wrong. Compared on every load."""
+    return {
+        "format": FORMAT_VERSION,
+        "embedder": embedder_name,
+        "dim": settings.embed_dim,
+        "splitter": chunking.SPLITTER_ID,
+        "chunk_size": settings.chunk_size,
+        "chunk_overlap": settings.chunk_overlap,
+        "tokenizer": settings.tokenizer,
+    }
+
+
+def config_diff(built: dict, wanted: dict) -> list[str]:
+    return [f"{k}: index has {built.get(k)!r}, settings say {wanted[k]!r}" for k in wanted if built.get(k) != wanted[k]]
+
+
+@dataclass
+class Index:
+    """One loaded version. Immutable once loaded; a rebuild produces a new object."""
+
+    path: Path
+    manifest: dict
+    articles: dict[str, Article]
+    chunks: list[Chunk]
+    faiss: object  # faiss.Index over unit vectors, row i = chunks[i]
+    bm25: object  # bm25s.BM25, doc i = chunks[i]
+
+    @property
+    def config(self) -> dict:
+        return self.manifest["config"]
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+
+@dataclass
+class IndexReport:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    chunks: int = 0
+    embedded: int = 0  # chunks whose vectors were not reused from the previous version
+    rebuilt_because: list[str] = field(default_factory=list)
+    version: str = ""
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        s = (
+            f"{len(self.added)} added, {len(self.changed)} changed, {len(self.deleted)} deleted, "
+            f"{len(self.unchanged)} unchanged; {self.chunks} chunks ({self.embedded} embedded) "
+            f"in {self.seconds:.1f}s -> {self.version}"
+        )
+        return s
+
+
+# ---------------------------------------------------------------- reading
+
+
+def current_version(index_dir: Path) -> Path | None:
+    try:
+        name = (index_dir / "CURRENT").read_text().strip()
+    except FileNotFoundError:
+        return None
+    return index_dir / name
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def load(settings: Settings, *, expected_embedder: str | None = None) -> Index:
+    """Load the live version; raise IndexMissing / IndexMismatch / IndexCorrupt with the fix in the message."""
+    import bm25s
+    import faiss
+
+    path = current_version(settings.index_dir)
+    if path is None:
+        raise IndexMissing(f"no index in {settings.index_dir}: run `rag index` to build it")
+    try:
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        for name, size in manifest["files"].items():
+            if (path / name).stat().st_size != size:
+                raise IndexCorrupt(f"index file {path / name} has the wrong size: {REBUILD_HINT}")
+        articles = {a["id"]: Article(**a) for a in _read_jsonl(path / "articles.jsonl")}
+        chunks = [Chunk(**c) for c in _read_jsonl(path / "chunks.jsonl")]
+        dense = faiss.read_index(str(path / "dense.faiss"))
+        lexical = bm25s.BM25.load(str(path / "bm25"), show_progress=False)
+    except IndexCorrupt:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise IndexCorrupt(f"index at {path} is unreadable ({type(e).__name__}: {e}): {REBUILD_HINT}") from e
+    if dense.ntotal != len(chunks) or lexical.scores["num_docs"] != len(chunks):
+        raise IndexCorrupt(
+            f"index at {path} is inconsistent ({len(chunks)} chunks, {dense.ntotal} vectors, "
+            f"{lexical.scores['num_docs']} BM25 docs): {REBUILD_HINT}"
+        )
+    from rag.embed import embedder_id
+
+    wanted = index_config(settings, expected_embedder or embedder_id(settings))
+    diff = config_diff(manifest["config"], wanted)
+    if diff:
+        raise IndexMismatch(f"index at {path} does not match the settings ({'; '.join(diff)}): {REBUILD_HINT}")
+    return Index(path, manifest, articles, chunks, dense, lexical)
+
+
+# ---------------------------------------------------------------- writing
+
+
+@contextmanager
+def _writer_lock(index_dir: Path):
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _fsync_write(path: Path, data: str) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _write_jsonl(path: Path, rows) -> None:
+    _fsync_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def bm25_text(chunk: Chunk) -> str:
+    # The title is part of what a chunk is about; BM25 sees it too (the dense side gets it via the prompt).
+    return f"{chunk.title}\n{chunk.text}"
+
+
+def build_bm25(chunks: list[Chunk], tokenizer_name: str):
+    import bm25s
+
+    tok = text.tokenizer(tokenizer_name)
+    retriever = bm25s.BM25()
+    retriever.index([tok(bm25_text(c)) or [""] for c in chunks], show_progress=False)
+    return retriever
+
+
+def build_faiss(vectors: np.ndarray, dim: int):
+    import faiss
+
+    index = faiss.IndexFlatIP(dim)  # exact search: at this corpus size it is fast enough and loses nothing
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def _previous(settings: Settings, wanted: dict, log) -> tuple[Index | None, list[str]]:
+    """The live version if it can be reused, else None and why we rebuild."""
+    try:
+        return load(settings, expected_embedder=wanted["embedder"]), []
+    except IndexMissing:
+        return None, []
+    except IndexMismatch as e:
+        log(f"Settings changed since the last build, rebuilding from scratch: {e}")
+        return None, [str(e)]
+    except IndexCorrupt as e:
+        log(f"The existing index is unusable, rebuilding from scratch: {e}")
+        return None, [str(e)]
+
+
+def update(
+    settings: Settings,
+    articles: list[Article],
+    embedder,
+    *,
+    rebuild: bool = False,
+    progress: bool = True,
+    log=print,
+    cache=None,
+) -> IndexReport:
+    """Bring the index in line with `articles` (the whole corpus), reusing what is unchanged."""
+    import faiss
+
+    from rag.embed import embed_cached
+
+    t0 = time.perf_counter()
+    index_dir = settings.index_dir
+    wanted = index_config(settings, embedder.name)
+    report = IndexReport()
+    with _writer_lock(index_dir):
+        old, why = (None, ["--rebuild asked"]) if rebuild else _previous(settings, wanted, log)
+        report.rebuilt_because = why
+        old_hashes = old.manifest["articles"] if old else {}
+        old_chunks: dict[str, list[int]] = {}
+        if old:
+            for i, c in enumerate(old.chunks):
+                old_chunks.setdefault(c.article_id, []).append(i)
+
+        splitter = chunking.make_splitter(settings.chunk_size, settings.chunk_overlap)
+        chunks: list[Chunk] = []
+        reused_rows: list[int] = []  # row in old index, or -1 for a chunk to embed
+        hashes = {}
+        for a in articles:
+            hashes[a.id] = a.content_hash
+            if old_hashes.get(a.id) == hashes[a.id]:
+                report.unchanged.append(a.id)
+                rows = old_chunks.get(a.id, [])
+                chunks.extend(old.chunks[i] for i in rows)
+                reused_rows.extend(rows)
+                continue
+            (report.changed if a.id in old_hashes else report.added).append(a.id)
+            new = chunking.split(a, splitter=splitter)
+            chunks.extend(new)
+            reused_rows.extend([-1] * len(new))
+        report.deleted = sorted(set(old_hashes) - set(hashes))
+
+        vectors = np.zeros((len(chunks), settings.embed_dim), dtype=np.float32)
+        reuse = [(i, r) for i, r in enumerate(reused_rows) if r >= 0]
+        if reuse:
+            rows = np.array([r for _, r in reuse], dtype=np.int64)
+            vectors[[i for i, _ in reuse]] = _reconstruct(old.faiss, rows)
+        todo = [i for i, r in enumerate(reused_rows) if r < 0]
+        report.embedded = len(todo)
+        if todo:
+            vectors[todo] = embed_cached(
+                embedder,
+                [chunks[i].text for i in todo],
+                [chunks[i].title for i in todo],
+                cache=cache,
+                batch_size=settings.embed_batch,
+                progress=progress,
+                desc="embedding chunks",
+            )
+        report.chunks = len(chunks)
+
+        if not (report.added or report.changed or report.deleted or why) and old is not None:
+            report.version = old.path.name
+            report.seconds = time.perf_counter() - t0
+            return report  # nothing to do: keep the live version as it is
+
+        _clean_stale(index_dir)
+        tmp = index_dir / f".tmp-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        _write_jsonl(tmp / "articles.jsonl", (_article_row(a) for a in articles))
+        _write_jsonl(tmp / "chunks.jsonl", (c.to_dict() for c in chunks))
+        faiss.write_index(build_faiss(vectors, settings.embed_dim), str(tmp / "dense.faiss"))
+        build_bm25(chunks, settings.tokenizer).save(str(tmp / "bm25"), show_progress=False)
+        files = {
+            str(p.relative_to(tmp)): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()
+        }
+        manifest = {
+            "config": wanted,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "models": _model_provenance(settings),
+            "counts": {"articles": len(articles), "chunks": len(chunks)},
+            "articles": hashes,
+            "files": files,
+        }
+        _fsync_write(tmp / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
+        version = index_dir / f"v-{time.strftime('%Y%m%d-%H%M%S')}-{tmp.name[5:]}"
+        os.rename(tmp, version)
+        _fsync_write(index_dir / "CURRENT.tmp", version.name + "\n")
+        os.replace(index_dir / "CURRENT.tmp", index_dir / "CURRENT")  # the commit point
+        _prune(index_dir, keep={version.name, old.path.name if old else ""})
+        report.version = version.name
+        report.seconds = time.perf_counter() - t0
+        return report
+
+
+def _reconstruct(index, rows: np.ndarray) -> np.ndarray:
+    out = np.zeros((len(rows), index.d), dtype=np.float32)
+    for j, r in enumerate(rows):
+        out[j] = index.reconstruct(int(r))
+    return out
+
+
+def _article_row(a: Article) -> dict:
+    d = a.meta()
+    d["text"] = a.text
+    return d
+
+
+def _model_provenance(settings: Settings) -> dict:
+    """Which model files built this index (name, sha256 where the registry knows it)."""
+    from rag import models
+
+    spec = models.REGISTRY.get(settings.embedder)
+    return {"embedder": {"name": settings.embedder, "sha256": getattr(spec, "sha256", None)}}
+
+
+def _clean_stale(index_dir: Path) -> None:
+    """Remove leftovers of builds that were killed midway (we hold the writer lock, so none is running)."""
+    for p in index_dir.glob(".tmp-*"):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def _prune(index_dir: Path, keep: set[str]) -> None:
+    # The previous version is kept one more round: a reader that resolved CURRENT just before the switch
+    # may still be opening its files.
+    for p in index_dir.glob("v-*"):
+        if p.name not in keep:
+            shutil.rmtree(p, ignore_errors=True)

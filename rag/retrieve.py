@@ -1,0 +1,141 @@
+"""Query -> ranked chunks: BM25, dense (FAISS), or their fusion.
+
+Fusion is min-max normalised score fusion, fused = w * dense + (1 - w) * bm25 over the union of both
+candidate lists (a chunk missing from one list scores 0 there). It beat RRF on every Vietnamese set we
+measured (eval/RESULTS.md); w = settings.dense_weight.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag import text
+from rag.config import Settings
+from rag.index import Index
+from rag.types import Hit
+
+RETRIEVERS = ("hybrid", "bm25", "dense")
+
+
+@dataclass
+class Filters:
+    """Restrict results to some articles, a source, or a date range (ISO dates, inclusive)."""
+
+    article_ids: set[str] | None = None
+    source: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "Filters | None":
+        if not d:
+            return None
+        unknown = set(d) - {"article_ids", "source", "date_from", "date_to"}
+        if unknown:
+            raise ValueError(f"unknown filter(s) {sorted(unknown)}; use article_ids, source, date_from, date_to")
+        ids = d.get("article_ids")
+        return cls(set(ids) if ids else None, d.get("source"), d.get("date_from"), d.get("date_to"))
+
+    def mask(self, index: Index) -> np.ndarray:
+        ok = {}
+        for aid, a in index.articles.items():
+            keep = (self.article_ids is None or aid in self.article_ids) and (
+                self.source is None or (a.source or "").lower() == self.source.lower()
+            )
+            if keep and (self.date_from or self.date_to):
+                keep = a.date is not None and (self.date_from or "") <= a.date <= (self.date_to or "9999")
+            ok[aid] = keep
+        return np.array([ok.get(c.article_id, False) for c in index.chunks], dtype=bool)
+
+
+def _top(scores: np.ndarray, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+    if allowed is not None:
+        scores = np.where(allowed, scores, -np.inf)
+    k = min(k, len(scores))
+    if k <= 0:
+        return []
+    idx = np.argpartition(-scores, k - 1)[:k]
+    idx = idx[np.argsort(-scores[idx], kind="stable")]
+    return [(int(i), float(scores[i])) for i in idx if np.isfinite(scores[i]) and scores[i] > 0]
+
+
+def _minmax(pairs: list[tuple[int, float]]) -> dict[int, float]:
+    if not pairs:
+        return {}
+    vals = [s for _, s in pairs]
+    lo, hi = min(vals), max(vals)
+    if hi - lo < 1e-9:
+        return {i: 1.0 for i, _ in pairs}
+    return {i: (s - lo) / (hi - lo) for i, s in pairs}
+
+
+class Retriever:
+    def __init__(self, index: Index, embedder, settings: Settings):
+        self.index, self.embedder, self.settings = index, embedder, settings
+        self._tok = text.tokenizer(index.config["tokenizer"])
+
+    def bm25(self, query: str, k: int, allowed=None) -> list[tuple[int, float]]:
+        tokens = self._tok(query)
+        ids = self.index.bm25.get_tokens_ids(tokens)
+        if not ids:
+            return []
+        return _top(self.index.bm25.get_scores_from_ids(ids), k, allowed)
+
+    def dense(self, query: str, k: int, allowed=None, query_vector: np.ndarray | None = None):
+        if self.embedder is None:
+            raise ValueError("dense retrieval needs an embedder")
+        q = self.embedder.embed_queries([query]) if query_vector is None else query_vector[None, :]
+        n = len(self.index)
+        # With a filter, look further down the list so the allowed chunks are still found.
+        depth = n if allowed is not None else min(k, n)
+        scores, rows = self.index.faiss.search(np.ascontiguousarray(q, dtype=np.float32), depth)
+        pairs = [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+        if allowed is not None:
+            pairs = [(r, s) for r, s in pairs if allowed[r]]
+        return [(r, s) for r, s in pairs[:k] if s > 0]
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        retriever: str | None = None,
+        filters: Filters | None = None,
+        query_vector: np.ndarray | None = None,
+    ) -> list[Hit]:
+        k = k or self.settings.top_k
+        mode = retriever or self.settings.retriever
+        if mode not in RETRIEVERS:
+            raise ValueError(f"unknown retriever {mode!r}; choose one of {RETRIEVERS}")
+        if len(self.index) == 0:
+            return []
+        allowed = filters.mask(self.index) if filters else None
+        depth = max(k, self.settings.candidates)
+        lists: dict[str, list[tuple[int, float]]] = {}
+        if mode in ("hybrid", "bm25"):
+            lists["bm25"] = self.bm25(query, depth, allowed)
+        if mode in ("hybrid", "dense"):
+            lists["dense"] = self.dense(query, depth, allowed, query_vector)
+
+        ranks = {name: {i: r + 1 for r, (i, _) in enumerate(pairs)} for name, pairs in lists.items()}
+        raw = {name: dict(pairs) for name, pairs in lists.items()}
+        if mode == "hybrid":
+            w = self.settings.dense_weight
+            nb, nd = _minmax(lists["bm25"]), _minmax(lists["dense"])
+            fused = {i: w * nd.get(i, 0.0) + (1 - w) * nb.get(i, 0.0) for i in set(nb) | set(nd)}
+        else:
+            fused = raw[mode]
+        order = sorted(fused, key=lambda i: (-fused[i], i))[:k]
+        hits = []
+        for i in order:
+            chunk = self.index.chunks[i]
+            hits.append(
+                Hit(
+                    chunk=chunk,
+                    article=self.index.articles[chunk.article_id].meta(),
+                    score=fused[i],
+                    ranks={name: ranks[name].get(i) for name in lists},
+                    scores={name: raw[name][i] for name in lists if i in raw[name]},
+                )
+            )
+        return hits

@@ -1,0 +1,106 @@
+"""The small dataclasses that cross module lines: Article -> Chunk -> Hit -> Citation -> Answer."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Article:
+    id: str
+    title: str
+    text: str  # cleaned body, page furniture removed
+    date: str | None = None  # ISO date, YYYY-MM-DD
+    source: str | None = None
+    url: str | None = None
+    language: str = "vi"
+    path: str | None = None  # file it came from, for error messages
+    metadata: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def content_hash(self) -> str:
+        """What the index keys re-embedding on: anything that changes chunks or their embeddings."""
+        h = hashlib.sha256()
+        for part in (self.title, self.date or "", self.source or "", self.url or "", self.text):
+            h.update(part.encode("utf-8"))
+            h.update(b"\x00")
+        return h.hexdigest()
+
+    def meta(self) -> dict:
+        """Everything but the text: what a Hit or Citation needs to show its source."""
+        d = asdict(self)
+        d.pop("text")
+        return d
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str  # "<article_id>#<position>"
+    article_id: str
+    position: int  # 0-based order within the article
+    start: int  # character offsets into Article.text
+    end: int
+    text: str
+    title: str  # article title, prepended for embedding
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Hit:
+    chunk: Chunk
+    article: dict  # Article.meta() of the chunk's article
+    score: float  # fused score, higher is better
+    ranks: dict[str, int | None] = field(default_factory=dict)  # retriever -> 1-based rank (None: not in its list)
+    scores: dict[str, float] = field(default_factory=dict)  # retriever -> raw score
+
+    def to_dict(self) -> dict:
+        return {
+            "chunk_id": self.chunk.id,
+            "article_id": self.chunk.article_id,
+            "title": self.article.get("title"),
+            "date": self.article.get("date"),
+            "source": self.article.get("source"),
+            "url": self.article.get("url"),
+            "text": self.chunk.text,
+            "score": round(self.score, 6),
+            "ranks": self.ranks,
+            "scores": {k: round(v, 6) for k, v in self.scores.items()},
+        }
+
+
+@dataclass
+class Citation:
+    marker: int  # the n in [n]
+    article_id: str
+    title: str
+    date: str | None
+    source: str | None
+    url: str | None
+    chunk_id: str
+    quote: str  # the article sentence(s) that support the claim
+    score: float  # retrieval score of the chunk
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    abstained: bool = False
+    timings: dict[str, float] = field(default_factory=dict)  # ms: retrieve, first_token, total
+    model: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "text": self.text,
+            "citations": [c.to_dict() for c in self.citations],
+            "abstained": self.abstained,
+            "timings": self.timings,
+            "model": self.model,
+        }
