@@ -97,6 +97,31 @@ def cmd_search(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ ask
+
+
+def cmd_ask(args) -> int:
+    from rag.pipeline import Pipeline
+    from rag.types import Answer
+
+    settings = _settings(args)
+    pipeline = Pipeline(settings)
+    answer = None
+    for piece in pipeline.ask_stream(args.question, top_k=args.top_k, generator=args.model):
+        if isinstance(piece, Answer):
+            answer = piece
+        elif args.stream and not args.json:
+            print(piece, end="", flush=True)
+    if args.json:
+        _print_json(answer.to_dict())
+        return 0
+    print(answer.text if not args.stream else "")
+    for c in answer.citations:
+        print(f"  [{c.marker}] {c.title} ({c.date or 'n.d.'}, {c.source or '?'}) {c.url or ''}".rstrip())
+        print(f"      “{c.quote}”")
+    return 0
+
+
 # ------------------------------------------------------------------ eval
 
 
@@ -148,6 +173,16 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--retriever", choices=("hybrid", "bm25", "dense"))
     se.add_argument("--json", action="store_true")
     se.set_defaults(func=cmd_search)
+
+    ak = sub.add_parser("ask", help="answer a question from the indexed articles, with citations")
+    ak.add_argument("question")
+    ak.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    ak.add_argument("--stream", action="store_true", help="print the answer as it is generated")
+    ak.add_argument("--top-k", type=int, help="passages retrieved")
+    ak.add_argument("--retriever", choices=("hybrid", "bm25", "dense"))
+    ak.add_argument("--model", help="generator: a model name (rag models list) or a GGUF path")
+    ak.add_argument("--backend", choices=("llama", "transformers", "openai"))
+    ak.set_defaults(func=cmd_ask)
 
     ev = sub.add_parser("eval", help="evaluation on gold sets").add_subparsers(dest="eval_cmd", required=True)
     er = ev.add_parser("retrieval", help="retrieval metrics on a CSV gold set (corpus = its distinct contexts)")

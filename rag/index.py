@@ -25,7 +25,7 @@ import numpy as np
 
 from rag import chunking, text
 from rag.config import Settings
-from rag.errors import IndexCorrupt, IndexMismatch, IndexMissing
+from rag.errors import CorpusEmpty, IndexCorrupt, IndexMismatch, IndexMissing
 from rag.types import Article, Chunk
 
 FORMAT_VERSION = 1
@@ -218,6 +218,8 @@ def update(
 
     from rag.embed import embed_cached
 
+    if not articles:
+        raise CorpusEmpty("no articles to index: the corpus is empty (the existing index, if any, is kept)")
     t0 = time.perf_counter()
     index_dir = settings.index_dir
     wanted = index_config(settings, embedder.name)

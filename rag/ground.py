@@ -1,0 +1,127 @@
+"""Grounding: the pipeline, not the model, decides what an answer may claim and what it cites.
+
+Support check (per answer sentence, against one source passage), all three must hold:
+  1. numbers: every number in the sentence occurs in the passage (catches invented figures and dates);
+  2. names: every capitalised name in the sentence occurs in the passage, compared without diacritics
+     (catches invented people and places: the failure measured in ../shared/MODELS.md);
+  3. content: at least MIN_COVERAGE of the sentence's content syllables occur in the passage; for a
+     sentence in another language than the passage, a cross-lingual embedding similarity stands in.
+A marker whose passage fails is re-pointed to the passage that passes, or removed; a factual sentence
+no passage supports is dropped; an answer left with no supported sentence abstains.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rag import text
+
+MIN_COVERAGE = 0.5
+MIN_CROSSLINGUAL_SIM = 0.55
+MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# A name: two or more capitalised syllables in a row, or an all-caps acronym (UBND, IFC, TP.HCM).
+_UPPER = "A-ZÀÁẢÃẠĂẰẮẲẴẶÂẦẤẨẪẬĐÈÉẺẼẸÊỀẾỂỄỆÌÍỈĨỊÒÓỎÕỌÔỒỐỔỖỘƠỜỚỞỠỢÙÚỦŨỤƯỪỨỬỮỰỲÝỶỸỴ"
+_NAME = re.compile(rf"(?:[{_UPPER}][\w]*(?:\s+[{_UPPER}][\w]*)+)|\b[{_UPPER}]{{2,}}[\w.&]*")
+
+# Function words and question words carry no claim; leaving them out keeps coverage about content.
+STOPWORDS = set(
+    """và của là có được các những một này đó cho với trong tại theo từ đã đang sẽ để về như khi thì mà
+    nhưng hay hoặc cũng rất nhiều ra vào lên không chưa ai gì nào đâu sao bao nhiêu mấy bởi vì nên do
+    ông bà anh chị họ nó này kia ấy năm ngày tháng người việc điều đến trên dưới sau trước bài báo theo
+    nguồn cho_biết the a an of to in on at and or is are was were be by for with as that this it its from""".split()
+)
+REFUSAL = re.compile(
+    r"không (đề cập|nhắc|có thông tin|chứa|nói)|không tìm thấy|chưa có thông tin|"
+    r"(do not|don't|does not|doesn't) (contain|mention|say)|no information|not mentioned",
+    re.IGNORECASE,
+)
+
+
+def numbers(s: str) -> set[str]:
+    return {n.replace(".", "").replace(",", "") for n in _NUMBER.findall(s)}
+
+
+def names(s: str) -> list[str]:
+    """Capitalised names, skipping the sentence's first word when only it is capitalised."""
+    return [m.group(0) for m in _NAME.finditer(s)]
+
+
+def content_tokens(s: str) -> list[str]:
+    return [t for t in text.syllables(MARKER.sub(" ", s)) if t not in STOPWORDS and not t.isdigit()]
+
+
+def is_factual(sentence: str) -> bool:
+    """A sentence that states something checkable (not a connective or a refusal)."""
+    if REFUSAL.search(sentence):
+        return False
+    return len(content_tokens(sentence)) >= 2 or bool(numbers(MARKER.sub(" ", sentence)))
+
+
+def is_vietnamese(s: str) -> bool:
+    """Vietnamese has letters no other Latin-script language uses: count them."""
+    letters = [c for c in s if c.isalpha()]
+    if not letters:
+        return True
+    viet = sum(1 for c in letters if c.lower() in "ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ")
+    return viet / len(letters) > 0.02
+
+
+@dataclass
+class Support:
+    ok: bool
+    coverage: float
+    missing_numbers: list[str]
+    missing_names: list[str]
+
+
+# In an English answer, title-case common words are not names; Vietnamese names are short syllables.
+_ENGLISH_TITLE_WORDS = set("the of and for in on at city province new top next gen mr mrs ms dr".split())
+
+
+def _name_tokens(name: str, vietnamese: bool) -> list[str]:
+    toks = text.syllables(text.fold_diacritics(name))
+    if vietnamese:
+        return toks
+    return [t for t in toks if len(t) <= 5 and t not in _ENGLISH_TITLE_WORDS]
+
+
+def check(sentence: str, passage: str, similarity: float | None = None) -> Support:
+    """Does `passage` support `sentence`? See the module docstring for the three conditions."""
+    claim = MARKER.sub(" ", sentence)
+    vietnamese = is_vietnamese(claim)
+    passage_folded = set(text.syllables(text.fold_diacritics(passage)))
+    missing_numbers = sorted(numbers(claim) - numbers(passage))
+    missing_names = [n for n in names(claim) if not all(t in passage_folded for t in _name_tokens(n, vietnamese))]
+    tokens = content_tokens(claim)
+    passage_tokens = set(text.syllables(passage))
+    coverage = sum(t in passage_tokens for t in tokens) / len(tokens) if tokens else 1.0
+    if similarity is not None and not vietnamese:
+        content_ok = similarity >= MIN_CROSSLINGUAL_SIM
+    else:
+        content_ok = coverage >= MIN_COVERAGE
+    return Support(content_ok and not missing_numbers and not missing_names, coverage, missing_numbers, missing_names)
+
+
+def parse_markers(sentence: str) -> list[int]:
+    out = []
+    for m in MARKER.finditer(sentence):
+        out.extend(int(x) for x in re.split(r"\s*[,;]\s*", m.group(1)))
+    return out
+
+
+def best_quote(claim: str, passage: str, max_sentences: int = 2) -> str:
+    """The passage sentence(s) that share most content with the claim, in passage order."""
+    spans = text.split_sentences(passage)
+    if not spans:
+        return passage.strip()
+    want = set(content_tokens(claim)) | numbers(claim)
+    scored = []
+    for i, (a, b) in enumerate(spans):
+        s = passage[a:b]
+        toks = set(text.syllables(s))
+        scored.append((len(want & toks) + len(numbers(claim) & numbers(s)), -i, i))
+    top = sorted(scored, reverse=True)[:max_sentences]
+    best = top[0][0]
+    keep = sorted(i for score, _, i in top if score > 0 and score >= best / 2) or [top[0][2]]
+    return " ".join(passage[spans[i][0] : spans[i][1]] for i in keep)

@@ -1,0 +1,319 @@
+"""The one pipeline every face calls (Python API, CLI, web app, eval):
+
+question -> validate -> (history -> standalone question) -> retrieve -> select sentences -> prompt
+         -> generate (streamed, sentence by sentence) -> verify each sentence against its sources
+         -> Answer(text, citations, abstained, timings)
+
+Loading is lazy and happens once per process: the index, the embedder and each generator are loaded on
+first use and kept. Answer sentences are verified before they are shown, so a stream never displays a
+claim that is later withdrawn.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+import unicodedata
+from typing import Iterator
+
+import numpy as np
+
+from rag import ground, index as index_mod, prompt, text
+from rag.config import Settings, load_settings
+from rag.errors import CorpusEmpty, InvalidQuestion
+from rag.retrieve import Filters, Retriever
+from rag.types import Answer, Citation, Hit
+
+ABSTAIN = {
+    "vi": "Các bài báo không nhắc đến điều này.",
+    "en": "The articles don't say.",
+}
+CLOSEST = {"vi": "Bài gần nhất tìm được: ", "en": "Closest articles found: "}
+
+# Retrieval gate: below both, nothing retrieved is about the question, so the model is not even asked.
+MIN_QUESTION_COVERAGE = 0.34  # share of the question's content syllables found in the best hit
+MIN_DENSE_SCORE = 0.45  # cosine of the best hit (EmbeddingGemma, query vs. document prompt)
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*\s+|\n+")
+_FOLLOW_UP = re.compile(
+    r"\b(ông ấy|bà ấy|anh ấy|chị ấy|họ|nó|điều đó|việc đó|sự kiện đó|hội nghị đó|còn|vậy|thế|he|she|they|it|that|those)\b",
+    re.IGNORECASE,
+)
+
+
+def language(question: str) -> str:
+    return "vi" if ground.is_vietnamese(question) else "en"
+
+
+def validate(question: str, max_chars: int) -> str:
+    if not isinstance(question, str):
+        raise InvalidQuestion(f"the question must be text, not {type(question).__name__}")
+    q = unicodedata.normalize("NFC", question).strip()
+    if not q:
+        raise InvalidQuestion("the question is empty: type a question about the articles")
+    bad = sorted({f"U+{ord(c):04X}" for c in q if unicodedata.category(c) == "Cc" and c not in "\n\t"})
+    if bad:
+        raise InvalidQuestion(f"the question contains control characters ({', '.join(bad)}): remove them and ask again")
+    if len(q) > max_chars:
+        raise InvalidQuestion(f"the question is {len(q)} characters long; the limit is {max_chars} (RAG_MAX_QUESTION_CHARS)")
+    if not any(c.isalnum() for c in q):
+        raise InvalidQuestion("the question has no words in it")
+    return " ".join(q.split())
+
+
+class Pipeline:
+    def __init__(self, settings: Settings | None = None, *, embedder=None, generator=None):
+        self.settings = settings or load_settings()
+        self._embedder, self._generator = embedder, generator
+        self._index = None
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------ lazy parts
+
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            from rag.embed import load_embedder
+
+            self._embedder = load_embedder(self.settings)
+        return self._embedder
+
+    def generator(self, name: str | None = None):
+        if name is None and self._generator is not None:
+            return self._generator
+        from rag.generate import make_generator
+
+        gen = make_generator(self.settings, name)  # cached per process by make_generator
+        if name is None:
+            self._generator = gen
+        return gen
+
+    @property
+    def index(self):
+        with self._lock:
+            if self._index is None:
+                embedder_name = self._embedder.name if self._embedder is not None else None
+                self._index = index_mod.load(self.settings, expected_embedder=embedder_name)
+            return self._index
+
+    def reload(self) -> None:
+        """Pick up a new index version (after `rag index` or an upload). In-flight questions keep the old one."""
+        with self._lock:
+            self._index = None
+
+    def retriever(self) -> Retriever:
+        return Retriever(self.index, self.embedder, self.settings)
+
+    # ------------------------------------------------------------ steps
+
+    def search(self, query: str, *, k: int | None = None, retriever: str | None = None, filters=None) -> list[Hit]:
+        if len(self.index) == 0:
+            raise CorpusEmpty("the index has no articles: add files to the corpus folder and run `rag index`")
+        mode = retriever or self.settings.retriever
+        r = Retriever(self.index, None if mode == "bm25" else self.embedder, self.settings)
+        f = filters if isinstance(filters, Filters) or filters is None else Filters.from_dict(filters)
+        return r.search(query, k=k, retriever=mode, filters=f)
+
+    def standalone(self, question: str, history: list[dict] | None, generator) -> str:
+        """Rewrite a follow-up into a self-contained question, so retrieval sees what it is about."""
+        if not history or not any(h.get("role") == "user" for h in history):
+            return question
+        from rag.generate import complete
+
+        try:
+            out = complete(generator, prompt.rewrite_messages(question, history), max_tokens=60).strip()
+        except Exception:  # a failed rewrite must not lose the question: fall back to plain concatenation
+            out = ""
+        out = out.splitlines()[0].strip(' "“”') if out else ""
+        if not out or len(out) > 3 * len(question) + 200:
+            last_user = next(h["content"] for h in reversed(history) if h.get("role") == "user")
+            out = f"{last_user} {question}"
+        return out
+
+    def gate(self, question: str, hits: list[Hit]) -> bool:
+        """True when retrieval found something about the question."""
+        if not hits:
+            return False
+        q = set(ground.content_tokens(question))
+        best_cov = max(
+            (len(q & set(text.syllables(h.article.get("title", "") + " " + h.chunk.text))) / len(q) for h in hits),
+            default=0.0,
+        ) if q else 1.0
+        best_dense = max((h.scores.get("dense", 0.0) for h in hits), default=0.0)
+        return best_cov >= MIN_QUESTION_COVERAGE or best_dense >= MIN_DENSE_SCORE
+
+    # ------------------------------------------------------------ ask
+
+    def ask(self, question: str, **kw) -> Answer:
+        answer = None
+        for piece in self.ask_stream(question, **kw):
+            if isinstance(piece, Answer):
+                answer = piece
+        return answer
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        history: list[dict] | None = None,
+        top_k: int | None = None,
+        filters=None,
+        retriever: str | None = None,
+        generator: str | None = None,
+    ) -> Iterator[str | Answer]:
+        """Yield verified answer text as it is produced, then the final Answer."""
+        t0 = time.perf_counter()
+        q = validate(question, self.settings.max_question_chars)
+        lang = language(q)
+        gen = self.generator(generator)
+        timings: dict[str, float] = {}
+        standalone = self.standalone(q, history, gen)
+        if standalone != q:
+            timings["rewrite"] = _ms(t0)
+        t1 = time.perf_counter()
+        hits = self.search(standalone, k=top_k or self.settings.top_k, retriever=retriever, filters=filters)
+        timings["retrieve"] = _ms(t1)
+
+        if not self.gate(standalone, hits):
+            answer = self._abstain(q, lang, hits, gen.name, timings, t0)
+            yield answer.text
+            yield answer
+            return
+
+        sources = prompt.select_sources(standalone, hits, self.settings.context_sentences)
+        messages = prompt.messages(q if standalone == q else standalone, sources)
+        verifier = _Verifier(sources, self.embedder if lang != "vi" else None)
+        out_parts: list[str] = []
+        buffer = ""
+        t2 = time.perf_counter()
+        for delta in gen.stream(messages, max_tokens=self.settings.max_new_tokens):
+            if "first_token" not in timings:
+                timings["first_token"] = _ms(t0)
+            buffer += delta
+            sentences, buffer = _complete_sentences(buffer)
+            for s in sentences:
+                shown = verifier.accept(s)
+                if shown:
+                    if "first_output" not in timings:
+                        timings["first_output"] = _ms(t0)
+                    piece = (" " if out_parts else "") + shown
+                    out_parts.append(shown)
+                    yield piece
+        timings["generate"] = _ms(t2)
+        if buffer.strip():
+            shown = verifier.accept(buffer.strip())
+            if shown:
+                out_parts.append(shown)
+                yield (" " if len(out_parts) > 1 else "") + shown
+
+        if not out_parts:
+            answer = self._abstain(q, lang, hits, gen.name, timings, t0)
+            yield answer.text
+            yield answer
+            return
+        timings["total"] = _ms(t0)
+        yield Answer(q, " ".join(out_parts), verifier.citations(), False, timings, gen.name)
+
+    def _abstain(self, q, lang, hits, model, timings, t0) -> Answer:
+        text_ = ABSTAIN[lang]
+        titles = list(dict.fromkeys(h.article.get("title") for h in hits if h.article.get("title")))[:2]
+        if titles:
+            text_ += " " + CLOSEST[lang] + "; ".join(f"«{t}»" for t in titles) + "."
+        timings["total"] = _ms(t0)
+        return Answer(q, text_, [], True, timings, model)
+
+
+def _ms(t: float) -> float:
+    return round((time.perf_counter() - t) * 1000, 1)
+
+
+def _complete_sentences(buffer: str) -> tuple[list[str], str]:
+    """Split off the sentences that are finished (end punctuation + its markers + whitespace)."""
+    out, start = [], 0
+    for m in _SENTENCE_END.finditer(buffer):
+        # a sentence end inside an abbreviation ("TP. Hồ Chí Minh") or a number ("1.500") is not one
+        piece = buffer[start : m.end()].strip()
+        if piece and not piece.endswith(("TP.", "Tp.")):
+            out.append(piece)
+            start = m.end()
+    return out, buffer[start:]
+
+
+class _Verifier:
+    """Checks answer sentences one by one against the numbered sources and renumbers citations."""
+
+    def __init__(self, sources: list[prompt.Source], embedder=None):
+        self.sources = {s.n: s for s in sources}
+        self.embedder = embedder  # for cross-lingual support only
+        self.order: list[int] = []  # source numbers in order of first citation -> new marker = index + 1
+        self.claims: dict[int, list[str]] = {}
+
+    def _similarities(self, claim: str) -> dict[int, float]:
+        if self.embedder is None or ground.is_vietnamese(claim):
+            return {}
+        vecs = self.embedder.embed_queries([claim])[0]
+        docs = self.embedder.embed_documents([s.hit.chunk.text for s in self.sources.values()], [""] * len(self.sources))
+        return {n: float(np.dot(vecs, d)) for n, d in zip(self.sources, docs)}
+
+    def accept(self, sentence: str) -> str | None:
+        """The sentence as it will be shown (markers renumbered), or None to drop it."""
+        claim = ground.MARKER.sub("", sentence).strip()
+        if not claim:
+            return None
+        if not ground.is_factual(claim):
+            return None if ground.REFUSAL.search(claim) else claim
+        sims = self._similarities(claim)
+        cited = [n for n in dict.fromkeys(ground.parse_markers(sentence)) if n in self.sources]
+        good = [n for n in cited if ground.check(claim, self.sources[n].hit.chunk.text, sims.get(n)).ok]
+        if not good:  # repair: the claim may be supported by another source than the one it names
+            for n, s in self.sources.items():
+                if n not in cited and ground.check(claim, s.hit.chunk.text, sims.get(n)).ok:
+                    good = [n]
+                    break
+        if not good:
+            return None
+        markers = []
+        for n in good:
+            if n not in self.order:
+                self.order.append(n)
+            self.claims.setdefault(n, []).append(claim)
+            markers.append(f"[{self.order.index(n) + 1}]")
+        end = claim[-1] if claim[-1] in ".!?…" else ""
+        body = claim[:-1] if end else claim
+        return f"{body} {''.join(markers)}{end or '.'}"
+
+    def citations(self) -> list[Citation]:
+        out = []
+        for i, n in enumerate(self.order, start=1):
+            s = self.sources[n]
+            a = s.hit.article
+            quote = ground.best_quote(" ".join(self.claims[n]), s.hit.chunk.text)
+            out.append(
+                Citation(i, s.hit.chunk.article_id, a.get("title", ""), a.get("date"), a.get("source"), a.get("url"),
+                         s.hit.chunk.id, quote, round(s.hit.score, 4))
+            )
+        return out
+
+
+_DEFAULT: dict[tuple, Pipeline] = {}
+_DEFAULT_LOCK = threading.Lock()
+
+
+def get_pipeline(settings: Settings | None = None) -> Pipeline:
+    """One pipeline per settings per process, so models and the index load once."""
+    settings = settings or load_settings()
+    with _DEFAULT_LOCK:
+        key = tuple(sorted((k, str(v)) for k, v in settings.__dict__.items()))
+        if key not in _DEFAULT:
+            _DEFAULT[key] = Pipeline(settings)
+        return _DEFAULT[key]
+
+
+def ask(question: str, *, history=None, top_k=None, filters=None, **kw) -> Answer:
+    """Answer `question` from the indexed articles, with citations; see Answer."""
+    return get_pipeline().ask(question, history=history, top_k=top_k, filters=filters, **kw)
+
+
+def ask_stream(question: str, *, history=None, top_k=None, filters=None, **kw) -> Iterator[str | Answer]:
+    """Like ask(), yielding text pieces as they are verified, then the Answer."""
+    return get_pipeline().ask_stream(question, history=history, top_k=top_k, filters=filters, **kw)
