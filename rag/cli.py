@@ -70,6 +70,7 @@ def cmd_index(args) -> int:
         progress=not args.quiet,
         log=lambda m: print(m, file=sys.stderr),
         cache=open_cache(settings),
+        max_embed=args.max_embed,
     )
     if args.json:
         _print_json(report.__dict__ | {"errors": [str(e) for e in loaded.errors]})
@@ -163,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     ix = sub.add_parser("index", help="(re)build the index incrementally from the corpus folder")
     ix.add_argument("--rebuild", action="store_true", help="ignore the existing index and rebuild everything")
+    ix.add_argument(
+        "--max-embed", type=int, metavar="N",
+        help="embed at most N chunks this run; the rest are searchable lexically until a later run embeds them",
+    )
     ix.add_argument("--json", action="store_true")
     ix.add_argument("--quiet", action="store_true")
     ix.set_defaults(func=cmd_index)

@@ -40,6 +40,7 @@ class Settings:
     # retrieval
     retriever: str = "hybrid"  # hybrid | bm25 | dense
     tokenizer: str = "syllable"  # syllable | pyvi
+    fusion: str = "minmax"  # minmax | rrf
     dense_weight: float = 0.7  # min-max fusion weight of the dense scores
     candidates: int = 50  # per retriever, before fusion
     top_k: int = 4  # hits handed to the answer step

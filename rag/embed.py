@@ -101,21 +101,24 @@ def cache_key(embedder_name: str, kind: str, *parts: str) -> str:
     return h.hexdigest()
 
 
-def embed_cached(
+def embed_some(
     embedder: Embedder,
     texts: Sequence[str],
     titles: Sequence[str] | None = None,
     *,
     cache: EmbeddingCache | None,
     batch_size: int = 32,
+    limit: int | None = None,
     progress: bool = True,
     desc: str = "embedding",
-) -> np.ndarray:
-    """Embed documents (titles given) or queries (titles None), reusing and filling the cache."""
+) -> dict[int, np.ndarray]:
+    """Vectors for texts[i], from the cache or the embedder; at most `limit` texts are newly embedded
+    (None: all), so a long job can be done in bounded steps. Documents have titles; queries don't."""
     kind = "query" if titles is None else "doc"
     keys = [cache_key(embedder.name, kind, t, "" if titles is None else titles[i]) for i, t in enumerate(texts)]
     found = cache.get_many(keys) if cache else {}
-    missing = [i for i, k in enumerate(keys) if k not in found]
+    out = {i: found[k] for i, k in enumerate(keys) if k in found}
+    missing = [i for i in range(len(texts)) if i not in out][:limit]
     bar = tqdm(total=len(missing), desc=desc, unit="text", disable=not progress or not missing)
     for s in range(0, len(missing), batch_size):
         idx = missing[s : s + batch_size]
@@ -124,15 +127,20 @@ def embed_cached(
             vecs = embedder.embed_queries(batch)
         else:
             vecs = embedder.embed_documents(batch, [titles[i] for i in idx])
-        new = {keys[i]: v for i, v in zip(idx, vecs)}
         if cache:
-            cache.put_many(new)
-        found.update(new)
+            cache.put_many({keys[i]: v for i, v in zip(idx, vecs)})
+        out.update(zip(idx, vecs))
         bar.update(len(idx))
     bar.close()
+    return out
+
+
+def embed_cached(embedder: Embedder, texts: Sequence[str], titles: Sequence[str] | None = None, **kw) -> np.ndarray:
+    """All vectors, as an (n, dim) array; see embed_some."""
+    got = embed_some(embedder, texts, titles, **kw)
     if not texts:
         return np.zeros((0, embedder.dim), dtype=np.float32)
-    return np.stack([found[k] for k in keys]).astype(np.float32)
+    return np.stack([got[i] for i in range(len(texts))]).astype(np.float32)
 
 
 _EMBEDDERS: dict[tuple, Embedder] = {}

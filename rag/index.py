@@ -8,6 +8,11 @@ Layout under settings.index_dir:
 
 Readers load the version CURRENT names, so a crash at any point leaves the previous index usable.
 Updates are incremental: an article whose content hash is unchanged keeps its chunks and vectors.
+
+Dense coverage may be partial: with `max_embed`, a build embeds at most that many chunks and publishes
+an index where the rest are searchable lexically only. Each later build fills in more (vectors of
+finished batches are in the embedding cache, so even a killed build loses nothing). This is how a
+corpus too large to embed in one sitting is usable from the first minutes.
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ from rag.config import Settings
 from rag.errors import CorpusEmpty, IndexCorrupt, IndexMismatch, IndexMissing
 from rag.types import Article, Chunk
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: dense vectors in an IDMap2 keyed by chunk row (partial coverage)
 FILES = ("manifest.json", "articles.jsonl", "chunks.jsonl")
 REBUILD_HINT = "run `rag index --rebuild`"
 
@@ -58,7 +63,7 @@ class Index:
     manifest: dict
     articles: dict[str, Article]
     chunks: list[Chunk]
-    faiss: object  # faiss.Index over unit vectors, row i = chunks[i]
+    faiss: object  # faiss IndexIDMap2 over unit vectors; id i = chunks[i] (chunks may lack a vector)
     bm25: object  # bm25s.BM25, doc i = chunks[i]
 
     @property
@@ -67,6 +72,10 @@ class Index:
 
     def __len__(self) -> int:
         return len(self.chunks)
+
+    @property
+    def dense_coverage(self) -> float:
+        return self.faiss.ntotal / len(self.chunks) if self.chunks else 1.0
 
 
 @dataclass
@@ -77,6 +86,7 @@ class IndexReport:
     unchanged: list[str] = field(default_factory=list)
     chunks: int = 0
     embedded: int = 0  # chunks whose vectors were not reused from the previous version
+    without_vector: int = 0  # chunks searchable lexically only, until a later build embeds them
     rebuilt_because: list[str] = field(default_factory=list)
     version: str = ""
     seconds: float = 0.0
@@ -84,8 +94,9 @@ class IndexReport:
     def summary(self) -> str:
         s = (
             f"{len(self.added)} added, {len(self.changed)} changed, {len(self.deleted)} deleted, "
-            f"{len(self.unchanged)} unchanged; {self.chunks} chunks ({self.embedded} embedded) "
-            f"in {self.seconds:.1f}s -> {self.version}"
+            f"{len(self.unchanged)} unchanged; {self.chunks} chunks ({self.embedded} embedded"
+            + (f", {self.without_vector} still lexical-only: run `rag index` again" if self.without_vector else "")
+            + f") in {self.seconds:.1f}s -> {self.version}"
         )
         return s
 
@@ -127,7 +138,7 @@ def load(settings: Settings, *, expected_embedder: str | None = None) -> Index:
         raise
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
         raise IndexCorrupt(f"index at {path} is unreadable ({type(e).__name__}: {e}): {REBUILD_HINT}") from e
-    if dense.ntotal != len(chunks) or lexical.scores["num_docs"] != len(chunks):
+    if dense.ntotal != manifest["counts"].get("vectors", len(chunks)) or lexical.scores["num_docs"] != len(chunks):
         raise IndexCorrupt(
             f"index at {path} is inconsistent ({len(chunks)} chunks, {dense.ntotal} vectors, "
             f"{lexical.scores['num_docs']} BM25 docs): {REBUILD_HINT}"
@@ -180,13 +191,20 @@ def build_bm25(chunks: list[Chunk], tokenizer_name: str):
     return retriever
 
 
-def build_faiss(vectors: np.ndarray, dim: int):
+def build_faiss(vectors: np.ndarray, ids: np.ndarray, dim: int):
     import faiss
 
-    index = faiss.IndexFlatIP(dim)  # exact search: at this corpus size it is fast enough and loses nothing
+    # Exact inner-product search: at ~100k chunks it takes milliseconds and loses nothing.
+    index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
     if len(vectors):
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
     return index
+
+
+def vector_ids(index) -> np.ndarray:
+    import faiss
+
+    return faiss.vector_to_array(index.id_map)
 
 
 def _previous(settings: Settings, wanted: dict, log) -> tuple[Index | None, list[str]]:
@@ -212,11 +230,13 @@ def update(
     progress: bool = True,
     log=print,
     cache=None,
+    max_embed: int | None = None,
 ) -> IndexReport:
-    """Bring the index in line with `articles` (the whole corpus), reusing what is unchanged."""
+    """Bring the index in line with `articles` (the whole corpus), reusing what is unchanged.
+    `max_embed` bounds the chunks embedded in this run (None: all); see the module docstring."""
     import faiss
 
-    from rag.embed import embed_cached
+    from rag.embed import embed_some
 
     if not articles:
         raise CorpusEmpty("no articles to index: the corpus is empty (the existing index, if any, is kept)")
@@ -252,25 +272,33 @@ def update(
         report.deleted = sorted(set(old_hashes) - set(hashes))
 
         vectors = np.zeros((len(chunks), settings.embed_dim), dtype=np.float32)
-        reuse = [(i, r) for i, r in enumerate(reused_rows) if r >= 0]
-        if reuse:
-            rows = np.array([r for _, r in reuse], dtype=np.int64)
-            vectors[[i for i, _ in reuse]] = _reconstruct(old.faiss, rows)
-        todo = [i for i, r in enumerate(reused_rows) if r < 0]
-        report.embedded = len(todo)
+        has_vec = np.zeros(len(chunks), dtype=bool)
+        old_ids = set(vector_ids(old.faiss).tolist()) if old else set()
+        for i, r in enumerate(reused_rows):
+            if r in old_ids:
+                vectors[i] = old.faiss.reconstruct(int(r))
+                has_vec[i] = True
+        todo = np.flatnonzero(~has_vec).tolist()
         if todo:
-            vectors[todo] = embed_cached(
+            got = embed_some(
                 embedder,
                 [chunks[i].text for i in todo],
                 [chunks[i].title for i in todo],
                 cache=cache,
                 batch_size=settings.embed_batch,
+                limit=max_embed,
                 progress=progress,
                 desc="embedding chunks",
             )
+            for j, v in got.items():
+                vectors[todo[j]] = v
+                has_vec[todo[j]] = True
+            report.embedded = len(got)
         report.chunks = len(chunks)
+        report.without_vector = int((~has_vec).sum())
 
-        if not (report.added or report.changed or report.deleted or why) and old is not None:
+        unchanged = not (report.added or report.changed or report.deleted or why or report.embedded)
+        if unchanged and old is not None:
             report.version = old.path.name
             report.seconds = time.perf_counter() - t0
             return report  # nothing to do: keep the live version as it is
@@ -280,7 +308,8 @@ def update(
         tmp.mkdir()
         _write_jsonl(tmp / "articles.jsonl", (_article_row(a) for a in articles))
         _write_jsonl(tmp / "chunks.jsonl", (c.to_dict() for c in chunks))
-        faiss.write_index(build_faiss(vectors, settings.embed_dim), str(tmp / "dense.faiss"))
+        ids = np.flatnonzero(has_vec)
+        faiss.write_index(build_faiss(vectors[ids], ids, settings.embed_dim), str(tmp / "dense.faiss"))
         build_bm25(chunks, settings.tokenizer).save(str(tmp / "bm25"), show_progress=False)
         files = {
             str(p.relative_to(tmp)): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()
@@ -289,7 +318,7 @@ def update(
             "config": wanted,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "models": _model_provenance(settings),
-            "counts": {"articles": len(articles), "chunks": len(chunks)},
+            "counts": {"articles": len(articles), "chunks": len(chunks), "vectors": int(len(ids))},
             "articles": hashes,
             "files": files,
         }
@@ -302,13 +331,6 @@ def update(
         report.version = version.name
         report.seconds = time.perf_counter() - t0
         return report
-
-
-def _reconstruct(index, rows: np.ndarray) -> np.ndarray:
-    out = np.zeros((len(rows), index.d), dtype=np.float32)
-    for j, r in enumerate(rows):
-        out[j] = index.reconstruct(int(r))
-    return out
 
 
 def _article_row(a: Article) -> dict:

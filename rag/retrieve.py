@@ -1,8 +1,8 @@
 """Query -> ranked chunks: BM25, dense (FAISS), or their fusion.
 
-Fusion is min-max normalised score fusion, fused = w * dense + (1 - w) * bm25 over the union of both
-candidate lists (a chunk missing from one list scores 0 there). It beat RRF on every Vietnamese set we
-measured (eval/RESULTS.md); w = settings.dense_weight.
+Fusion (settings.fusion) is min-max normalised score fusion by default: fused = w * dense + (1 - w) * bm25
+over the union of both candidate lists (a chunk missing from one list scores 0 there), w =
+settings.dense_weight. It beat reciprocal rank fusion ("rrf", k=60) on the sets in eval/RESULTS.md.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from rag.index import Index
 from rag.types import Hit
 
 RETRIEVERS = ("hybrid", "bm25", "dense")
+RRF_K = 60
 
 
 @dataclass
@@ -74,6 +75,15 @@ class Retriever:
     def __init__(self, index: Index, embedder, settings: Settings):
         self.index, self.embedder, self.settings = index, embedder, settings
         self._tok = text.tokenizer(index.config["tokenizer"])
+        self._unembedded: set[int] | None = None
+
+    def _without_vector(self) -> set[int]:
+        if self._unembedded is None:
+            from rag.index import vector_ids
+
+            n = len(self.index)
+            self._unembedded = set() if self.index.faiss.ntotal == n else set(range(n)) - set(vector_ids(self.index.faiss).tolist())
+        return self._unembedded
 
     def bm25(self, query: str, k: int, allowed=None) -> list[tuple[int, float]]:
         tokens = self._tok(query)
@@ -119,10 +129,21 @@ class Retriever:
 
         ranks = {name: {i: r + 1 for r, (i, _) in enumerate(pairs)} for name, pairs in lists.items()}
         raw = {name: dict(pairs) for name, pairs in lists.items()}
-        if mode == "hybrid":
+        if mode == "hybrid" and self.settings.fusion == "rrf":
+            fused = {}
+            for name in lists:
+                for i, r in ranks[name].items():
+                    fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + r)
+        elif mode == "hybrid":
             w = self.settings.dense_weight
             nb, nd = _minmax(lists["bm25"]), _minmax(lists["dense"])
-            fused = {i: w * nd.get(i, 0.0) + (1 - w) * nb.get(i, 0.0) for i in set(nb) | set(nd)}
+            # A chunk not embedded yet (partial dense coverage) has an unknown dense score, not zero:
+            # it stands on its BM25 score alone.
+            unknown = self._without_vector()
+            fused = {
+                i: nb[i] if i in unknown else w * nd.get(i, 0.0) + (1 - w) * nb.get(i, 0.0)
+                for i in set(nb) | set(nd)
+            }
         else:
             fused = raw[mode]
         order = sorted(fused, key=lambda i: (-fused[i], i))[:k]

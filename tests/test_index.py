@@ -158,3 +158,23 @@ def test_manifest_records_hashes_and_files(settings, articles, fake_embedder):
     m = json.loads((live / "manifest.json").read_text())
     assert m["articles"]["vang"] == articles[0].content_hash
     assert {"articles.jsonl", "chunks.jsonl", "dense.faiss"} <= set(m["files"])
+
+
+def test_lexical_first_then_dense_filled_in(settings, articles, fake_embedder):
+    """A corpus too big to embed at once: publish with few vectors, fill in on later runs."""
+    rep = build(settings, articles, fake_embedder, max_embed=2)
+    assert rep.embedded == 2 and rep.without_vector == rep.chunks - 2 and "still lexical-only" in rep.summary()
+    idx = index.load(settings, expected_embedder=fake_embedder.name)
+    assert idx.faiss.ntotal == 2 and idx.dense_coverage < 1
+    r = Retriever(idx, fake_embedder, settings)
+    assert r.search("mưa ngập Huế", k=1, retriever="bm25")[0].chunk.article_id == "mua"  # all chunks searchable
+    hybrid = r.search("mưa ngập Huế", k=3, retriever="hybrid")
+    assert hybrid and hybrid[0].chunk.article_id == "mua"
+    while rep.without_vector:
+        before = rep.without_vector
+        rep = build(settings, articles, fake_embedder, max_embed=2)
+        assert rep.without_vector < before
+    idx = index.load(settings, expected_embedder=fake_embedder.name)
+    assert idx.faiss.ntotal == len(idx) and idx.dense_coverage == 1.0
+    # each chunk was embedded exactly once over all the runs
+    assert len(fake_embedder.embedded) == len(idx)

@@ -86,3 +86,10 @@ def test_unknown_retriever(retriever):
 def test_minmax_fusion_arithmetic():
     assert _minmax([(0, 10.0), (1, 5.0), (2, 0.0)]) == {0: 1.0, 1: 0.5, 2: 0.0}
     assert _minmax([(3, 2.0)]) == {3: 1.0}
+
+
+def test_rrf_fusion(retriever):
+    retriever.settings = retriever.settings.replace(fusion="rrf")
+    h = retriever.search("mưa ngập Huế", k=2, retriever="hybrid")[0]
+    assert h.chunk.article_id == "mua"
+    assert h.score == pytest.approx(2 / 61)  # rank 1 in both lists
