@@ -1,0 +1,332 @@
+"""Read news articles from files into `Article`s, cleaned, deduplicated, with bad files reported.
+
+Formats:
+- `.md` / `.markdown` / `.txt`: optional YAML front matter between `---` lines (id, title, date,
+  source, url, language; other keys go to `metadata`), then the body, one paragraph per line.
+  Without front matter the title is the first line that is not page furniture, and the date
+  comes from a page header line such as "Công nghệ Thứ Sáu 28/11/2025, 07:36".
+- `.jsonl` / `.jsonl.gz`: one JSON object per line with id, title, date, source, url, text;
+  other fields (e.g. `summary`) go to `metadata`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import unicodedata
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import yaml
+
+from rag.clean import clean_text, is_dateline, is_furniture_line, normalize
+from rag.errors import ArticleError
+from rag.types import Article
+
+log = logging.getLogger(__name__)
+
+TEXT_SUFFIXES = (".md", ".markdown", ".txt")
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
+_FIELDS = ("id", "title", "date", "source", "url", "language")  # the rest of an article's keys is metadata
+_HEADER_LINES = 5  # non-empty lines at the top of a body searched for a page header with the date
+_TITLE_MAX = 150  # characters; a longer first line is a paragraph: shorten it for the title, keep it in the text
+
+_ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+_DMY_DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
+
+
+@dataclass
+class LoadResult:
+    articles: list[Article] = field(default_factory=list)
+    errors: list[ArticleError] = field(default_factory=list)  # files or jsonl lines skipped, with the reason
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (where the skipped copy was, id of the kept one)
+    warnings: list[str] = field(default_factory=list)  # loaded anyway: unparseable date, unsupported file skipped
+
+
+def parse_date(value) -> str | None:
+    """ISO YYYY-MM-DD from a date object or a string in a common form ('2025-11-28', '28/11/2025',
+    '2-12-2025', 'Thứ Sáu 28/11/2025, 07:36', 'ngày 2-12-2025'); None if there is no valid date."""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if not isinstance(value, str):
+        return None
+    if m := _ISO_DATE.search(value):
+        y, mo, d = m.groups()
+    elif m := _DMY_DATE.search(value):
+        d, mo, y = m.groups()
+    else:
+        return None
+    try:
+        return dt.date(int(y), int(mo), int(d)).isoformat()
+    except ValueError:
+        return None
+
+
+def load_file(path: Path) -> list[Article]:
+    """The articles of one file. Strict: raises ArticleError for a bad file, or for the first bad
+    line of a jsonl file. Duplicates are dropped; warnings are logged."""
+    collector = _Collector()
+    collector.add_file(Path(path))
+    for warning in collector.result.warnings:
+        log.warning(warning)
+    if collector.result.errors:
+        raise collector.result.errors[0]
+    return collector.result.articles
+
+
+def load_corpus(path: Path | list[Path]) -> LoadResult:
+    """Every article under a directory (recursively, sorted; hidden files and README.* skipped),
+    in a file, or in a list of files. Never raises for a bad file: it is listed in `errors`."""
+    collector = _Collector()
+    for file in _corpus_files([Path(p) for p in path] if isinstance(path, list) else [Path(path)], collector):
+        collector.add_file(file)
+    return collector.result
+
+
+def article_filename(article_id: str) -> str:
+    """A file name for an id that stays inside its folder: no separators, no '..', no leading dot.
+    An id that had to be changed gets a hash suffix, so distinct ids never share a file."""
+    stem = re.sub(r"[^\w.-]+", "-", unicodedata.normalize("NFC", article_id))
+    stem = re.sub(r"\.{2,}", ".", stem).strip(".-_")[:100] or "article"
+    if stem != article_id:
+        stem += "-" + hashlib.sha256(article_id.encode("utf-8")).hexdigest()[:8]
+    return stem + ".md"
+
+
+def write_article(article: Article, directory: Path) -> Path:
+    """Write `article` as Markdown with YAML front matter into `directory`, atomically; returns the path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    front = {name: getattr(article, name) for name in _FIELDS if getattr(article, name) is not None}
+    front.update({k: v for k, v in article.metadata.items() if k not in _FIELDS})
+    # width: keep each value on one line, as a person would write it
+    header = yaml.safe_dump(front, allow_unicode=True, sort_keys=False, width=1_000_000)
+    target = directory / article_filename(article.id)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")  # hidden: load_corpus skips it
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(f"---\n{header}---\n\n{article.text}\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _corpus_files(paths: list[Path], collector: _Collector) -> Iterator[Path]:
+    for path in paths:
+        if not path.is_dir():
+            yield path  # a missing or unsupported file is reported by add_file
+            continue
+        for file in sorted(path.rglob("*")):
+            relative = file.relative_to(path).parts
+            if not file.is_file() or any(p.startswith(".") for p in relative) or file.stem.upper() == "README":
+                continue
+            if _format(file) is None:
+                collector.result.warnings.append(f"{file}: skipped, not an article file ({_supported()})")
+                continue
+            yield file
+
+
+def _format(path: Path) -> str | None:
+    name = path.name.lower()
+    if name.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if name.endswith(TEXT_SUFFIXES):
+        return "text"
+    return None
+
+
+def _supported() -> str:
+    return "expected " + ", ".join(TEXT_SUFFIXES + JSONL_SUFFIXES)
+
+
+class _Collector:
+    """Accumulates a LoadResult: keeps the first copy of each text and refuses reused ids."""
+
+    def __init__(self) -> None:
+        self.result = LoadResult()
+        self._ids: dict[str, tuple[str, str | None]] = {}  # id -> (text digest, where it came from)
+        self._texts: dict[str, str] = {}  # text digest -> id
+
+    def add_file(self, path: Path) -> None:
+        try:
+            kind = _format(path)
+            if kind is None:
+                raise ArticleError(path, f"unsupported file type ({_supported()})")
+            items = _read_jsonl(path, self._warn) if kind == "jsonl" else [_read_text_file(path, self._warn)]
+            for item in items:
+                if isinstance(item, ArticleError):
+                    self.result.errors.append(item)
+                else:
+                    self._add(item)
+        except ArticleError as e:
+            self.result.errors.append(e)
+
+    def _add(self, article: Article) -> None:
+        # the cleaned text is NFC already; compare it regardless of how it was split into paragraphs
+        digest = hashlib.sha256(" ".join(article.text.split()).encode("utf-8")).hexdigest()
+        if article.id in self._ids:
+            kept_digest, kept_where = self._ids[article.id]
+            if kept_digest == digest:
+                self.result.duplicates.append((article.path, article.id))
+            else:
+                self.result.errors.append(
+                    ArticleError(article.path, f"id {article.id!r} is already used by {kept_where} for another article")
+                )
+        elif digest in self._texts:
+            self.result.duplicates.append((article.path, self._texts[digest]))
+        else:
+            self._ids[article.id] = (digest, article.path)
+            self._texts[digest] = article.id
+            self.result.articles.append(article)
+
+    def _warn(self, message: str) -> None:
+        self.result.warnings.append(message)
+
+
+def _read_text_file(path: Path, warn: Callable[[str], None]) -> Article:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ArticleError(path, f"cannot read file: {e.strerror or e}") from None
+    text = _decode(data, path)
+    if not text.strip():
+        raise ArticleError(path, "empty file")
+    front, body = _split_front_matter(text.replace("\r\n", "\n").replace("\r", "\n"), path)
+    return _article(front, body, default_id=path.stem, where=str(path), warn=warn)
+
+
+def _read_jsonl(path: Path, warn: Callable[[str], None]) -> Iterator[Article | ArticleError]:
+    """One Article per good line, one ArticleError (path:line) per bad one."""
+    lineno, seen_any = 0, False
+    stem = path.name[: -len(next(s for s in JSONL_SUFFIXES if path.name.lower().endswith(s)))]
+    try:
+        with (gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")) as f:
+            for lineno, raw in enumerate(f, 1):
+                if not raw.strip():
+                    continue
+                seen_any = True
+                where = f"{path}:{lineno}"
+                try:
+                    yield _jsonl_article(raw, f"{stem}-{lineno}", where, warn)
+                except ArticleError as e:
+                    yield e
+    except (OSError, EOFError, zlib.error) as e:  # unreadable, or a damaged gzip stream
+        raise ArticleError(f"{path}:{lineno}" if lineno else path, f"cannot read file: {e}") from None
+    if not seen_any:
+        raise ArticleError(path, "empty file")
+
+
+def _jsonl_article(raw: bytes, default_id: str, where: str, warn: Callable[[str], None]) -> Article:
+    try:
+        obj = json.loads(_decode(raw, where))
+    except json.JSONDecodeError as e:
+        raise ArticleError(where, f"invalid JSON: {e.msg} (column {e.colno})") from None
+    if not isinstance(obj, dict):
+        raise ArticleError(where, f"expected a JSON object, got {type(obj).__name__}")
+    text = obj.pop("text", None)
+    if not isinstance(text, str):
+        raise ArticleError(where, "missing 'text' field" if text is None else "'text' must be a string")
+    return _article(obj, text, default_id=default_id, where=where, warn=warn)
+
+
+def _decode(data: bytes, where) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ArticleError(where, f"not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})") from None
+
+
+def _split_front_matter(text: str, path: Path) -> tuple[dict, str]:
+    lines = text.split("\n")
+    if lines[0].strip() != "---":
+        return {}, text
+    for end in range(1, len(lines)):
+        if lines[end].strip() in ("---", "..."):
+            break
+    else:
+        raise ArticleError(path, "front matter opened by '---' on line 1 is never closed by a '---' line")
+    try:
+        front = yaml.safe_load("\n".join(lines[1:end]))
+    except yaml.YAMLError as e:
+        raise ArticleError(path, f"front matter is not valid YAML: {' '.join(str(e).split())}") from None
+    if front is None:
+        front = {}
+    if not isinstance(front, dict):
+        raise ArticleError(path, f"front matter must be 'key: value' lines, got {type(front).__name__}")
+    return front, "\n".join(lines[end + 1 :])
+
+
+def _article(fields: dict, body: str, *, default_id: str, where: str, warn: Callable[[str], None]) -> Article:
+    """An Article from its fields (front matter or a JSON object) and its raw body."""
+    fields = {str(k): v for k, v in fields.items()}
+    values = {name: fields.pop(name, None) for name in _FIELDS}
+    title = _text_field(values["title"], "title", where) or _title_from(body)
+    if not title:
+        raise ArticleError(where, "no title: give one in the front matter or as the first line")
+    if values["date"] in (None, ""):
+        date = _date_from_header(body)
+    elif (date := parse_date(values["date"])) is None:
+        warn(f"{where}: date {values['date']!r} not understood; left empty")
+    text = clean_text(body, title)
+    if not text:
+        raise ArticleError(where, "no article text" + (" left after removing page furniture" if body.strip() else ""))
+    return Article(
+        id=_text_field(values["id"], "id", where) or default_id,
+        title=title,
+        text=text,
+        date=date,
+        source=_text_field(values["source"], "source", where),
+        url=_text_field(values["url"], "url", where),
+        language=_text_field(values["language"], "language", where) or "vi",
+        path=where,
+        metadata=_jsonable(fields),
+    )
+
+
+def _text_field(value, name: str, where: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (dict, list)):
+        raise ArticleError(where, f"'{name}' must be a single value, not a {type(value).__name__}")
+    return normalize(str(value)) or None
+
+
+def _title_from(body: str) -> str | None:
+    """First line that is not page furniture (a header line, a caption), Markdown '#' stripped.
+    A paragraph-long line is shortened, so that clean_text does not drop it from the text as the title."""
+    for line in body.splitlines():
+        line = normalize(line).lstrip("#").strip()
+        if line and not is_furniture_line(line):
+            if len(line) > _TITLE_MAX:
+                line = line[:_TITLE_MAX].rsplit(" ", 1)[0] + "…"
+            return line
+    return None
+
+
+def _date_from_header(body: str) -> str | None:
+    lines = [line for line in body.splitlines() if line.strip()][:_HEADER_LINES]
+    return next((parse_date(line) for line in lines if is_dateline(line)), None)
+
+
+def _jsonable(value):
+    """Metadata as JSON would hold it: the index stores it, YAML may have parsed dates."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
