@@ -36,9 +36,12 @@ class LlamaCppGenerator:
     """A GGUF model run by llama-cpp-python. The model loads on first use, once, and one generation
     runs at a time: a llama.cpp context is not thread-safe, and the web app calls from several threads.
 
-    The Llama object keeps the tokens of its last prompt and reply in its KV cache, and each call
-    (create_chat_completion -> create_completion -> generate) evaluates only what follows the longest
-    common token prefix, so a repeated system prompt is not processed again.
+    Prefix caching, made deterministic: llama-cpp-python reuses whatever prefix of the previous prompt
+    and reply matches, so the same question could be evaluated along different paths (a full batch, or
+    a cache hit that replays one token) and, greedy or not, give a different answer (seen here). So
+    the cache is pinned to the system message: it is evaluated once on its own, and every call
+    evaluates the rest of its prompt in one batch after it. Same prompt, same computation, same
+    answer; and the fixed system prompt is still never processed twice.
 
     A stream holds the model until it is read to the end or closed: close abandoned streams."""
 
@@ -50,6 +53,7 @@ class LlamaCppGenerator:
         self._llm = None
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
+        self._prefixes: dict[str, list[int]] = {}  # system message -> its tokens in the templated prompt
 
     def _model(self):
         with self._load_lock:
@@ -69,9 +73,43 @@ class LlamaCppGenerator:
                     raise BackendError(f"{self.model_path}: could not load the GGUF model: {e}") from e
             return self._llm
 
+    def _system_prefix(self, llm, system: str) -> list[int]:
+        """Tokens the templated prompt starts with for this system message, whatever the user says."""
+        if system not in self._prefixes:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            template = llm.metadata.get("tokenizer.chat_template")
+            if not template:
+                return []
+            text = llm._model.token_get_text
+            fmt = Jinja2ChatFormatter(template, eos_token=text(llm.token_eos()), bos_token=text(llm.token_bos()))
+            a, b = (
+                llm.tokenize(
+                    fmt(messages=[{"role": "system", "content": system}, {"role": "user", "content": u}]).prompt.encode(),
+                    add_bos=False,
+                    special=True,
+                )
+                for u in ("a", "b")
+            )
+            n = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+            self._prefixes[system] = a[:n]
+        return self._prefixes[system]
+
+    def _pin_prefix(self, llm, messages: list[dict]) -> None:
+        system = messages[0]["content"] if messages and messages[0]["role"] == "system" else None
+        prefix = self._system_prefix(llm, system) if system else []
+        if not prefix:
+            llm.reset()
+            return
+        if llm.n_tokens < len(prefix) or list(llm.input_ids[: len(prefix)]) != prefix:
+            llm.reset()
+            llm.eval(prefix)
+        llm.n_tokens = len(prefix)  # generate() then evaluates everything after it, in one batch
+
     def stream(self, messages: list[dict], *, max_tokens: int = 200, stop: list[str] | None = None) -> Iterator[str]:
         llm = self._model()
         with self._run_lock:
+            self._pin_prefix(llm, messages)
             try:
                 chunks = llm.create_chat_completion(
                     messages, stream=True, temperature=0, max_tokens=max_tokens, stop=stop or []

@@ -252,7 +252,7 @@ class _Verifier:
         if self.embedder is None or ground.is_vietnamese(claim):
             return {}
         vecs = self.embedder.embed_queries([claim])[0]
-        docs = self.embedder.embed_documents([s.hit.chunk.text for s in self.sources.values()], [""] * len(self.sources))
+        docs = self.embedder.embed_documents([s.passage for s in self.sources.values()], [""] * len(self.sources))
         return {n: float(np.dot(vecs, d)) for n, d in zip(self.sources, docs)}
 
     def accept(self, sentence: str) -> str | None:
@@ -264,10 +264,10 @@ class _Verifier:
             return None if ground.REFUSAL.search(claim) else claim
         sims = self._similarities(claim)
         cited = [n for n in dict.fromkeys(ground.parse_markers(sentence)) if n in self.sources]
-        good = [n for n in cited if ground.check(claim, self.sources[n].hit.chunk.text, sims.get(n)).ok]
+        good = [n for n in cited if ground.check(claim, self.sources[n].passage, sims.get(n)).ok]
         if not good:  # repair: the claim may be supported by another source than the one it names
             for n, s in self.sources.items():
-                if n not in cited and ground.check(claim, s.hit.chunk.text, sims.get(n)).ok:
+                if n not in cited and ground.check(claim, s.passage, sims.get(n)).ok:
                     good = [n]
                     break
         if not good:
@@ -286,11 +286,11 @@ class _Verifier:
         out = []
         for i, n in enumerate(self.order, start=1):
             s = self.sources[n]
-            a = s.hit.article
-            quote = ground.best_quote(" ".join(self.claims[n]), s.hit.chunk.text)
+            a = s.article
+            quote = ground.best_quote(" ".join(self.claims[n]), s.passage)
             out.append(
-                Citation(i, s.hit.chunk.article_id, a.get("title", ""), a.get("date"), a.get("source"), a.get("url"),
-                         s.hit.chunk.id, quote, round(s.hit.score, 4))
+                Citation(i, a["id"], a.get("title", ""), a.get("date"), a.get("source"), a.get("url"),
+                         s.chunk_for(quote), quote, round(s.score, 4))
             )
         return out
 

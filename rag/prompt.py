@@ -11,11 +11,27 @@ from rag.types import Hit
 
 @dataclass
 class Source:
-    """What the model sees as [n]: the best sentences of one retrieved chunk."""
+    """What the model sees as [n]: the best sentences of one article, in article order."""
 
     n: int
-    hit: Hit
-    excerpt: str  # selected sentences, in article order, "…" marking gaps
+    article: dict  # Article.meta()
+    hits: list[Hit]  # the retrieved chunks of this article, best first
+    excerpt: str  # the selected sentences, "…" marking gaps
+
+    @property
+    def passage(self) -> str:
+        """All retrieved text of this article: what a claim citing [n] is checked against."""
+        chunks = sorted({h.chunk.id: h.chunk for h in self.hits}.values(), key=lambda c: c.position)
+        return "\n".join(c.text for c in chunks)
+
+    @property
+    def score(self) -> float:
+        return max(h.score for h in self.hits)
+
+    def chunk_for(self, quote: str) -> str:
+        """Id of the retrieved chunk holding the quote (its first sentence), else the best chunk."""
+        head = quote.split("\n")[0][:80]
+        return next((h.chunk.id for h in self.hits if head in h.chunk.text), self.hits[0].chunk.id)
 
 
 # Text in an article that addresses the assistant is data, never an instruction: such sentences are
@@ -35,35 +51,50 @@ def _sentence_score(sentence: str, query_tokens: set[str]) -> float:
     return len(query_tokens & toks) + 0.5 * len(ground.numbers(sentence) & query_tokens)
 
 
-def select_sources(question: str, hits: list[Hit], max_sentences: int = 6, per_source: int = 3) -> list[Source]:
-    """Keep, per hit, its sentences that share content with the question, up to a total budget.
-    The best hit always gets at least one sentence; a hit with no overlapping sentence is left out
-    unless it is the only one (the dense retriever may have found a paraphrase)."""
+def select_sources(question: str, hits: list[Hit], max_sentences: int = 6, context: int = 2) -> list[Source]:
+    """Pick the sentences of the retrieved chunks that share most content with the question (ties go
+    to better-ranked chunks), add the sentence before each of the `context` best ones (it often names
+    the subject: "Trước đó tỉnh Bình Dương ... Trong đó ... Top1 năm 2023"), and group them by article.
+    The best hit always contributes; a hit with no overlapping sentence is otherwise left out."""
     q = set(ground.content_tokens(question)) | ground.numbers(question)
-    picked: list[tuple[Hit, list[tuple[int, int]]]] = []
-    budget = max_sentences
+    # (article offset) -> (score, hit rank, text); overlapping chunks yield the same sentence once
+    candidates: dict[tuple[str, int], tuple[float, int, int, str]] = {}
+    previous: dict[tuple[str, int], tuple[int, str]] = {}
     for rank, hit in enumerate(hits):
-        if budget <= 0:
-            break
-        body = hit.chunk.text
+        body, base = hit.chunk.text, hit.chunk.start
         spans = text.split_sentences(body)
-        scored = sorted(((_sentence_score(body[a:b], q), -i, (a, b)) for i, (a, b) in enumerate(spans)), reverse=True)
-        keep = [span for score, _, span in scored if score > 0][: min(per_source, budget)]
-        if not keep and rank == 0 and scored and scored[0][0] >= 0:
-            keep = [scored[0][2]]
-        if keep:
-            keep.sort()
-            picked.append((hit, keep))
-            budget -= len(keep)
+        for i, (a, b) in enumerate(spans):
+            key = (hit.chunk.article_id, base + a)
+            score = _sentence_score(body[a:b], q)
+            if key not in candidates and score >= 0:
+                candidates[key] = (score, rank, base + b, body[a:b])
+            if i > 0 and key not in previous:
+                pa, pb = spans[i - 1]
+                previous[key] = (base + pa, body[pa:pb])
+    ranked = sorted(candidates.items(), key=lambda kv: (-kv[1][0], kv[1][1], kv[0][1]))
+    chosen = [kv for kv in ranked if kv[1][0] > 0][:max_sentences]
+    if not chosen and ranked and ranked[0][1][1] == 0:
+        chosen = ranked[:1]
+    picked = {key: val[3] for key, val in chosen}
+    for key, _ in chosen[:context]:
+        if key in previous and not INJECTION.search(previous[key][1]):
+            picked.setdefault((key[0], previous[key][0]), previous[key][1])
+
+    by_article: dict[str, list[tuple[int, str]]] = {}
+    for (aid, start), sentence in picked.items():
+        by_article.setdefault(aid, []).append((start, sentence))
+    order = sorted(by_article, key=lambda aid: min(r for r, h in enumerate(hits) if h.chunk.article_id == aid))
     sources = []
-    for n, (hit, spans) in enumerate(picked, start=1):
-        body, parts, prev_end = hit.chunk.text, [], None
-        for a, b in spans:
-            if prev_end is not None and body[prev_end:a].strip():
+    for n, aid in enumerate(order, start=1):
+        sentences = sorted(by_article[aid])
+        parts, prev_end = [], None
+        for start, sentence in sentences:
+            if prev_end is not None and start > prev_end + 2:
                 parts.append("…")
-            parts.append(body[a:b])
-            prev_end = b
-        sources.append(Source(n, hit, " ".join(parts)))
+            parts.append(sentence)
+            prev_end = start + len(sentence)
+        article_hits = [h for h in hits if h.chunk.article_id == aid]
+        sources.append(Source(n, article_hits[0].article, article_hits, " ".join(parts)))
     return sources
 
 
@@ -79,7 +110,7 @@ def messages(question: str, sources: list[Source]) -> list[dict]:
     """The system message never changes, so the server/llama.cpp can reuse its cached prefix."""
     blocks = []
     for s in sources:
-        a = s.hit.article
+        a = s.article
         head = f"[{s.n}] {a.get('title') or 'Không tiêu đề'}" + (f" ({a['date']})" if a.get("date") else "")
         blocks.append(f"{head}\n{s.excerpt}")
     user = "Nguồn:\n" + "\n\n".join(blocks) + f"\n\nCâu hỏi: {question}"
