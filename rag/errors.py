@@ -26,6 +26,10 @@ class CorpusEmpty(RagError):
     pass
 
 
+class ArticleNotFound(RagError):
+    """No article with the given id (e.g. asked to remove one that is not in the corpus)."""
+
+
 class IndexMissing(RagError):
     pass
 

@@ -84,3 +84,71 @@ def make_articles() -> list[Article]:
 @pytest.fixture
 def articles() -> list[Article]:
     return make_articles()
+
+
+# ---------------------------------------------------------------- the real web app (slow tests)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, proc, log: Path, timeout: float) -> None:
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"app exited with {proc.returncode} before serving:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(1)
+    pytest.fail(f"app not serving {url} after {timeout:.0f}s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """`python app.py` on a free 127.0.0.1 port with the real models and the default corpus, indexed
+    by `rag index` first. Yields {"url", "feedback"}; stopped by its pid at the end of the session."""
+    import subprocess
+    import sys
+
+    from rag import models
+    from rag.config import load_settings
+
+    settings = load_settings()
+    missing = [r["name"] for r in models.status(settings)
+               if r["name"] in (settings.embedder, settings.generator) and not r["provisioned"]]
+    if missing:
+        pytest.skip(f"models not provisioned: {', '.join(missing)} (run `rag models pull`)")
+    subprocess.run([sys.executable, "-m", "rag", "index", "--quiet"], cwd=ROOT, check=True, timeout=900)
+
+    work = tmp_path_factory.mktemp("app")
+    log = work / "server.log"
+    port = _free_port()
+    env = {**os.environ, "RAG_FEEDBACK_LOG": str(work / "feedback.jsonl")}
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        _wait_http(url, proc, log, timeout=180)
+        yield {"url": url, "feedback": work / "feedback.jsonl", "log": log}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
