@@ -111,17 +111,18 @@ def parse_markers(sentence: str) -> list[int]:
 
 
 def best_quote(claim: str, passage: str, max_sentences: int = 2) -> str:
-    """The passage sentence(s) that share most content with the claim, in passage order."""
+    """The passage sentence that shares most content with the claim, plus (in passage order) up to
+    max_sentences - 1 more only where they hold claim words the first one lacks."""
     spans = text.split_sentences(passage)
     if not spans:
         return passage.strip()
     want = set(content_tokens(claim)) | numbers(claim)
-    scored = []
-    for i, (a, b) in enumerate(spans):
-        s = passage[a:b]
-        toks = set(text.syllables(s))
-        scored.append((len(want & toks) + len(numbers(claim) & numbers(s)), -i, i))
-    top = sorted(scored, reverse=True)[:max_sentences]
-    best = top[0][0]
-    keep = sorted(i for score, _, i in top if score > 0 and score >= best / 2) or [top[0][2]]
-    return " ".join(passage[spans[i][0] : spans[i][1]] for i in keep)
+    covers = [want & (set(text.syllables(passage[a:b])) | numbers(passage[a:b])) for a, b in spans]
+    keep, covered = [], set()
+    for _ in range(max_sentences):
+        i = max(range(len(spans)), key=lambda j: (len(covers[j] - covered), -j))
+        if keep and not covers[i] - covered:
+            break
+        keep.append(i)
+        covered |= covers[i]
+    return " ".join(passage[spans[i][0] : spans[i][1]] for i in sorted(set(keep)))
