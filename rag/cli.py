@@ -144,6 +144,81 @@ def cmd_eval_retrieval(args) -> int:
     return 0
 
 
+def _gold(args):
+    from rag import evalsets
+
+    answer_cols = (args.answer_col,) if args.answer_col else None
+    gold = evalsets.load(Path(args.gold), question_col=args.question_col, context_col=args.context_col, answer_cols=answer_cols)
+    for s in gold.skipped:
+        print(f"skipped {s}", file=sys.stderr)
+    return gold
+
+
+def _report_dir(args, default: str) -> Path:
+    from rag.config import ROOT
+
+    return Path(args.report) if args.report else ROOT / "build" / "eval" / default
+
+
+def cmd_eval_answers(args) -> int:
+    from rag import evaluate
+
+    gold = _gold(args)
+    out = _report_dir(args, gold.name)
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    report = evaluate.answers(gold, _settings(args), out, limit=args.limit, progress=not args.quiet, log=log)
+    if args.json:
+        _print_json(report["summary"])
+    else:
+        print(evaluate.summary_table({gold.name: report["summary"]}))
+    print(f"report: {out / 'report.md'}", file=sys.stderr)
+    return 0
+
+
+def cmd_eval_compare(args) -> int:
+    from rag import evaluate
+
+    gold = _gold(args)
+    out = _report_dir(args, f"compare-{gold.name}")
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    try:
+        configs = {spec: evaluate.parse_overrides(spec) for spec in args.config}  # all checked before anything runs
+    except ValueError as e:
+        print(f"error: --config {e}", file=sys.stderr)
+        return 2
+    results = evaluate.compare(gold, _settings(args), configs, out, limit=args.limit, progress=not args.quiet, log=log)
+    table = evaluate.summary_table(results)
+    (out / "compare.md").write_text(table, encoding="utf-8")
+    if args.json:
+        _print_json(results)
+    else:
+        print(table)
+    return 0
+
+
+def _gold_options(parser) -> None:
+    parser.add_argument("--gold", required=True, help="gold set: .jsonl (questions on the indexed corpus) or .csv (its own contexts)")
+    parser.add_argument("--limit", type=int, help="only the first N questions")
+    parser.add_argument("--report", help="report folder; rows there with the same configuration are reused (default: build/eval/...)")
+    parser.add_argument("--question-col", help="CSV: question column (default question)")
+    parser.add_argument("--context-col", help="CSV: context column (default context)")
+    parser.add_argument("--answer-col", help="CSV: answer column (default answer / extractive answer)")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+# ------------------------------------------------------------------ serve
+
+
+def cmd_serve(args) -> int:
+    from rag.config import ROOT
+
+    sys.path.insert(0, str(ROOT))  # app.py lives at the repo root, beside the package
+    import app
+
+    return app.main(args.host, args.port, settings=_settings(args))
+
+
 # ------------------------------------------------------------------ parser
 
 
@@ -198,6 +273,22 @@ def build_parser() -> argparse.ArgumentParser:
     er.add_argument("--json", action="store_true")
     er.add_argument("--quiet", action="store_true")
     er.set_defaults(func=cmd_eval_retrieval)
+    ea = ev.add_parser("answers", help="answer every gold question through the pipeline; answer, citation, abstention, retrieval and latency metrics")
+    _gold_options(ea)
+    ea.add_argument("--retriever", choices=("hybrid", "bm25", "dense"))
+    ea.add_argument("--generator", help="generator: a model name (rag models list) or a GGUF path")
+    ea.add_argument("--top-k", type=int, help="passages handed to the answer step")
+    ea.set_defaults(func=cmd_eval_answers)
+    ec = ev.add_parser("compare", help="run several configurations on one gold set; side-by-side table")
+    _gold_options(ec)
+    ec.add_argument("--config", action="append", required=True, metavar="KEY=VALUE[,KEY=VALUE]",
+                    help='settings to override, e.g. "retriever=hybrid,top_k=6"; repeat for each configuration')
+    ec.set_defaults(func=cmd_eval_compare)
+
+    sv = sub.add_parser("serve", help="start the web chat (default http://127.0.0.1:7860)")
+    sv.add_argument("--host", help="interface to bind (default 127.0.0.1, env RAG_HOST)")
+    sv.add_argument("--port", type=int, help="port (default 7860, env RAG_PORT)")
+    sv.set_defaults(func=cmd_serve)
     return p
 
 
