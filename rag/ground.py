@@ -110,9 +110,13 @@ def parse_markers(sentence: str) -> list[int]:
     return out
 
 
+QUOTE_GAP = " … "  # joins quoted sentences that are not next to each other in the article
+
+
 def best_quote(claim: str, passage: str, max_sentences: int = 2) -> str:
-    """The passage sentence that shares most content with the claim, plus (in passage order) up to
-    max_sentences - 1 more only where they hold claim words the first one lacks."""
+    """The passage sentence that shares most content with the claim, plus up to max_sentences - 1
+    more only where they hold claim words the first one lacks (the nearest such sentence first).
+    Sentences are given in passage order; non-adjacent ones are joined by QUOTE_GAP."""
     spans = text.split_sentences(passage)
     if not spans:
         return passage.strip()
@@ -120,9 +124,16 @@ def best_quote(claim: str, passage: str, max_sentences: int = 2) -> str:
     covers = [want & (set(text.syllables(passage[a:b])) | numbers(passage[a:b])) for a, b in spans]
     keep, covered = [], set()
     for _ in range(max_sentences):
-        i = max(range(len(spans)), key=lambda j: (len(covers[j] - covered), -j))
+        near = keep[0] if keep else 0
+        i = max(range(len(spans)), key=lambda j: (len(covers[j] - covered), -abs(j - near), -j))
         if keep and not covers[i] - covered:
             break
         keep.append(i)
         covered |= covers[i]
-    return " ".join(passage[spans[i][0] : spans[i][1]] for i in sorted(set(keep)))
+    parts, prev = [], None
+    for i in sorted(set(keep)):
+        if prev is not None:  # neighbours keep the text between them (a space, a paragraph break)
+            parts.append(passage[spans[prev][1] : spans[i][0]] if i == prev + 1 else QUOTE_GAP)
+        parts.append(passage[spans[i][0] : spans[i][1]])
+        prev = i
+    return "".join(parts)

@@ -17,12 +17,23 @@ class Source:
     article: dict  # Article.meta()
     hits: list[Hit]  # the retrieved chunks of this article, best first
     excerpt: str  # the selected sentences, "…" marking gaps
+    article_text: str | None = None  # the full text, when the caller has it
 
     @property
     def passage(self) -> str:
-        """All retrieved text of this article: what a claim citing [n] is checked against."""
-        chunks = sorted({h.chunk.id: h.chunk for h in self.hits}.values(), key=lambda c: c.position)
-        return "\n".join(c.text for c in chunks)
+        """All retrieved text of this article, as it stands in the article (overlapping or touching
+        chunks merged, separate regions joined by a "…" line): what a claim citing [n] is checked
+        against and quoted from."""
+        chunks = sorted({h.chunk.id: h.chunk for h in self.hits}.values(), key=lambda c: c.start)
+        if self.article_text is None:
+            return "\n\n…\n\n".join(c.text for c in chunks)
+        regions: list[list[int]] = []
+        for c in chunks:
+            if regions and c.start <= regions[-1][1] + 3:
+                regions[-1][1] = max(regions[-1][1], c.end)
+            else:
+                regions.append([c.start, c.end])
+        return "\n\n…\n\n".join(self.article_text[a:b] for a, b in regions)
 
     @property
     def score(self) -> float:
@@ -51,12 +62,18 @@ def _sentence_score(sentence: str, query_tokens: set[str]) -> float:
     return len(query_tokens & toks) + 0.5 * len(ground.numbers(sentence) & query_tokens)
 
 
-def select_sources(question: str, hits: list[Hit], max_sentences: int = 6, context: int = 2) -> list[Source]:
+def select_sources(
+    question: str, hits: list[Hit], max_sentences: int = 6, context: int = 2, texts: dict[str, str] | None = None
+) -> list[Source]:
     """Pick the sentences of the retrieved chunks that share most content with the question (ties go
     to better-ranked chunks), add the sentence before each of the `context` best ones (it often names
     the subject: "Trước đó tỉnh Bình Dương ... Trong đó ... Top1 năm 2023"), and group them by article.
     The best hit always contributes; a hit with no overlapping sentence is otherwise left out."""
     q = set(ground.content_tokens(question)) | ground.numbers(question)
+    # Across languages, word overlap says nothing: the model gets the best chunks' sentences in order.
+    crosslingual = not ground.is_vietnamese(question)
+    if crosslingual:
+        max_sentences, context = 2 * max_sentences, 0
     # (article offset) -> (score, hit rank, text); overlapping chunks yield the same sentence once
     candidates: dict[tuple[str, int], tuple[float, int, int, str]] = {}
     previous: dict[tuple[str, int], tuple[int, str]] = {}
@@ -66,6 +83,8 @@ def select_sources(question: str, hits: list[Hit], max_sentences: int = 6, conte
         for i, (a, b) in enumerate(spans):
             key = (hit.chunk.article_id, base + a)
             score = _sentence_score(body[a:b], q)
+            if crosslingual and score >= 0:
+                score += len(hits) - rank  # better chunks first, every sentence of a chunk together
             if key not in candidates and score >= 0:
                 candidates[key] = (score, rank, base + b, body[a:b])
             if i > 0 and key not in previous:
@@ -94,7 +113,7 @@ def select_sources(question: str, hits: list[Hit], max_sentences: int = 6, conte
             parts.append(sentence)
             prev_end = start + len(sentence)
         article_hits = [h for h in hits if h.chunk.article_id == aid]
-        sources.append(Source(n, article_hits[0].article, article_hits, " ".join(parts)))
+        sources.append(Source(n, article_hits[0].article, article_hits, " ".join(parts), (texts or {}).get(aid)))
     return sources
 
 
@@ -114,6 +133,8 @@ def messages(question: str, sources: list[Source]) -> list[dict]:
         head = f"[{s.n}] {a.get('title') or 'Không tiêu đề'}" + (f" ({a['date']})" if a.get("date") else "")
         blocks.append(f"{head}\n{s.excerpt}")
     user = "Nguồn:\n" + "\n\n".join(blocks) + f"\n\nCâu hỏi: {question}"
+    if not ground.is_vietnamese(question):  # the small model drifts to the sources' language otherwise
+        user += "\n\nAnswer in English."
     return [{"role": "system", "content": SYSTEM_VI}, {"role": "user", "content": user}]
 
 
