@@ -36,7 +36,12 @@ def words(text: str) -> list[str]:
     return _WORD.findall(_pyvi().tokenize(nfc(text)).lower())
 
 
-TOKENIZERS = {"syllable": syllables, "pyvi": words}
+def syllables_and_words(text: str) -> list[str]:
+    """Both views at once: every syllable, plus each multi-syllable word pyvi finds ("thành_phố")."""
+    return syllables(text) + [w for w in words(text) if "_" in w]
+
+
+TOKENIZERS = {"syllable": syllables, "pyvi": words, "syllable+pyvi": syllables_and_words}
 
 
 def tokenizer(name: str):
