@@ -39,9 +39,9 @@ class Settings:
 
     # retrieval
     retriever: str = "hybrid"  # hybrid | bm25 | dense
-    tokenizer: str = "syllable"  # syllable | pyvi
+    tokenizer: str = "syllable+pyvi"  # syllable | pyvi | syllable+pyvi (best on both gold sets: eval/RESULTS.md)
     fusion: str = "minmax"  # minmax | rrf
-    dense_weight: float = 0.7  # min-max fusion weight of the dense scores
+    dense_weight: float = 0.5  # min-max fusion weight of the dense scores (swept 0.5-0.7: eval/RESULTS.md)
     candidates: int = 50  # per retriever, before fusion
     top_k: int = 4  # hits handed to the answer step
 
