@@ -202,33 +202,42 @@ class Pipeline:
         messages = prompt.messages(q if standalone == q else standalone, sources)
         verifier = _Verifier(sources, self.embedder if lang != "vi" else None)
         out_parts: list[str] = []
+        held: list[str] = []  # connective sentences wait until a verified claim follows them
         buffer = ""
         t2 = time.perf_counter()
+
+        def release(sentence: str):
+            shown = verifier.accept(sentence)
+            if shown is None:
+                return
+            held.append(shown)
+            if verifier.order:  # at least one cited claim: what was held may be shown now
+                if "first_output" not in timings:
+                    timings["first_output"] = _ms(t0)
+                for part in held:
+                    yield (" " if out_parts else "") + part
+                    out_parts.append(part)
+                held.clear()
+
         for delta in gen.stream(messages, max_tokens=self.settings.max_new_tokens):
             if "first_token" not in timings:
                 timings["first_token"] = _ms(t0)
             buffer += delta
             sentences, buffer = _complete_sentences(buffer)
-            for s in sentences:
-                shown = verifier.accept(s)
-                if shown:
-                    if "first_output" not in timings:
-                        timings["first_output"] = _ms(t0)
-                    piece = (" " if out_parts else "") + shown
-                    out_parts.append(shown)
-                    yield piece
+            for sentence in sentences:
+                yield from release(sentence)
         timings["generate"] = _ms(t2)
         if buffer.strip():
-            shown = verifier.accept(buffer.strip())
-            if shown:
-                out_parts.append(shown)
-                yield (" " if len(out_parts) > 1 else "") + shown
+            yield from release(buffer.strip())
 
-        if not out_parts:
+        if not out_parts:  # nothing verified: whatever the model said is not shown
             answer = self._abstain(q, lang, hits, gen.name, timings, t0)
             yield answer.text
             yield answer
             return
+        out_parts.extend(held)  # a trailing connective after verified claims
+        if held:
+            yield " " + " ".join(held)
         timings["total"] = _ms(t0)
         yield Answer(q, " ".join(out_parts), verifier.citations(), False, timings, gen.name)
 
@@ -276,9 +285,9 @@ class _Verifier:
     def accept(self, sentence: str) -> str | None:
         """The sentence as it will be shown (markers renumbered), or None to drop it."""
         claim = ground.MARKER.sub("", sentence).strip()
-        if not claim:
+        if not any(c.isalnum() for c in claim):
             return None
-        if not ground.is_factual(claim):
+        if not ground.is_factual(claim):  # a connective ("Theo các bài báo:") is shown, never a refusal
             return None if ground.REFUSAL.search(claim) else claim
         sims = self._similarities(claim)
         cited = [n for n in dict.fromkeys(ground.parse_markers(sentence)) if n in self.sources]

@@ -162,3 +162,18 @@ def test_support_check_by_hand():
     assert not ground.check("Hội nghị bàn về giá lúa gạo xuất khẩu.", passage).ok  # off-topic
     assert ground.check("The opening speech was given by Lam Dinh Thang.", passage, similarity=0.7).ok
     assert not ground.check("The opening speech was given by Tran Van Hai.", passage, similarity=0.7).ok
+
+
+def test_answer_without_a_verified_claim_abstains(make_pipeline):
+    p, _ = make_pipeline("IFC")  # a bare, uncheckable fragment is not an answer
+    a = p.ask("Giá vàng miếng hôm nay tăng bao nhiêu?")
+    assert a.abstained and "IFC" not in a.text
+    p, _ = make_pipeline(", [1]")
+    assert p.ask("Giá vàng miếng hôm nay tăng bao nhiêu?").abstained
+
+
+def test_connective_is_shown_with_the_claim_it_introduces(make_pipeline):
+    p, _ = make_pipeline("Theo bài báo: Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1].")
+    pieces = list(p.ask_stream("Giá vàng miếng hôm nay tăng bao nhiêu?"))
+    assert pieces[-1].text.startswith("Theo bài báo:") and "[1]" in pieces[-1].text
+    assert "".join(pieces[:-1]) == pieces[-1].text
