@@ -111,17 +111,23 @@ def write_article(article: Article, directory: Path) -> Path:
     # width: keep each value on one line, as a person would write it
     header = yaml.safe_dump(front, allow_unicode=True, sort_keys=False, width=1_000_000)
     target = directory / article_filename(article.id)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")  # hidden: load_corpus skips it
+    atomic_write(target, f"---\n{header}---\n\n{article.text}\n".encode("utf-8"))
+    return target
+
+
+def atomic_write(target: Path, data: bytes) -> None:
+    """Write via a hidden temporary file in the same folder (load_corpus skips it), fsync, rename:
+    a reader sees the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(f"---\n{header}---\n\n{article.text}\n")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return target
 
 
 def _corpus_files(paths: list[Path], collector: _Collector) -> Iterator[Path]:

@@ -9,8 +9,6 @@ hold, and the caller picks up the new version with `Pipeline.reload()`.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -194,13 +192,4 @@ def _drop_lines(file: Path, numbers: set[int]) -> None:
     if not any(raw.strip() for raw in kept):
         file.unlink()
         return
-    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".", suffix=".tmp")  # hidden: the reader skips it
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.writelines(kept)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    corpus.atomic_write(file, b"".join(kept))

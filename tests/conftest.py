@@ -37,6 +37,21 @@ class FakeEmbedder:
         return np.stack([self._vec(f"{ti} {t}") for t, ti in zip(texts, titles)])
 
 
+class Scripted:
+    """A 'model' that replies with given text, streamed in small pieces, and records its prompts."""
+
+    name = "scripted"
+
+    def __init__(self, *replies: str):
+        self.replies, self.prompts = list(replies), []
+
+    def stream(self, messages, *, max_tokens=200, stop=None):
+        self.prompts.append(messages)
+        reply = self.replies.pop(0) if self.replies else ""
+        for i in range(0, len(reply), 7):
+            yield reply[i : i + 7]
+
+
 @pytest.fixture
 def fake_embedder():
     return FakeEmbedder()

@@ -6,6 +6,7 @@ import unicodedata
 
 import pytest
 
+from conftest import Scripted
 from rag import cli, evaluate, index
 from rag.evalsets import GoldItem, GoldSet
 from rag.metrics import (
@@ -111,17 +112,6 @@ def test_hits_latency_and_percentile_by_hand():
 
 
 # ------------------------------------------------------------------ the run, with fakes
-
-
-class Scripted:
-    name = "scripted"
-
-    def __init__(self, *replies: str):
-        self.replies, self.prompts = list(replies), []
-
-    def stream(self, messages, *, max_tokens=200, stop=None):
-        self.prompts.append(messages)
-        yield from (self.replies.pop(0) if self.replies else "")
 
 
 GOLD = GoldSet(

@@ -4,25 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import Scripted
 from rag import ground, index
 from rag.errors import CorpusEmpty, IndexMissing, InvalidQuestion
 from rag.pipeline import Pipeline, _complete_sentences
 from rag.types import Answer
-
-
-class Scripted:
-    """A 'model' that replies with given text, streamed in small pieces, and records its prompts."""
-
-    name = "scripted"
-
-    def __init__(self, *replies: str):
-        self.replies, self.prompts = list(replies), []
-
-    def stream(self, messages, *, max_tokens=200, stop=None):
-        self.prompts.append(messages)
-        reply = self.replies.pop(0) if self.replies else ""
-        for i in range(0, len(reply), 7):
-            yield reply[i : i + 7]
 
 
 @pytest.fixture
