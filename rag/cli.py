@@ -59,6 +59,8 @@ def cmd_index(args) -> int:
         print(f"skipped {err}", file=sys.stderr)
     for dup, kept in loaded.duplicates:
         print(f"skipped duplicate {dup} (same text as {kept})", file=sys.stderr)
+    for warning in loaded.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if not loaded.articles:
         raise CorpusEmpty(f"no readable articles in {settings.corpus_dir}: add .md, .txt or .jsonl files")
     print(f"{len(loaded.articles)} articles from {settings.corpus_dir}", file=sys.stderr)
@@ -71,6 +73,7 @@ def cmd_index(args) -> int:
         log=lambda m: print(m, file=sys.stderr),
         cache=open_cache(settings),
         max_embed=args.max_embed,
+        lexical_first=True,  # a changed article is searchable before the embedding model has loaded
     )
     if args.json:
         _print_json(report.__dict__ | {"errors": [str(e) for e in loaded.errors]})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -12,6 +11,7 @@ from typing import Protocol, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from rag.cache import BlobCache
 from rag.config import Settings
 
 
@@ -67,31 +67,16 @@ class SentenceTransformerEmbedder:
 
 
 class EmbeddingCache:
-    """sqlite key -> float32 vector. Written batch by batch, so an interrupted run resumes where it stopped."""
+    """Vectors keyed by cache_key(): float32 bytes in a BlobCache."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS vec (key TEXT PRIMARY KEY, v BLOB NOT NULL)")
-        self._lock = threading.Lock()
+        self._store = BlobCache(path, "vec")
 
     def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
-        found = {}
-        with self._lock:
-            for i in range(0, len(keys), 500):
-                part = list(keys[i : i + 500])
-                q = f"SELECT key, v FROM vec WHERE key IN ({','.join('?' * len(part))})"
-                for k, blob in self._db.execute(q, part):
-                    found[k] = np.frombuffer(blob, dtype=np.float32)
-        return found
+        return {k: np.frombuffer(v, dtype=np.float32) for k, v in self._store.get_many(keys).items()}
 
     def put_many(self, items: dict[str, np.ndarray]) -> None:
-        with self._lock, self._db:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO vec (key, v) VALUES (?, ?)",
-                [(k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()],
-            )
+        self._store.put_many({k: np.asarray(v, dtype=np.float32).tobytes() for k, v in items.items()})
 
 
 def cache_key(embedder_name: str, kind: str, *parts: str) -> str:

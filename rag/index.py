@@ -17,6 +17,7 @@ corpus too large to embed in one sitting is usable from the first minutes.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from rag import chunking, text
 from rag.config import Settings
@@ -85,7 +87,8 @@ class IndexReport:
     deleted: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     chunks: int = 0
-    embedded: int = 0  # chunks whose vectors were not reused from the previous version
+    embedded: int = 0  # chunks the model embedded in this run
+    from_cache: int = 0  # new chunks whose vectors were already in the embedding cache
     without_vector: int = 0  # chunks searchable lexically only, until a later build embeds them
     rebuilt_because: list[str] = field(default_factory=list)
     version: str = ""
@@ -95,6 +98,7 @@ class IndexReport:
         s = (
             f"{len(self.added)} added, {len(self.changed)} changed, {len(self.deleted)} deleted, "
             f"{len(self.unchanged)} unchanged; {self.chunks} chunks ({self.embedded} embedded"
+            + (f", {self.from_cache} from the embedding cache" if self.from_cache else "")
             + (f", {self.without_vector} still lexical-only: run `rag index` again" if self.without_vector else "")
             + f") in {self.seconds:.1f}s -> {self.version}"
         )
@@ -182,13 +186,43 @@ def bm25_text(chunk: Chunk) -> str:
     return f"{chunk.title}\n{chunk.text}"
 
 
-def build_bm25(chunks: list[Chunk], tokenizer_name: str):
+def bm25_tokens(chunks: list[Chunk], tokenizer_name: str, cache=None, progress: bool = False) -> list[list[str]]:
+    """Each chunk's BM25 tokens. Word segmentation (pyvi) is the slow part of indexing (~750 chunks/s),
+    so token lists are kept in a cache keyed by tokenizer and text: a re-index tokenizes only new text."""
+    tok = text.tokenizer(tokenizer_name)
+    texts = [bm25_text(c) for c in chunks]
+    keys = [
+        hashlib.sha256(f"{tokenizer_name}\x00{text.TOKENIZER_VERSION}\x00{t}".encode()).hexdigest() for t in texts
+    ]
+    found = cache.get_many(keys) if cache else {}
+    out, new = [], {}
+    missing = sum(k not in found for k in keys)
+    with tqdm(total=missing, desc="tokenizing for BM25", unit="chunk", disable=not progress or missing < 1000) as bar:
+        for k, t in zip(keys, texts):
+            if k in found:
+                tokens = found[k].decode("utf-8").split("\n") if found[k] else []
+            else:
+                tokens = tok(t)
+                new[k] = "\n".join(tokens).encode("utf-8")  # tokens are \w+ runs: never contain "\n"
+                bar.update(1)
+            out.append(tokens or [""])
+    if cache:
+        cache.put_many(new)
+    return out
+
+
+def build_bm25(tokens: list[list[str]]):
     import bm25s
 
-    tok = text.tokenizer(tokenizer_name)
     retriever = bm25s.BM25()
-    retriever.index([tok(bm25_text(c)) or [""] for c in chunks], show_progress=False)
+    retriever.index(tokens, show_progress=False)
     return retriever
+
+
+def open_token_cache(settings: Settings):
+    from rag.cache import BlobCache
+
+    return BlobCache(settings.cache_dir / "tokens.sqlite", "tokens")
 
 
 def build_faiss(vectors: np.ndarray, ids: np.ndarray, dim: int):
@@ -231,11 +265,13 @@ def update(
     log=print,
     cache=None,
     max_embed: int | None = None,
+    lexical_first: bool = False,
 ) -> IndexReport:
     """Bring the index in line with `articles` (the whole corpus), reusing what is unchanged.
-    `max_embed` bounds the chunks embedded in this run (None: all); see the module docstring."""
-    import faiss
-
+    `max_embed` bounds the chunks embedded in this run (None: all); see the module docstring.
+    `lexical_first`: when chunks need the embedding model, first publish a version where they are
+    searchable lexically (seconds), then embed them and publish again; the model load alone takes
+    longer than the rest of a small re-index."""
     from rag.embed import embed_some
 
     if not articles:
@@ -270,6 +306,8 @@ def update(
             chunks.extend(new)
             reused_rows.extend([-1] * len(new))
         report.deleted = sorted(set(old_hashes) - set(hashes))
+        report.chunks = len(chunks)
+        same_chunks = old is not None and not (report.added or report.changed or report.deleted or why)
 
         vectors = np.zeros((len(chunks), settings.embed_dim), dtype=np.float32)
         has_vec = np.zeros(len(chunks), dtype=bool)
@@ -278,59 +316,83 @@ def update(
             if r in old_ids:
                 vectors[i] = old.faiss.reconstruct(int(r))
                 has_vec[i] = True
-        todo = np.flatnonzero(~has_vec).tolist()
-        if todo:
+
+        def fill(limit: int | None) -> int:
+            """Vectors for chunks that lack one: from the cache only (limit 0), or embedding up to `limit`."""
+            todo = np.flatnonzero(~has_vec).tolist()
+            if not todo:
+                return 0
             got = embed_some(
-                embedder,
-                [chunks[i].text for i in todo],
-                [chunks[i].title for i in todo],
-                cache=cache,
-                batch_size=settings.embed_batch,
-                limit=max_embed,
-                progress=progress,
-                desc="embedding chunks",
+                embedder, [chunks[i].text for i in todo], [chunks[i].title for i in todo], cache=cache,
+                batch_size=settings.embed_batch, limit=limit, progress=progress, desc="embedding chunks",
             )
             for j, v in got.items():
                 vectors[todo[j]] = v
                 has_vec[todo[j]] = True
-            report.embedded = len(got)
-        report.chunks = len(chunks)
-        report.without_vector = int((~has_vec).sum())
+            return len(got)
 
-        unchanged = not (report.added or report.changed or report.deleted or why or report.embedded)
-        if unchanged and old is not None:
+        report.from_cache = fill(0)  # no model needed for these
+        if same_chunks and not report.from_cache and (has_vec.all() or max_embed == 0):
             report.version = old.path.name
             report.seconds = time.perf_counter() - t0
             return report  # nothing to do: keep the live version as it is
 
-        _clean_stale(index_dir)
-        tmp = index_dir / f".tmp-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
-        _write_jsonl(tmp / "articles.jsonl", (_article_row(a) for a in articles))
-        _write_jsonl(tmp / "chunks.jsonl", (c.to_dict() for c in chunks))
-        ids = np.flatnonzero(has_vec)
-        faiss.write_index(build_faiss(vectors[ids], ids, settings.embed_dim), str(tmp / "dense.faiss"))
-        build_bm25(chunks, settings.tokenizer).save(str(tmp / "bm25"), show_progress=False)
-        files = {
-            str(p.relative_to(tmp)): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()
-        }
-        manifest = {
-            "config": wanted,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "models": _model_provenance(settings),
-            "counts": {"articles": len(articles), "chunks": len(chunks), "vectors": int(len(ids))},
-            "articles": hashes,
-            "files": files,
-        }
-        _fsync_write(tmp / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
-        version = index_dir / f"v-{time.strftime('%Y%m%d-%H%M%S')}-{tmp.name[5:]}"
-        os.rename(tmp, version)
-        _fsync_write(index_dir / "CURRENT.tmp", version.name + "\n")
-        os.replace(index_dir / "CURRENT.tmp", index_dir / "CURRENT")  # the commit point
-        _prune(index_dir, keep={version.name, old.path.name if old else ""})
-        report.version = version.name
+        tokens = None if same_chunks else bm25_tokens(chunks, settings.tokenizer, open_token_cache(settings), progress)
+        bm25_from = old.path / "bm25" if same_chunks else None
+        published = []
+        if lexical_first and not same_chunks and not has_vec.all() and max_embed != 0:  # else: already live
+            published.append(_publish(settings, articles, hashes, chunks, vectors, has_vec, tokens, bm25_from, wanted))
+            bm25_from = index_dir / published[-1] / "bm25"
+            log(f"searchable now ({published[-1]}), {int((~has_vec).sum())} chunks lexically only until embedded")
+        report.embedded = fill(max_embed)
+        report.without_vector = int((~has_vec).sum())
+        if report.embedded or not published:
+            published.append(_publish(settings, articles, hashes, chunks, vectors, has_vec, tokens, bm25_from, wanted))
+        _prune(index_dir, keep={published[-1], published[0] if len(published) > 1 else (old.path.name if old else "")})
+        report.version = published[-1]
         report.seconds = time.perf_counter() - t0
         return report
+
+
+def _publish(settings, articles, hashes, chunks, vectors, has_vec, tokens, bm25_from, config) -> str:
+    """Write one complete version in a temporary folder, then make it live by replacing CURRENT.
+    BM25 is built from `tokens`, or hard-linked from `bm25_from` (same chunks; published files never change)."""
+    import faiss
+
+    index_dir = settings.index_dir
+    _clean_stale(index_dir)
+    tmp = index_dir / f".tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    _write_jsonl(tmp / "articles.jsonl", (_article_row(a) for a in articles))
+    _write_jsonl(tmp / "chunks.jsonl", (c.to_dict() for c in chunks))
+    ids = np.flatnonzero(has_vec)
+    faiss.write_index(build_faiss(vectors[ids], ids, settings.embed_dim), str(tmp / "dense.faiss"))
+    if bm25_from is not None:
+        shutil.copytree(bm25_from, tmp / "bm25", copy_function=_link_or_copy)
+    else:
+        build_bm25(tokens).save(str(tmp / "bm25"), show_progress=False)
+    files = {str(p.relative_to(tmp)): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
+    manifest = {
+        "config": config,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "models": _model_provenance(settings),
+        "counts": {"articles": len(articles), "chunks": len(chunks), "vectors": int(len(ids))},
+        "articles": hashes,
+        "files": files,
+    }
+    _fsync_write(tmp / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
+    version = index_dir / f"v-{time.strftime('%Y%m%d-%H%M%S')}-{tmp.name[5:]}"
+    os.rename(tmp, version)
+    _fsync_write(index_dir / "CURRENT.tmp", version.name + "\n")
+    os.replace(index_dir / "CURRENT.tmp", index_dir / "CURRENT")  # the commit point
+    return version.name
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # a file system without hard links
+        shutil.copy2(src, dst)
 
 
 def _article_row(a: Article) -> dict:

@@ -42,6 +42,7 @@ def syllables_and_words(text: str) -> list[str]:
 
 
 TOKENIZERS = {"syllable": syllables, "pyvi": words, "syllable+pyvi": syllables_and_words}
+TOKENIZER_VERSION = 1  # bump when any tokenizer's output changes: it keys the BM25 token cache
 
 
 def tokenizer(name: str):

@@ -178,3 +178,88 @@ def test_lexical_first_then_dense_filled_in(settings, articles, fake_embedder):
     assert idx.faiss.ntotal == len(idx) and idx.dense_coverage == 1.0
     # each chunk was embedded exactly once over all the runs
     assert len(fake_embedder.embedded) == len(idx)
+
+
+def test_fill_in_runs_reuse_bm25_and_cache_hits_are_not_counted_as_embedded(
+    settings, articles, fake_embedder, monkeypatch
+):
+    from rag.embed import EmbeddingCache
+
+    cache = EmbeddingCache(settings.cache_dir / "emb.sqlite")
+    build(settings, articles, fake_embedder, max_embed=2, cache=cache)
+
+    def no_rebuild(*a, **k):
+        raise AssertionError("the chunks did not change: BM25 must be reused, not rebuilt")
+
+    monkeypatch.setattr(index, "build_bm25", no_rebuild)
+    rep = build(settings, articles, fake_embedder, cache=cache)  # fill in the rest
+    assert rep.without_vector == 0 and rep.embedded == rep.chunks - 2 and rep.from_cache == 0
+    assert index.load(settings, expected_embedder=fake_embedder.name).bm25.scores["num_docs"] == rep.chunks
+    monkeypatch.undo()
+    embedded = len(fake_embedder.embedded)
+    rep = build(settings, articles, fake_embedder, cache=cache, rebuild=True)
+    assert rep.embedded == 0 and rep.from_cache == rep.chunks and "from the embedding cache" in rep.summary()
+    assert len(fake_embedder.embedded) == embedded
+
+
+def test_bm25_tokens_are_cached(settings, articles, fake_embedder, monkeypatch):
+    from rag import text
+
+    calls = []
+    real = text.TOKENIZERS[settings.tokenizer]
+    monkeypatch.setitem(text.TOKENIZERS, settings.tokenizer, lambda s: calls.append(s) or real(s))
+    rep = build(settings, articles, fake_embedder)
+    assert len(calls) == rep.chunks
+    calls.clear()
+    build(settings, articles, fake_embedder, rebuild=True)
+    assert calls == []  # same texts: every token list came from the cache
+    changed = [dataclasses.replace(articles[0], text="Giá vàng hôm nay tăng mạnh.")] + articles[1:]
+    build(settings, changed, fake_embedder)
+    assert len(calls) == 1 and "Giá vàng hôm nay tăng mạnh." in calls[0]  # only the changed article's chunk
+    idx = index.load(settings, expected_embedder=fake_embedder.name)
+    hits = Retriever(idx, None, settings).search("vàng tăng mạnh", k=1, retriever="bm25")
+    assert hits[0].chunk.article_id == "vang"
+
+
+def test_lexical_first_publishes_before_embedding(settings, articles, fake_embedder):
+    """`rag index` publishes the changed article for lexical search before the model is even loaded;
+    if embedding then fails, that version stays live and the next run finishes the job."""
+    build(settings, articles[:2], fake_embedder)
+
+    class Broken(type(fake_embedder)):
+        def embed_documents(self, texts, titles):
+            raise RuntimeError("model failed to load")
+
+    logs = []
+    with pytest.raises(RuntimeError):
+        index.update(settings, articles, Broken(), progress=False, log=logs.append, lexical_first=True)
+    assert any("searchable now" in m for m in logs)
+    idx = index.load(settings, expected_embedder=fake_embedder.name)
+    new_rows = [i for i, c in enumerate(idx.chunks) if c.article_id == "mua"]
+    assert new_rows and not set(new_rows) & set(index.vector_ids(idx.faiss).tolist())
+    assert Retriever(idx, fake_embedder, settings).search("mưa ngập Huế", k=1)[0].chunk.article_id == "mua"
+    logs.clear()
+    rep = index.update(settings, articles, fake_embedder, progress=False, log=logs.append, lexical_first=True)
+    assert rep.embedded == len(new_rows) and rep.without_vector == 0
+    assert not logs  # the lexical version is already live: not published twice
+    assert index.load(settings, expected_embedder=fake_embedder.name).dense_coverage == 1.0
+
+
+def test_cli_index_reports_warnings_and_publishes_lexically_first(settings, fake_embedder, monkeypatch, capsys):
+    from rag import cli, embed
+
+    corpus = settings.corpus_dir
+    corpus.mkdir()
+    (corpus / "a.md").write_text("---\ntitle: Giá vàng\ndate: hôm qua\n---\nGiá vàng miếng tăng 1 triệu đồng.\n")
+    (corpus / "b.md").write_text("---\ntitle: Mưa lớn\ndate: 2025-11-20\n---\nMưa lớn gây ngập ở Huế.\n")
+    for name, value in (("CORPUS_DIR", corpus), ("INDEX_DIR", settings.index_dir), ("CACHE_DIR", settings.cache_dir),
+                        ("EMBED_DIM", 64), ("CHUNK_SIZE", 200), ("CHUNK_OVERLAP", 20)):
+        monkeypatch.setenv(f"RAG_{name}", str(value))
+    monkeypatch.setattr(embed, "load_embedder", lambda s: fake_embedder)
+    assert cli.main(["index"]) == 0
+    out = capsys.readouterr()
+    assert "warning:" in out.err and "hôm qua" in out.err and "2 added" in out.out
+    (corpus / "b.md").write_text("---\ntitle: Mưa lớn\ndate: 2025-11-20\n---\nMưa lớn gây ngập ở Đà Nẵng.\n")
+    assert cli.main(["index"]) == 0
+    out = capsys.readouterr()
+    assert "searchable now" in out.err and "1 changed" in out.out and "1 embedded" in out.out
