@@ -37,7 +37,6 @@ import gradio as gr  # noqa: E402
 from rag import manage, models, text  # noqa: E402
 from rag.config import ROOT, Settings, load_settings  # noqa: E402
 from rag.errors import RagError  # noqa: E402
-from rag.generate import complete  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 from rag.types import Answer, Article, Citation  # noqa: E402
 
@@ -251,11 +250,9 @@ def _escape_md(s: str) -> str:
 
 
 def warm(pipeline: Pipeline, ready: threading.Event) -> None:
-    """Load the index, the embedder and the generator, so the first question does not pay for it."""
+    """Load the index and the models before the first question (Pipeline.warm_up), in the background."""
     try:
-        pipeline.index  # noqa: B018 (loads it)
-        pipeline.embedder.embed_queries(["khởi động"])
-        complete(pipeline.generator(), [{"role": "user", "content": "Xin chào"}], max_tokens=1)
+        pipeline.warm_up()
     except RagError as e:  # e.g. no index yet: the page says so when a question is asked
         print(f"warm-up: {e}", flush=True)
     finally:

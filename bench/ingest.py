@@ -200,19 +200,27 @@ def edit_one_article(corpus: Path) -> Path:
 
 def reindex_cli(workdir: Path) -> dict:
     """OURS as a user runs it: `rag index` in a fresh process after one article changed (Python start,
-    imports, embedder load and the embedding of the changed chunks included)."""
+    imports, embedder load and the embedding of the changed chunks included). `searchable_s`: when it
+    says the changed article is live for lexical search, before the embedding model has loaded."""
     corpus = Path(workdir) / "corpus"
     edit_one_article(corpus)
     settings = bench_settings(workdir)
     env = dict(os.environ, RAG_CORPUS_DIR=str(corpus), RAG_INDEX_DIR=str(settings.index_dir),
                RAG_CACHE_DIR=str(settings.cache_dir))
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "rag", "index", "--quiet"], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "rag", "index", "--quiet"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    searchable, err = None, []
+    for line in proc.stderr:
+        err.append(line)
+        if searchable is None and "searchable now" in line:
+            searchable = time.perf_counter() - t0
+    out = proc.stdout.read()
+    proc.wait()
     seconds = time.perf_counter() - t0
-    if done.returncode:
-        raise RuntimeError(f"rag index failed: {done.stderr[-500:]}")
-    return {"seconds": round(seconds, 2), "output": done.stdout.strip()[-300:]}
+    if proc.returncode:
+        raise RuntimeError(f"rag index failed: {''.join(err)[-500:]}")
+    return {"seconds": round(seconds, 2), "searchable_s": searchable and round(searchable, 2), "output": out.strip()[-300:]}
 
 
 # ------------------------------------------------------------------ composition

@@ -87,9 +87,12 @@ def targets(doc: dict) -> str:
         ours, base = d["one_change"]["seconds"], d["baseline_full_rebuild"]["seconds"]
         rows.append(["re-index after one article changed (default corpus, in process) ≤ 5 s", num(ours, 2, " s"),
                      status(ours, TARGETS["reindex"]), num(base, 2, " s"), ratio(ours, base)])
-        cli = d.get("one_change_cli", {}).get("seconds")
-        rows.append(["same, `rag index` in a fresh process (model load included) ≤ 5 s", num(cli, 2, " s"),
-                     status(cli, TARGETS["reindex"]), "–", "–"])
+        cli = d.get("one_change_cli", {})
+        if cli.get("searchable_s") is not None:
+            rows.append(["same, `rag index` in a fresh process: changed article searchable (lexical) ≤ 5 s",
+                         num(cli["searchable_s"], 2, " s"), status(cli["searchable_s"], TARGETS["reindex"]), "–", "–"])
+        rows.append(["same, `rag index` in a fresh process, until embedded (model load included) ≤ 5 s",
+                     num(cli.get("seconds"), 2, " s"), status(cli.get("seconds"), TARGETS["reindex"]), "–", "–"])
     sizes = (r.get("retrieval") or {}).get("sizes", {})
     if sizes:
         size = str(BIG) if str(BIG) in sizes else max(sizes, key=int)
@@ -193,7 +196,9 @@ def reindex(res: dict) -> str:
          f"{num(d['one_change']['seconds'], 2, ' s')} ({d['one_change']['embedded_by_model']} of {d['one_change']['chunks']} chunks embedded)",
          f"{num(base['seconds'], 2, ' s')} (all {base['chunks']} re-embedded)", ratio(d["one_change"]["seconds"], base["seconds"])],
         ["default corpus, one article changed, `rag index` in a fresh process",
-         num(d["one_change_cli"]["seconds"], 2, " s"),
+         num(d["one_change_cli"]["seconds"], 2, " s")
+         + (f" (lexically searchable after {num(d['one_change_cli']['searchable_s'], 2, ' s')})"
+            if d["one_change_cli"].get("searchable_s") is not None else ""),
          f"{num(base['seconds'] + d['model_load_s'], 2, ' s')} (computed: rebuild + model load {num(d['model_load_s'], 1, ' s')})",
          ratio(d["one_change_cli"]["seconds"], base["seconds"] + d["model_load_s"])],
         [f"{scale['articles']:,} articles, one article changed",

@@ -105,6 +105,15 @@ class Pipeline:
         with self._lock:
             self._index = None
 
+    def warm_up(self) -> None:
+        """Pay the first-use costs before the first question: load the index and both models, and
+        evaluate the fixed system prompt once (llama.cpp keeps it as the cached prefix of every prompt)."""
+        from rag.generate import complete
+
+        self.index  # noqa: B018 (loads it)
+        self.embedder.embed_queries(["khởi động"])
+        complete(self.generator(), prompt.messages("khởi động", []), max_tokens=1)
+
     def retriever(self) -> Retriever:
         return Retriever(self.index, self.embedder, self.settings)
 

@@ -163,3 +163,15 @@ def test_connective_is_shown_with_the_claim_it_introduces(make_pipeline):
     pieces = list(p.ask_stream("Giá vàng miếng hôm nay tăng bao nhiêu?"))
     assert pieces[-1].text.startswith("Theo bài báo:") and "[1]" in pieces[-1].text
     assert "".join(pieces[:-1]) == pieces[-1].text
+
+
+def test_warm_up_evaluates_the_answering_system_prompt(make_pipeline):
+    """The warm-up must run the same system message as real questions, or llama.cpp caches a prefix
+    no question uses."""
+    from rag import prompt
+
+    p, gen = make_pipeline("", "Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1].")
+    p.warm_up()
+    assert p._index is not None and gen.prompts[0][0] == {"role": "system", "content": prompt.SYSTEM_VI}
+    p.ask("Giá vàng miếng hôm nay tăng bao nhiêu?")
+    assert gen.prompts[1][0] == gen.prompts[0][0]
