@@ -317,7 +317,7 @@ def computed(out: dict, sizes: list[int]) -> dict:
         # scale-out (Ray workers of one core each): core-hours do not change with the number of workers
         "one_core_h_per_1000_articles": round(1000 * per_article / one_core_rate / 3600, 2),
         "one_core_h_full_corpus": round(biggest["chunks"] / one_core_rate / 3600, 1),
-        # what any update pays at this size beyond embedding: BM25 rebuilt over all chunks, files rewritten
+        # what an update that changes articles pays at this size beyond embedding: BM25 rebuilt (tokens cached), files rewritten
         "publish_s": scale["update_s"],
         "ours_reindex_one_change_at_scale_s": round(
             scale["read_s"] + scale["update_s"] + scale["changed_article_chunks"] / ours_rate, 1),
