@@ -348,7 +348,8 @@ def update(
         report.without_vector = int((~has_vec).sum())
         if report.embedded or not published:
             published.append(_publish(settings, articles, hashes, chunks, vectors, has_vec, tokens, bm25_from, wanted))
-        _prune(index_dir, keep={published[-1], published[0] if len(published) > 1 else (old.path.name if old else "")})
+        previous = published[0] if len(published) > 1 else (old.path.name if old else "")
+        _prune(index_dir, keep={published[-1], previous})
         report.version = published[-1]
         report.seconds = time.perf_counter() - t0
         return report
