@@ -220,3 +220,32 @@ def test_short_answer_to_a_vietnamese_question_is_checked_by_words_as_the_pipeli
     passage = {"a#0": "Phó Giám đốc Sở Khoa học và Công nghệ TP.HCM Võ Minh Thành cho biết."}
     v = evaluate._verdicts(item, row, passage, 4, similarity=lambda claim, text: 0.0)
     assert v["citations_supported"] == 1 and v["correct"] and v["gold_cited"] and v["answer_in_context"]
+
+
+def test_outcomes_split_abstentions_and_wrong_answers(tmp_path):
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("outcomes", ROOT / "eval" / "outcomes.py")
+    outcomes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(outcomes)
+
+    def row(answer, gold, *, abstained=False, raw="x", answerable=True, correct=False, f1=0.0):
+        return {"config": "c", "answer": answer, "gold_answers": [gold], "abstained": abstained, "raw_output": raw,
+                "answerable": answerable, "verdicts": {"correct": correct, "f1": f1}}
+
+    rows = [
+        row("Từ 01 năm đến 05 năm [1].", "từ 01 năm đến 05 năm", correct=True, f1=1.0),
+        row("Các bài báo không nhắc đến điều này.", "-", abstained=True, answerable=False),
+        row("1 năm đến 5 năm [1].", "từ 01 năm đến 05 năm", f1=0.6),  # wrong only by "từ" and zero padding
+        row("Phạt tù từ 02 năm đến 07 năm [1].", "từ 02 năm đến 05 năm", f1=0.7),
+        row("Cảnh cáo [1].", "phạt tiền", f1=0.0),
+        row("Các bài báo không nhắc đến điều này.", "2023", abstained=True, raw=""),
+        row("Các bài báo không nhắc đến điều này.", "2023", abstained=True, raw="Các bài báo không đề cập đến điều này."),
+        row("Các bài báo không nhắc đến điều này.", "2023", abstained=True, raw="Năm 2021 [1]."),
+    ]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    counts = outcomes.count(path)
+    assert [counts[name] for name in outcomes.OUTCOMES] == [1, 1, 1, 1, 1, 1, 1, 1]
