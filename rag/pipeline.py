@@ -294,8 +294,8 @@ class _Verifier:
     def accept(self, sentence: str) -> str | None:
         """The sentence as it will be shown (markers renumbered), or None to drop it."""
         claim = ground.MARKER.sub("", sentence).strip()
-        if not any(c.isalnum() for c in claim):
-            return None
+        if not any(c.isalnum() for c in claim) or claim.endswith("?"):
+            return None  # a question, often the user's own echoed back, claims nothing
         if not ground.is_factual(claim):  # a connective ("Theo các bài báo:") is shown, never a refusal
             return None if ground.REFUSAL.search(claim) else claim
         sims = self._similarities(claim)

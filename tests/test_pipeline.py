@@ -175,3 +175,13 @@ def test_warm_up_evaluates_the_answering_system_prompt(make_pipeline):
     assert p._index is not None and gen.prompts[0][0] == {"role": "system", "content": prompt.SYSTEM_VI}
     p.ask("Giá vàng miếng hôm nay tăng bao nhiêu?")
     assert gen.prompts[1][0] == gen.prompts[0][0]
+
+
+def test_an_echoed_question_is_not_an_answer(make_pipeline):
+    """The model sometimes repeats the question with a marker; words from the sources do not make it a claim."""
+    p, _ = make_pipeline("Giá vàng miếng hôm nay tăng bao nhiêu [1]?")
+    a = p.ask("Giá vàng miếng hôm nay tăng bao nhiêu?")
+    assert a.abstained and not a.citations
+    p, _ = make_pipeline("Giá vàng miếng hôm nay tăng bao nhiêu? Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1].")
+    a = p.ask("Giá vàng miếng hôm nay tăng bao nhiêu?")
+    assert a.text == "Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1]."
