@@ -7,7 +7,9 @@ Layout under settings.index_dir:
     .lock              held while building, so two writers never interleave
 
 Readers load the version CURRENT names, so a crash at any point leaves the previous index usable.
-Updates are incremental: an article whose content hash is unchanged keeps its chunks and vectors.
+Updates are incremental: an article whose content hash is unchanged keeps its chunks and vectors, and
+BM25 token lists come from a cache (cache_dir/tokens.sqlite), so only new text is tokenized. With
+`lexical_first`, changed articles are published for BM25 search before the embedding model is loaded.
 
 Dense coverage may be partial: with `max_embed`, a build embeds at most that many chunks and publishes
 an index where the rest are searchable lexically only. Each later build fills in more (vectors of
