@@ -147,11 +147,21 @@ def _context_html(cit: Citation, article: Article | None) -> tuple[str, str]:
     return ctx, highlight(article.text, spans)
 
 
+def render_also(other: dict) -> str:
+    """One more place the cited story appeared (a near-duplicate stored once), as a meta line."""
+    parts = [html.escape(x) for x in (format_date(other.get("date")), other.get("source"), other.get("title")) if x]
+    url = safe_url(other.get("url"))
+    if url:
+        parts.append(f'<a href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">Mở ↗</a>')
+    return f'<div class="rag-meta">Cũng đăng: {" · ".join(parts)}</div>'
+
+
 def render_source(cit: Citation, article: Article | None) -> str:
     meta = [html.escape(x) for x in (format_date(cit.date), cit.source) if x]
     url = safe_url(cit.url)
     if url:
         meta.append(f'<a href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">Mở bài gốc ↗</a>')
+    also = "".join(render_also(other) for other in cit.also)
     context, full = _context_html(cit, article)
     details = (
         f'<details><summary>Xem toàn văn bài báo</summary><div class="rag-fulltext">{full}</div></details>'
@@ -160,7 +170,7 @@ def render_source(cit: Citation, article: Article | None) -> str:
     return (
         f'<div class="rag-src" id="src-{cit.marker}">'
         f'<div class="rag-src-title"><span class="rag-marker">[{cit.marker}]</span>{html.escape(cit.title)}</div>'
-        f'<div class="rag-meta">{" · ".join(meta)}</div>'
+        f'<div class="rag-meta">{" · ".join(meta)}</div>{also}'
         f'<blockquote class="rag-context">{context}</blockquote>{details}</div>'
     )
 

@@ -54,11 +54,13 @@ def cmd_index(args) -> int:
     from rag.errors import CorpusEmpty
 
     settings = _settings(args)
-    loaded = corpus.load_corpus(settings.corpus_dir)
+    loaded = corpus.load_corpus(settings.corpus_dir, settings.dedup_threshold)
     for err in loaded.errors:
         print(f"skipped {err}", file=sys.stderr)
     for dup, kept in loaded.duplicates:
         print(f"skipped duplicate {dup} (same text as {kept})", file=sys.stderr)
+    for dup, kept in loaded.near_duplicates:
+        print(f"skipped near-duplicate {dup} (same story as {kept}; its source is listed with it)", file=sys.stderr)
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if not loaded.articles:
@@ -122,6 +124,8 @@ def cmd_ask(args) -> int:
     print(answer.text if not args.stream else "")
     for c in answer.citations:
         print(f"  [{c.marker}] {c.title} ({c.date or 'n.d.'}, {c.source or '?'}) {c.url or ''}".rstrip())
+        for other in c.also:  # the same story under other sources
+            print(f"      = {other.get('title', '')} ({other.get('date') or 'n.d.'}, {other.get('source') or '?'}) {other.get('url') or ''}".rstrip())
         print(f"      “{c.quote}”")
     return 0
 

@@ -51,6 +51,10 @@ class Settings:
     context_sentences: int = 4  # best sentences put in the prompt (4 beat 3, 5 and 6 on the seed gold set: eval/RESULTS.md)
     min_retrieval_score: float = 0.0  # abstention gate, see rag.ground
 
+    # news: near-duplicate stories (rag.dedup) and time in questions (rag.dates)
+    dedup_threshold: float = 0.5  # MinHash Jaccard above which two texts are one story (eval/RESULTS.md); 0: off
+    today: str = ""  # reference date for "hôm qua", "tuần trước"... as YYYY-MM-DD (reproducible evals); "": today
+
     def __post_init__(self):
         for name in ("corpus_dir", "index_dir", "cache_dir"):  # accept str from callers and env alike
             object.__setattr__(self, name, Path(getattr(self, name)).expanduser())

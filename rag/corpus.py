@@ -10,6 +10,7 @@ Formats:
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gzip
 import hashlib
@@ -47,6 +48,7 @@ class LoadResult:
     articles: list[Article] = field(default_factory=list)
     errors: list[ArticleError] = field(default_factory=list)  # files or jsonl lines skipped, with the reason
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (where the skipped copy was, id of the kept one)
+    near_duplicates: list[tuple[str, str]] = field(default_factory=list)  # the same, for a near-identical text
     warnings: list[str] = field(default_factory=list)  # loaded anyway: unparseable date, unsupported file skipped
 
 
@@ -71,10 +73,10 @@ def parse_date(value) -> str | None:
         return None
 
 
-def load_file(path: Path) -> list[Article]:
+def load_file(path: Path, near_duplicates: float | None = None) -> list[Article]:
     """The articles of one file. Strict: raises ArticleError for a bad file, or for the first bad
-    line of a jsonl file. Duplicates are dropped; warnings are logged."""
-    collector = _Collector()
+    line of a jsonl file. Duplicates are dropped (see load_corpus); warnings are logged."""
+    collector = _Collector(near_duplicates)
     collector.add_file(Path(path))
     for warning in collector.result.warnings:
         log.warning(warning)
@@ -83,10 +85,14 @@ def load_file(path: Path) -> list[Article]:
     return collector.result.articles
 
 
-def load_corpus(path: Path | list[Path]) -> LoadResult:
+def load_corpus(path: Path | list[Path], near_duplicates: float | None = None) -> LoadResult:
     """Every article under a directory (recursively, sorted; hidden files and README.* skipped),
-    in a file, or in a list of files. Never raises for a bad file: it is listed in `errors`."""
-    collector = _Collector()
+    in a file, or in a list of files. Never raises for a bad file: it is listed in `errors`.
+
+    An article whose text is the same as an earlier one's, or (with `near_duplicates`, a Jaccard
+    threshold, see rag.dedup) nearly the same, is kept once: the first copy stays, and the others'
+    title, source, URL and date are added to its `also` list, so citations name every source."""
+    collector = _Collector(near_duplicates)
     for file in _corpus_files([Path(p) for p in path] if isinstance(path, list) else [Path(path)], collector):
         collector.add_file(file)
     return collector.result
@@ -161,10 +167,16 @@ def _supported() -> str:
 class _Collector:
     """Accumulates a LoadResult: keeps the first copy of each text and refuses reused ids."""
 
-    def __init__(self) -> None:
+    def __init__(self, near_duplicates: float | None = None) -> None:
         self.result = LoadResult()
         self._ids: dict[str, tuple[str, str | None]] = {}  # id -> (text digest, where it came from)
         self._texts: dict[str, str] = {}  # text digest -> id
+        self._position: dict[str, int] = {}  # id -> index in result.articles
+        self._near = None
+        if near_duplicates:
+            from rag.dedup import NearDuplicates  # datasketch takes ~0.4 s to import: only when asked
+
+            self._near = NearDuplicates(near_duplicates)
 
     def add_file(self, path: Path) -> None:
         try:
@@ -193,10 +205,24 @@ class _Collector:
                 )
         elif digest in self._texts:
             self.result.duplicates.append((article.path, self._texts[digest]))
+            self._also(self._texts[digest], article)
+        elif self._near is not None and (kept := self._near.find(article.id, article.text)) is not None:
+            self.result.near_duplicates.append((article.path, kept))
+            self._also(kept, article)
         else:
             self._ids[article.id] = (digest, article.path)
             self._texts[digest] = article.id
+            self._position[article.id] = len(self.result.articles)
             self.result.articles.append(article)
+
+    def _also(self, kept_id: str, copy: Article) -> None:
+        """Record where else the kept article's story appeared (once per distinct title/source/URL/date)."""
+        i = self._position[kept_id]
+        kept = self.result.articles[i]
+        seen = [{k: v for k, v in a.items() if k != "id"} for a in kept.appearances()]
+        where = copy.appearances()[0]
+        if {k: v for k, v in where.items() if k != "id"} not in seen:
+            self.result.articles[i] = dataclasses.replace(kept, also=[*kept.also, where])
 
     def _warn(self, message: str) -> None:
         self.result.warnings.append(message)

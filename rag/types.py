@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import asdict, dataclass, field
 
 
@@ -16,6 +17,8 @@ class Article:
     language: str = "vi"
     path: str | None = None  # file it came from, for error messages
     metadata: dict = field(default_factory=dict, compare=False, hash=False)
+    # the other places the same story appeared (near-duplicates stored once): [{id, title, source, url, date}]
+    also: list[dict] = field(default_factory=list, hash=False)
 
     @property
     def content_hash(self) -> str:
@@ -24,7 +27,14 @@ class Article:
         for part in (self.title, self.date or "", self.source or "", self.url or "", self.text):
             h.update(part.encode("utf-8"))
             h.update(b"\x00")
+        if self.also:  # a new source for the story re-publishes the article (unchanged chunks keep their vectors)
+            h.update(json.dumps(self.also, sort_keys=True, ensure_ascii=False).encode("utf-8"))
         return h.hexdigest()
+
+    def appearances(self) -> list[dict]:
+        """Every place the story appeared: this article's own source first, then `also`."""
+        own = {k: getattr(self, k) for k in ("id", "title", "source", "url", "date") if getattr(self, k) is not None}
+        return [own, *self.also]
 
     def meta(self) -> dict:
         """Everything but the text: what a Hit or Citation needs to show its source."""
@@ -63,6 +73,7 @@ class Hit:
             "date": self.article.get("date"),
             "source": self.article.get("source"),
             "url": self.article.get("url"),
+            "also": self.article.get("also", []),
             "text": self.chunk.text,
             "score": round(self.score, 6),
             "ranks": self.ranks,
@@ -81,6 +92,7 @@ class Citation:
     chunk_id: str
     quote: str  # the article sentence(s) that support the claim
     score: float  # retrieval score of the chunk
+    also: list[dict] = field(default_factory=list)  # the same story elsewhere: [{id, title, source, url, date}]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -94,6 +106,7 @@ class Answer:
     abstained: bool = False
     timings: dict[str, float] = field(default_factory=dict)  # ms: retrieve, first_token, total
     model: str = ""
+    period: dict | None = None  # the date range / recency a time phrase in the question resolved to (rag.dates)
 
     def to_dict(self) -> dict:
         return {
@@ -103,4 +116,5 @@ class Answer:
             "abstained": self.abstained,
             "timings": self.timings,
             "model": self.model,
+            "period": self.period,
         }

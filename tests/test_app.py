@@ -219,3 +219,12 @@ def test_real_app_answers_through_the_api(app_server):
     sources = {c["article_id"]: c for c in answer["citations"]}
     assert "htv-dot-pha-cong-nghe-2025-11-28" in sources, answer["citations"]
     assert "Lâm Đình Thắng" in sources["htv-dot-pha-cong-nghe-2025-11-28"]["quote"]
+
+
+def test_source_card_lists_every_place_the_story_appeared():
+    also = [{"id": "b", "title": "Tiêu đề <khác>", "source": "Báo B", "url": "https://b.vn/x", "date": "2025-11-29"},
+            {"id": "c", "source": "Báo C", "url": "javascript:alert(1)"}]
+    out = app.render_sources(Answer("q", "t [1].", [citation(also=also)]), {"a1": ARTICLE})
+    assert out.count("Cũng đăng:") == 2
+    assert "29/11/2025 · Báo B · Tiêu đề &lt;khác&gt;" in out and 'href="https://b.vn/x"' in out
+    assert "Báo C" in out and "javascript:" not in out
