@@ -84,21 +84,33 @@ def cmd_index(args) -> int:
     return 0
 
 
+def _filters(args):
+    """--since/--until/--source as retrieval filters (None when none is given)."""
+    from rag.retrieve import Filters
+
+    return Filters.from_dict({k: v for k, v in (("date_from", args.since), ("date_to", args.until), ("source", args.source)) if v})
+
+
 def cmd_search(args) -> int:
-    from rag import index
+    from rag import dates, index
     from rag.embed import load_embedder
+    from rag.ground import is_vietnamese
     from rag.retrieve import Retriever
 
     settings = _settings(args)
     idx = index.load(settings)
     embedder = None if settings.retriever == "bm25" else load_embedder(settings)
-    hits = Retriever(idx, embedder, settings).search(args.query, k=args.k or settings.top_k)
+    period = dates.resolve(args.query, settings.today)  # as `rag ask` does: "mới nhất", "tuần trước"...
+    if period and not args.json:
+        print(period.note("vi" if is_vietnamese(args.query) else "en"), file=sys.stderr)
+    filters = dates.apply(_filters(args), period)
+    hits = Retriever(idx, embedder, settings).search(args.query, k=args.k or settings.top_k, filters=filters)
     if args.json:
         _print_json([h.to_dict() for h in hits])
         return 0
     for n, h in enumerate(hits, 1):
         ranks = ", ".join(f"{k}#{v}" if v else f"{k}#-" for k, v in h.ranks.items())
-        print(f"[{n}] {h.score:.3f} ({ranks})  {h.article['title']} ({h.article['date']}) {h.chunk.id}")
+        print(f"[{n}] {h.score:.3f} ({ranks})  {h.article['title']} ({h.article['date']}, {h.article['source']}) {h.chunk.id}")
         print("    " + h.chunk.text[:300].replace("\n", " "))
     return 0
 
@@ -113,7 +125,7 @@ def cmd_ask(args) -> int:
     settings = _settings(args)
     pipeline = Pipeline(settings)
     answer = None
-    for piece in pipeline.ask_stream(args.question, top_k=args.top_k, generator=args.model):
+    for piece in pipeline.ask_stream(args.question, top_k=args.top_k, generator=args.model, filters=_filters(args)):
         if isinstance(piece, Answer):
             answer = piece
         elif args.stream and not args.json:
@@ -122,6 +134,8 @@ def cmd_ask(args) -> int:
         _print_json(answer.to_dict())
         return 0
     print(answer.text if not args.stream else "")
+    if answer.period:
+        print(answer.period["note"])
     for c in answer.citations:
         print(f"  [{c.marker}] {c.title} ({c.date or 'n.d.'}, {c.source or '?'}) {c.url or ''}".rstrip())
         for other in c.also:  # the same story under other sources
@@ -203,6 +217,21 @@ def cmd_eval_compare(args) -> int:
     return 0
 
 
+def _date_arg(value: str) -> str:
+    from rag.corpus import parse_date
+
+    iso = parse_date(value)
+    if iso is None:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date: use YYYY-MM-DD")
+    return iso
+
+
+def _filter_options(parser) -> None:
+    parser.add_argument("--since", type=_date_arg, metavar="YYYY-MM-DD", help="only articles published on or after this date")
+    parser.add_argument("--until", type=_date_arg, metavar="YYYY-MM-DD", help="only articles published on or before this date")
+    parser.add_argument("--source", action="append", help="only articles from this source (repeat for several)")
+
+
 def _gold_options(parser) -> None:
     parser.add_argument("--gold", required=True, help="gold set: .jsonl (questions on the indexed corpus) or .csv (its own contexts)")
     parser.add_argument("--limit", type=int, help="only the first N questions")
@@ -259,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("-k", type=int, help="number of hits")
     se.add_argument("--retriever", choices=("hybrid", "bm25", "dense"))
     se.add_argument("--json", action="store_true")
+    _filter_options(se)
     se.set_defaults(func=cmd_search)
 
     ak = sub.add_parser("ask", help="answer a question from the indexed articles, with citations")
@@ -269,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     ak.add_argument("--retriever", choices=("hybrid", "bm25", "dense"))
     ak.add_argument("--model", help="generator: a model name (rag models list) or a GGUF path")
     ak.add_argument("--backend", choices=("llama", "transformers", "openai"))
+    _filter_options(ak)
     ak.set_defaults(func=cmd_ask)
 
     ev = sub.add_parser("eval", help="evaluation on gold sets").add_subparsers(dest="eval_cmd", required=True)

@@ -13,6 +13,10 @@ class InvalidQuestion(RagError, ValueError):
     exit_code = 2
 
 
+class InvalidSetting(RagError, ValueError):
+    """A setting's value cannot be used (e.g. RAG_TODAY that is not a date)."""
+
+
 class ArticleError(RagError):
     """One article file could not be read or parsed (the rest are still indexed)."""
 

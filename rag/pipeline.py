@@ -18,7 +18,7 @@ from typing import Iterator
 
 import numpy as np
 
-from rag import ground, index as index_mod, prompt, text
+from rag import dates, ground, index as index_mod, prompt, text
 from rag.config import Settings, load_settings
 from rag.errors import CorpusEmpty, InvalidQuestion
 from rag.retrieve import Filters, Retriever
@@ -177,7 +177,18 @@ class Pipeline:
                 answer = piece
         return answer
 
-    def ask_stream(
+    def ask_stream(self, question: str, **kw) -> Iterator[str | Answer]:
+        """Yield verified answer text as it is produced, then the final Answer. A time phrase in the
+        question ("tuần trước", "mới nhất") becomes a date filter or ordering (rag.dates), reported in
+        Answer.period."""
+        period = dates.resolve(question, self.settings.today) if isinstance(question, str) else None
+        kw["filters"] = dates.apply(kw.get("filters"), period)
+        for piece in self._answer_stream(question, **kw):
+            if isinstance(piece, Answer) and period is not None:
+                piece.period = period.to_dict() | {"note": period.note(language(piece.question))}
+            yield piece
+
+    def _answer_stream(
         self,
         question: str,
         *,
@@ -187,7 +198,6 @@ class Pipeline:
         retriever: str | None = None,
         generator: str | None = None,
     ) -> Iterator[str | Answer]:
-        """Yield verified answer text as it is produced, then the final Answer."""
         t0 = time.perf_counter()
         q = validate(question, self.settings.max_question_chars)
         lang = language(q)

@@ -6,6 +6,7 @@ settings.dense_weight. It beat reciprocal rank fusion ("rrf", k=60) on the sets 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,37 +18,73 @@ from rag.types import Hit
 
 RETRIEVERS = ("hybrid", "bm25", "dense")
 RRF_K = 60
+# Ordering by date reorders only candidates at least this share of the best fused score: "the newest
+# relevant article", not the newest article that happens to share a word with the question.
+RELEVANT_SHARE = 0.5
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass
 class Filters:
-    """Restrict results to some articles, a source, or a date range (ISO dates, inclusive)."""
+    """Restrict results to some articles, sources, or a date range (ISO dates, inclusive), and order
+    them by date: `recent` puts the newest relevant chunks first, `prefer_from`/`prefer_to` those
+    published in that range. A story stored once for several sources (Article.also) matches the
+    source or date of any of its appearances. `source` is one name or a list (any of them)."""
 
     article_ids: set[str] | None = None
-    source: str | None = None
+    source: str | list[str] | None = None
     date_from: str | None = None
     date_to: str | None = None
+    recent: bool = False
+    prefer_from: str | None = None
+    prefer_to: str | None = None
+
+    _KEYS = ("article_ids", "source", "date_from", "date_to", "recent", "prefer_from", "prefer_to")
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "Filters | None":
         if not d:
             return None
-        unknown = set(d) - {"article_ids", "source", "date_from", "date_to"}
+        unknown = set(d) - set(cls._KEYS)
         if unknown:
-            raise ValueError(f"unknown filter(s) {sorted(unknown)}; use article_ids, source, date_from, date_to")
+            raise ValueError(f"unknown filter(s) {sorted(unknown)}; use {', '.join(cls._KEYS)}")
+        for key in ("date_from", "date_to", "prefer_from", "prefer_to"):
+            if d.get(key) and not _ISO.fullmatch(str(d[key])):
+                raise ValueError(f"filter {key}={d[key]!r}: expected a date as YYYY-MM-DD")
         ids = d.get("article_ids")
-        return cls(set(ids) if ids else None, d.get("source"), d.get("date_from"), d.get("date_to"))
+        return cls(set(ids) if ids else None, d.get("source"), d.get("date_from"), d.get("date_to"),
+                   bool(d.get("recent")), d.get("prefer_from"), d.get("prefer_to"))
+
+    def restricts(self) -> bool:
+        return bool(self.article_ids is not None or self.source or self.date_from or self.date_to)
 
     def mask(self, index: Index) -> np.ndarray:
+        wanted = {self.source.lower()} if isinstance(self.source, str) else {s.lower() for s in self.source or ()}
         ok = {}
         for aid, a in index.articles.items():
+            seen = a.appearances()
             keep = (self.article_ids is None or aid in self.article_ids) and (
-                self.source is None or (a.source or "").lower() == self.source.lower()
+                not wanted or any((p.get("source") or "").lower() in wanted for p in seen)
             )
             if keep and (self.date_from or self.date_to):
-                keep = a.date is not None and (self.date_from or "") <= a.date <= (self.date_to or "9999")
+                keep = any(p.get("date") and (self.date_from or "") <= p["date"] <= (self.date_to or "9999") for p in seen)
             ok[aid] = keep
         return np.array([ok.get(c.article_id, False) for c in index.chunks], dtype=bool)
+
+    def order(self, ranked: list[int], fused: dict[int, float], date_of) -> list[int]:
+        """`ranked` (best first) with the relevant part (fused score >= RELEVANT_SHARE of the best)
+        re-ordered by date as asked; the rest keeps its order after it."""
+        if not (self.recent or self.prefer_from or self.prefer_to) or not ranked:
+            return ranked
+        best = fused[ranked[0]]
+        relevant = [i for i in ranked if fused[i] >= RELEVANT_SHARE * best]
+        rest = ranked[len(relevant):]
+        if self.recent:
+            relevant.sort(key=lambda i: date_of(i) or "", reverse=True)  # stable: equal dates keep score order
+        else:
+            lo, hi = self.prefer_from or "", self.prefer_to or "9999"
+            relevant.sort(key=lambda i: not (date_of(i) and lo <= date_of(i) <= hi))
+        return relevant + rest
 
 
 def _top(scores: np.ndarray, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
@@ -124,7 +161,7 @@ class Retriever:
             raise ValueError(f"unknown retriever {mode!r}; choose one of {RETRIEVERS}")
         if len(self.index) == 0:
             return []
-        allowed = filters.mask(self.index) if filters else None
+        allowed = filters.mask(self.index) if filters and filters.restricts() else None
         depth = max(k, self.settings.candidates)
         lists: dict[str, list[tuple[int, float]]] = {}
         if mode in ("hybrid", "bm25"):
@@ -151,7 +188,10 @@ class Retriever:
             }
         else:
             fused = raw[mode]
-        order = sorted(fused, key=lambda i: (-fused[i], i))[:k]
+        order = sorted(fused, key=lambda i: (-fused[i], i))
+        if filters:
+            order = filters.order(order, fused, lambda i: self.index.articles[self.index.chunks[i].article_id].date)
+        order = order[:k]
         hits = []
         for i in order:
             chunk = self.index.chunks[i]

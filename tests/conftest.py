@@ -67,6 +67,7 @@ def settings(tmp_path) -> Settings:
         embed_dim=64,
         chunk_size=200,
         chunk_overlap=20,
+        today="2025-11-27",  # the day of the gold-price article below, so its "hôm nay" means that day (rag.dates)
     )
 
 
