@@ -36,7 +36,7 @@ import gradio as gr  # noqa: E402
 
 from rag import manage, models, text  # noqa: E402
 from rag.config import ROOT, Settings, load_settings  # noqa: E402
-from rag.errors import RagError  # noqa: E402
+from rag.errors import InvalidSetting, RagError  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 from rag.types import Answer, Article, Citation  # noqa: E402
 
@@ -202,6 +202,27 @@ def link_markers(answer_text: str, citations: list[Citation]) -> str:
     return re.sub(r"\[(\d+)\]", link, answer_text)
 
 
+def chat_filters(since: str | None, until: str | None, sources: list[str] | None) -> dict | None:
+    """The settings panel's date range and sources as retrieval filters; dates as 28/11/2025 or 2025-11-28."""
+    from rag.corpus import parse_date
+
+    out: dict = {}
+    for key, value, label in (("date_from", since, "Từ ngày"), ("date_to", until, "Đến ngày")):
+        if value and value.strip():
+            iso = parse_date(value.strip())
+            if iso is None:
+                raise InvalidSetting(f"«{label}»: {value.strip()!r} không phải là ngày (ví dụ 28/11/2025)")
+            out[key] = iso
+    if sources:
+        out["source"] = list(sources)
+    return out or None
+
+
+def source_names(articles: dict[str, Article]) -> list[str]:
+    """Every source an indexed story appeared under (near-duplicates included), for the source filter."""
+    return sorted({p["source"] for a in articles.values() for p in a.appearances() if p.get("source")}, key=str.lower)
+
+
 def history_messages(turns: list[dict], limit: int = HISTORY_TURNS) -> list[dict]:
     """The last exchanges as the pipeline's chat history ({"role", "content"} dicts)."""
     out = []
@@ -286,6 +307,12 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
         ids = gr.Dropdown(choices=[(f"{r['title']} ({r['id']})", r["id"]) for r in rows], value=None)
         return table, ids, f"{len(rows)} bài báo trong chỉ mục."
 
+    def _sources_or_none() -> list[str]:
+        try:
+            return source_names(pipeline.index.articles)
+        except RagError:  # no index yet: the chat says so when asked
+            return []
+
     # --- chat
 
     def start_turn(message: str, chat: list):
@@ -294,7 +321,8 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
             return gr.skip(), gr.skip(), ""
         return gr.Textbox(value="", interactive=False), chat + [{"role": "user", "content": q}], q
 
-    def respond(question: str, chat: list, turns: list, top_k: int, retriever: str, model: str):
+    def respond(question: str, chat: list, turns: list, top_k: int, retriever: str, model: str,
+                since: str = "", until: str = "", sources: list | None = None):
         if not question:
             yield gr.skip(), gr.skip(), gr.skip()
             return
@@ -304,7 +332,8 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
         shown, answer = "", None
         try:
             stream = pipeline.ask_stream(
-                question, history=history_messages(turns), top_k=int(top_k), retriever=retriever, generator=model
+                question, history=history_messages(turns), top_k=int(top_k), retriever=retriever, generator=model,
+                filters=chat_filters(since, until, sources),
             )
             for piece in stream:
                 if isinstance(piece, Answer):
@@ -317,9 +346,11 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
             chat[-1] = {"role": "assistant", "content": f"**Lỗi:** {e}"}
             yield chat, turns, NO_SOURCES
             return
-        chat[-1] = {"role": "assistant", "content": link_markers(answer.text, answer.citations)}
+        period = f"\n\n_{answer.period['note']}_" if answer.period else ""  # which dates the question meant
+        chat[-1] = {"role": "assistant", "content": link_markers(answer.text, answer.citations) + period}
         turn = {"question": question, "answer": answer.to_dict(), "message": len(chat) - 1,
-                "settings": {"top_k": int(top_k), "retriever": retriever, "generator": model}}
+                "settings": {"top_k": int(top_k), "retriever": retriever, "generator": model,
+                             "filters": chat_filters(since, until, sources)}}
         yield chat, turns + [turn], render_sources(answer, pipeline.index.articles)
 
     def show_sources(turns: list, data: gr.SelectData):
@@ -405,6 +436,10 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
                                 [(v, k) for k, v in RETRIEVERS.items()], value=settings.retriever, label="Cách tìm kiếm"
                             )
                             model = gr.Dropdown(choices, value=choices[0][1], label="Mô hình trả lời")
+                            with gr.Row():
+                                since = gr.Textbox(label="Từ ngày", placeholder="dd/mm/yyyy")
+                                until = gr.Textbox(label="Đến ngày", placeholder="dd/mm/yyyy")
+                            source_pick = gr.Dropdown([], multiselect=True, label="Nguồn báo (để trống: tất cả)")
                     with gr.Column(scale=2):
                         sources = gr.HTML(NO_SOURCES, label="Nguồn trích dẫn", elem_id="sources")
             with gr.Tab("Quản lý bài báo"):
@@ -427,7 +462,7 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
 
         ui = {"api_visibility": "undocumented"}  # the page's own events; the API is "ask" below
         msg.submit(start_turn, [msg, chatbot], [msg, chatbot, question], queue=False, **ui).then(
-            respond, [question, chatbot, turns, top_k, retriever, model], [chatbot, turns, sources],
+            respond, [question, chatbot, turns, top_k, retriever, model, since, until, source_pick], [chatbot, turns, sources],
             concurrency_id="generate", **ui,
         ).then(lambda: gr.Textbox(interactive=True), None, msg, queue=False, **ui)
         chatbot.like(on_like, [turns], None, queue=False, **ui)
@@ -438,6 +473,7 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
         add_btn.click(upload, files, [status, table, to_remove], concurrency_id="corpus", **ui)
         remove_btn.click(remove, to_remove, [status, table, to_remove], concurrency_id="corpus", **ui)
         demo.load(articles_view, None, [table, to_remove, status], **ui)
+        demo.load(lambda: gr.Dropdown(choices=_sources_or_none()), None, source_pick, **ui)
         gr.api(ask, api_name="ask", concurrency_id="generate")
     return demo
 

@@ -12,10 +12,11 @@ import app
 from rag import index, manage
 from rag.config import Settings
 from rag.corpus import load_corpus, write_article
-from rag.errors import ArticleNotFound, CorpusEmpty
+from rag.errors import ArticleNotFound, CorpusEmpty, RagError
+from rag.pipeline import Pipeline
 from rag.types import Answer, Article, Citation
 
-from conftest import FakeEmbedder
+from conftest import FakeEmbedder, Scripted
 
 ARTICLE = Article(
     id="a1",
@@ -228,3 +229,20 @@ def test_source_card_lists_every_place_the_story_appeared():
     assert out.count("Cũng đăng:") == 2
     assert "29/11/2025 · Báo B · Tiêu đề &lt;khác&gt;" in out and 'href="https://b.vn/x"' in out
     assert "Báo C" in out and "javascript:" not in out
+
+
+def test_chat_date_and_source_controls_become_filters():
+    assert app.chat_filters("", " ", []) is None
+    assert app.chat_filters("24/11/2025", "2025-11-30", ["Báo A"]) == {
+        "date_from": "2025-11-24", "date_to": "2025-11-30", "source": ["Báo A"]}
+    with pytest.raises(RagError, match="Từ ngày.*không phải là ngày"):
+        app.chat_filters("tuần trước", "", None)
+    arts = {"a": Article(id="a", title="A", text="x", source="Báo B", also=[{"source": "báo c"}, {"url": "u"}]),
+            "b": Article(id="b", title="B", text="y", source="Báo A")}
+    assert app.source_names(arts) == ["Báo A", "Báo B", "báo c"]
+
+
+def test_the_chat_builds_with_the_date_and_source_controls(settings, fake_embedder):
+    demo = app.build_app(Pipeline(settings, embedder=fake_embedder, generator=Scripted()))
+    labels = {getattr(b, "label", None) for b in demo.blocks.values()}
+    assert {"Từ ngày", "Đến ngày", "Nguồn báo (để trống: tất cả)"} <= labels
