@@ -206,7 +206,7 @@ class _Collector:
         elif digest in self._texts:
             self.result.duplicates.append((article.path, self._texts[digest]))
             self._also(self._texts[digest], article)
-        elif self._near is not None and (kept := self._near.find(article.id, article.text)) is not None:
+        elif self._near is not None and (kept := self._near.find(article.id, article.text, article.title)) is not None:
             self.result.near_duplicates.append((article.path, kept))
             self._also(kept, article)
         else:

@@ -108,3 +108,29 @@ def test_citations_and_json_list_every_source(settings, fake_embedder):
     assert c.source == "Tuổi Trẻ"
     assert {s["url"] for s in c.also} == {"https://nguoiduatin.vn/sap-tuong", "https://vnexpress.net/sap-tuong"}
     assert json.loads(json.dumps(answer.to_dict()))["citations"][0]["also"] == c.also
+
+
+def test_templated_stories_with_other_figures_are_not_duplicates():
+    """Lottery results of two days share their wording; the figures are the news."""
+    template = ("Kết quả xổ số Vietlott kỳ quay số ngày {d} cho thấy bộ số may mắn là {nums}. Căn cứ kết quả quay số, "
+                "Vietlott chưa xác định được người trúng giải jackpot trị giá hơn {j} tỷ đồng. Thứ tự các cặp số của "
+                "vé số trúng thưởng không cần phải đúng theo dãy số trên. Cũng tại kỳ quay số này, Vietlott xác định "
+                "có nhiều người trúng giải nhất, giải nhì và giải ba của loại hình Mega 6/45.")
+    a = template.format(d="8/6/2018", nums="04 - 13 - 32 - 35 - 40 - 42", j="23")
+    b = template.format(d="6/6/2018", nums="06 - 20 - 22 - 26 - 43 - 44", j="21")
+    assert dedup.jaccard(a, b) >= 0.6
+    finder = dedup.NearDuplicates(0.5)
+    assert finder.find("a", a) is None and finder.find("b", b) is None
+    unchecked = dedup.NearDuplicates(0.5, check_numbers=False)
+    unchecked.find("a", a)
+    assert unchecked.find("b", b) == "a"
+    assert dedup.numbers_agree(dedup.numbers("Ngày 3/8"), dedup.numbers("7 người chết"))  # too few to compare
+
+
+def test_a_headline_with_another_key_number_is_another_story():
+    """Exam answer pages for two exam codes: the same text, the code only in the headline."""
+    body = STORY.split("\n", 1)[1]
+    finder = dedup.NearDuplicates(0.5)
+    assert finder.find("a", body, "Đáp án đề thi môn Vật lý mã đề 207") is None
+    assert finder.find("b", body + " Cập nhật.", "Đáp án đề thi môn Vật lý mã đề 210") is None
+    assert finder.find("c", body + " Cập nhật.", "Đáp án môn Vật lý, mã đề 207 (mới)") == "a"
