@@ -4,8 +4,9 @@ today) into a `Period`: what the retriever should do with publication dates, and
 
 Three kinds, because the words mean different things:
 - "filter": a relative period ("tuần trước" = Monday-Sunday of last week) asks for news published
-  then; the filter reaches REPORT_LAG_DAYS past the period's end, since an event is often reported the
-  day after.
+  then. For a single day ("hôm qua") the filter reaches REPORT_LAG_DAYS further, since a day's events
+  are often reported the next morning; a week, month or year is taken as it is (else "tuần trước"
+  would take in this Monday's news).
 - "prefer": a calendar day named in the question ("ngày 27/11", "27/11/2025") is usually when the
   event happened; articles about it appear before (announcements) and after (reports), and a wrong
   year guess must not empty the results. So relevant articles published within PREFER_WINDOW days of
@@ -72,11 +73,12 @@ class Period:
         return asdict(self)
 
     def filter_range(self) -> tuple[str | None, str | None]:
-        """Publication dates a "filter" period admits (a report the day after counts)."""
+        """Publication dates a "filter" period admits (for one day, a report the day after counts)."""
         if self.kind != "filter":
             return None, None
-        end = dt.date.fromisoformat(self.until) + dt.timedelta(days=REPORT_LAG_DAYS)
-        return self.since, end.isoformat()
+        if self.since != self.until:
+            return self.since, self.until
+        return self.since, (dt.date.fromisoformat(self.until) + dt.timedelta(days=REPORT_LAG_DAYS)).isoformat()
 
     def prefer_range(self) -> tuple[str, str] | None:
         if self.kind != "prefer":

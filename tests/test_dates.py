@@ -57,7 +57,8 @@ def test_notes_and_filter_ranges():
     last_week = dates.resolve("tuần trước", TODAY)
     assert last_week.note() == "(Khoảng thời gian: 24/11–30/11/2025)"
     assert last_week.note("en") == "(Period: 24/11–30/11/2025)"
-    assert last_week.filter_range() == ("2025-11-24", "2025-12-01")  # a report the day after counts
+    assert last_week.filter_range() == ("2025-11-24", "2025-11-30")  # not this Monday's news
+    assert dates.resolve("hôm qua", TODAY).filter_range() == ("2025-12-02", "2025-12-03")  # reported next morning
     assert dates.resolve("năm ngoái", "2026-01-02").note() == "(Khoảng thời gian: 01/01–31/12/2025)"
     assert dates.format_range("2025-12-29", "2026-01-04") == "29/12/2025–04/01/2026"
     day = dates.resolve("ngày 27/11", TODAY)
@@ -77,7 +78,7 @@ def test_apply_merges_with_the_callers_filters_and_explicit_dates_win():
     p = dates.resolve("tuần trước", TODAY)
     assert dates.apply(None, None) is None
     f = dates.apply({"source": "Báo A"}, p)
-    assert (f.source, f.date_from, f.date_to, f.recent) == ("Báo A", "2025-11-24", "2025-12-01", False)
+    assert (f.source, f.date_from, f.date_to, f.recent) == ("Báo A", "2025-11-24", "2025-11-30", False)
     f = dates.apply(Filters(date_from="2025-01-01", date_to="2025-01-31"), p)
     assert (f.date_from, f.date_to) == ("2025-01-01", "2025-01-31")
     assert dates.apply(None, dates.resolve("mới nhất", TODAY)).recent
