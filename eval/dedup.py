@@ -20,6 +20,7 @@ the exact code path of corpus loading (LSH candidates, estimated Jaccard >= thre
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import hashlib
 import json
@@ -99,6 +100,11 @@ def nearest_other(rows: dict[str, dict], ids: list[str], exclude: set[frozenset]
                 out[a] = b
                 break
     return out
+
+
+# Each text is compared at several thresholds and settings: sign it once per shingle size
+# (NearDuplicates only reads signatures, so sharing them is safe).
+dedup.signature = functools.lru_cache(maxsize=None)(dedup.signature)
 
 
 def detected(a: tuple[str, str], b: tuple[str, str], threshold: float, k: int, check_numbers: bool) -> bool:

@@ -15,6 +15,7 @@ its headline brings no multi-digit number (exam code, date, toll) that the other
 """
 from __future__ import annotations
 
+import functools
 import re
 import zlib
 
@@ -74,6 +75,13 @@ def jaccard(a: str, b: str, k: int = SHINGLE) -> float:
     return len(sa & sb) / len(sa | sb) if sa or sb else 1.0
 
 
+@functools.lru_cache(maxsize=None)
+def _bands(threshold: float) -> tuple[int, int]:
+    """LSH bands x rows for a threshold; datasketch finds them by numerical integration (~0.1 s), once."""
+    lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+    return lsh.b, lsh.r
+
+
 class NearDuplicates:
     """An incremental near-duplicate finder: `find(key, text)` returns the key of an earlier text this one
     duplicates (the most similar), or None and remembers it."""
@@ -82,7 +90,7 @@ class NearDuplicates:
         if not 0.0 < threshold <= 1.0:
             raise ValueError(f"near-duplicate threshold must be in (0, 1], got {threshold}")
         self.threshold, self.k, self.check_numbers = threshold, k, check_numbers
-        self._lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+        self._lsh = MinHashLSH(num_perm=NUM_PERM, params=_bands(threshold))
         self._sigs: dict[str, MinHash] = {}
         self._numbers: dict[str, frozenset[str]] = {}
         self._titles: dict[str, str] = {}
