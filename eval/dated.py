@@ -6,7 +6,8 @@ templated lottery results whose wording is nearly the same from draw to draw: on
 apart, which is what the questions in eval/gold/dated_qa.jsonl ask about (reference date 2025-11-02).
 
 The check: for each question, the top-k hits with the question's period applied (filter / preference /
-newest first, as `rag ask` does) and without it; a hit is a gold article in the top k; a question with
+newest first, the time phrase taken out of the query, as `rag ask` does) and without it (the question as
+written); a hit is a gold article in the top k; a question with
 no gold article (a period with nothing in it) is right when no chunk is retrieved.
 
     PYTHONPATH=. .venv/bin/python eval/dated.py [--retriever bm25|hybrid] [-k 4]
@@ -84,23 +85,27 @@ def main(argv=None) -> int:
 
     print(f"dated corpus: {len(loaded.articles)} articles, reference date {settings.today}, retriever "
           f"{args.retriever}, top {args.k}\n")
-    print("| id | phrase → period | gold in top-k (with / without dates) | rank of gold with dates |")
+    print("| id | phrase → period | gold in top-k (with / without dates) | rank of gold (with / without) |")
     print("|---|---|---|---|")
-    score = {"with": 0, "without": 0}
+    score, first = {"with": 0, "without": 0}, {"with": 0, "without": 0}
     for item in gold.items:
         period = dates.resolve(item.question, settings.today)
         ranked = {}
-        for mode, filters in (("with", dates.apply(None, period)), ("without", None)):
-            ranked[mode] = list(dict.fromkeys(h.chunk.article_id for h in retriever.search(item.question, k=args.k, filters=filters)))
+        asked = period.strip(item.question) if period else item.question  # what the pipeline searches for
+        for mode, query, filters in (("with", asked, dates.apply(None, period)), ("without", item.question, None)):
+            ranked[mode] = list(dict.fromkeys(h.chunk.article_id for h in retriever.search(query, k=args.k, filters=filters)))
         ok = {m: (bool(set(r) & set(item.article_ids)) if item.article_ids else not r) for m, r in ranked.items()}
         for m in ok:
             score[m] += ok[m]
-        rank = next((i + 1 for i, a in enumerate(ranked["with"]) if a in item.article_ids), "-")
+        rank = {m: next((i + 1 for i, a in enumerate(r) if a in item.article_ids), "-") for m, r in ranked.items()}
+        for m in first:
+            first[m] += rank[m] == 1 or (not item.article_ids and ok[m])
         what = f"{period.phrase} → {period.kind} {period.since or ''}…{period.until or ''}" if period else "none"
-        print(f"| {item.id} | {what} | {'yes' if ok['with'] else 'no'} / {'yes' if ok['without'] else 'no'} | {rank} |")
+        print(f"| {item.id} | {what} | {'yes' if ok['with'] else 'no'} / {'yes' if ok['without'] else 'no'} | {rank['with']} / {rank['without']} |")
     n = len(gold.items)
     print(f"\ngold article in the top {args.k} (or nothing retrieved for an empty period): "
-          f"with dates {score['with']}/{n}, without {score['without']}/{n}")
+          f"with dates {score['with']}/{n}, without {score['without']}/{n}; first: with {first['with']}/{n}, "
+          f"without {first['without']}/{n}")
     return 0
 
 
