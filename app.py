@@ -11,6 +11,7 @@ feedback/feedback.jsonl); a tab to upload (.md/.txt/.jsonl), list and remove art
 API: the named endpoint "ask" answers one question (no history) and returns `Answer.to_dict()`:
     from gradio_client import Client
     Client("http://127.0.0.1:7860/").predict("Ai phát biểu khai mạc hội nghị ngày 27/11?", 4, "hybrid", api_name="/ask")
+(optional 4th-6th arguments: since, until, source, e.g. "2025-11-01", "", "HTV")
 or over plain HTTP: POST /gradio_api/call/ask with {"data": [question, top_k, retriever]} returns
 {"event_id": ID}; GET /gradio_api/call/ask/ID then streams the result as server-sent events.
 
@@ -402,13 +403,16 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
 
     # --- API
 
-    def ask(question: str, top_k: int = settings.top_k, retriever: str = settings.retriever) -> dict:
+    def ask(question: str, top_k: int = settings.top_k, retriever: str = settings.retriever,
+            since: str = "", until: str = "", source: str = "") -> dict:
         """Answer one question from the indexed articles; returns the Answer as a dict
-        (text, citations, abstained, timings, model)."""
+        (text, citations, abstained, timings, model, period). Optional: articles published since/until
+        a date (2025-11-28 or 28/11/2025) and from one source."""
         if retriever not in RETRIEVERS:
             raise gr.Error(f"retriever must be one of {', '.join(RETRIEVERS)}")
         try:
-            return pipeline.ask(question, top_k=int(top_k), retriever=retriever).to_dict()
+            filters = chat_filters(since, until, [source] if source else None)
+            return pipeline.ask(question, top_k=int(top_k), retriever=retriever, filters=filters).to_dict()
         except RagError as e:
             raise gr.Error(str(e)) from e
 

@@ -24,6 +24,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -313,6 +314,7 @@ def _article(fields: dict, body: str, *, default_id: str, where: str, warn: Call
     elif (date := parse_date(values["date"])) is None:
         warn(f"{where}: date {values['date']!r} not understood; left empty")
     text = clean_text(body, title)
+    url = _text_field(values["url"], "url", where)
     if not text:
         raise ArticleError(where, "no article text" + (" left after removing page furniture" if body.strip() else ""))
     return Article(
@@ -320,8 +322,8 @@ def _article(fields: dict, body: str, *, default_id: str, where: str, warn: Call
         title=title,
         text=text,
         date=date,
-        source=_text_field(values["source"], "source", where),
-        url=_text_field(values["url"], "url", where),
+        source=_text_field(values["source"], "source", where) or _site(url),  # every citation names a source
+        url=url,
         language=_text_field(values["language"], "language", where) or "vi",
         path=where,
         metadata=_jsonable(fields),
@@ -334,6 +336,12 @@ def _text_field(value, name: str, where: str) -> str | None:
     if isinstance(value, (dict, list)):
         raise ArticleError(where, f"'{name}' must be a single value, not a {type(value).__name__}")
     return normalize(str(value)) or None
+
+
+def _site(url: str | None) -> str | None:
+    """'https://www.vnexpress.net/a-1.html' -> 'vnexpress.net': the source of an article that names none."""
+    host = urlsplit(url).hostname if url else None
+    return host.removeprefix("www.") if host else None
 
 
 def _title_from(body: str) -> str | None:

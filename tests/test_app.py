@@ -242,7 +242,14 @@ def test_chat_date_and_source_controls_become_filters():
     assert app.source_names(arts) == ["Báo A", "Báo B", "báo c"]
 
 
-def test_the_chat_builds_with_the_date_and_source_controls(settings, fake_embedder):
-    demo = app.build_app(Pipeline(settings, embedder=fake_embedder, generator=Scripted()))
+def test_the_chat_builds_with_the_date_and_source_controls_and_the_api_takes_them(seeded):
+    settings, emb = seeded
+    gen = Scripted("Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1].")
+    demo = app.build_app(Pipeline(settings, embedder=emb, generator=gen))
     labels = {getattr(b, "label", None) for b in demo.blocks.values()}
     assert {"Từ ngày", "Đến ngày", "Nguồn báo (để trống: tất cả)"} <= labels
+    ask = next(f.fn for f in demo.fns.values() if f.api_name == "ask")
+    assert ask("Giá vàng miếng tăng bao nhiêu?", 4, "hybrid", "01/12/2025")["abstained"]  # published 27/11: filtered out
+    assert not gen.prompts  # nothing in the range: the model was not asked
+    out = ask("Giá vàng miếng tăng bao nhiêu?", 4, "hybrid", "", "2025-11-30", "Báo A")
+    assert not out["abstained"] and out["citations"][0]["source"] == "Báo A"

@@ -280,3 +280,10 @@ def test_vietnews_sample(tmp_path):
     r = load_corpus(write(tmp_path / "sample.jsonl.gz", gzip.compress(sample)))
     assert not r.errors and len(r.articles) + len(r.duplicates) == 300
     assert all(a.text and a.title and "summary" in a.metadata for a in r.articles)
+
+
+def test_an_article_without_a_source_is_cited_under_its_site(tmp_path):
+    write(tmp_path / "a.md", md(title="Giá vàng", url="https://www.tuoitre.vn/gia-vang.htm"))
+    write(tmp_path / "b.md", md(OTHER, title="Mưa lớn"))
+    by_id = {a.id: a for a in load_corpus(tmp_path).articles}
+    assert by_id["a"].source == "tuoitre.vn" and by_id["b"].source is None

@@ -134,3 +134,4 @@ def test_a_headline_with_another_key_number_is_another_story():
     assert finder.find("a", body, "Đáp án đề thi môn Vật lý mã đề 207") is None
     assert finder.find("b", body + " Cập nhật.", "Đáp án đề thi môn Vật lý mã đề 210") is None
     assert finder.find("c", body + " Cập nhật.", "Đáp án môn Vật lý, mã đề 207 (mới)") == "a"
+
