@@ -97,20 +97,6 @@ class Period:
         return f"(Khoảng thời gian: {span})" if vi else f"(Period: {span})"
 
 
-    def strip(self, question: str) -> str:
-        """The question without a relative time phrase ("tuần trước", "mới nhất"), which the filter or
-        ordering now carries. Articles never say "tuần trước": the words would only mislead retrieval,
-        and the model repeats them in its answer, where the support check rightly finds them in no
-        source. A named day stays ("ngày 27/11" is in the articles)."""
-        if self.kind == "prefer":
-            return question
-        out = re.sub(rf"\s*{re.escape(self.phrase)}\s*", " ", question, count=1, flags=re.IGNORECASE)
-        out = re.sub(r"\s+([?:,.!])", r"\1", out).strip(" ,:")
-        if len(out.split()) < 2:  # "Tin mới nhất?": nothing left to ask without it
-            return question
-        return out[0].upper() + out[1:]
-
-
 def format_range(since: str, until: str) -> str:
     """'2025-11-24', '2025-11-30' -> '24/11–30/11/2025'; one day -> '27/11/2025'."""
     a, b = dt.date.fromisoformat(since), dt.date.fromisoformat(until)

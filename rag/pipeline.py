@@ -183,9 +183,8 @@ class Pipeline:
         Answer.period."""
         period = dates.resolve(question, self.settings.today) if isinstance(question, str) else None
         kw["filters"] = dates.apply(kw.get("filters"), period)
-        for piece in self._answer_stream(period.strip(question) if period else question, **kw):
+        for piece in self._answer_stream(question, **kw):
             if isinstance(piece, Answer) and period is not None:
-                piece.question = validate(question, self.settings.max_question_chars)
                 piece.period = period.to_dict() | {"note": period.note(language(piece.question))}
             yield piece
 

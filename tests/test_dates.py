@@ -66,17 +66,6 @@ def test_notes_and_filter_ranges():
     assert dates.resolve("mới nhất", TODAY).note("en") == "(Newest articles first)"
 
 
-def test_strip_removes_a_relative_phrase_but_keeps_a_named_day():
-    def strip(q):
-        return dates.resolve(q, TODAY).strip(q)
-
-    assert strip("Kết quả xổ số hôm qua: jackpot bao nhiêu?") == "Kết quả xổ số: jackpot bao nhiêu?"
-    assert strip("Hai tháng trước, giá xăng tăng mấy lần?") == "Giá xăng tăng mấy lần?"
-    assert strip("How big was the jackpot yesterday?") == "How big was the jackpot?"
-    assert strip("Tin mới nhất?") == "Tin mới nhất?"  # nothing left without it
-    assert strip("Ai phát biểu ngày 27/11?") == "Ai phát biểu ngày 27/11?"
-
-
 def test_reference_date_defaults_to_today_and_rejects_a_bad_setting():
     import datetime as dt
 
@@ -141,9 +130,7 @@ def test_ask_uses_the_period_and_reports_it(storm_settings, fake_embedder):
     assert a.period == {"kind": "filter", "phrase": "Tuần trước", "since": "2025-11-24", "until": "2025-11-30",
                         "note": "(Khoảng thời gian: 24/11–30/11/2025)"}
     assert a.to_dict()["period"]["since"] == "2025-11-24"
-    assert a.question == "Tuần trước bão nào đổ bộ vào miền Trung?"
-    asked = gen.prompts[0][-1]["content"]
-    assert "Bão nào đổ bộ vào miền Trung?" in asked and "Tuần trước" not in asked  # the filter carries it
+    assert "Tuần trước bão nào" in gen.prompts[0][-1]["content"]  # the model sees the question as asked
     assert p.ask("Bão nào đổ bộ vào miền Trung?").period is None
 
 
