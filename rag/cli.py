@@ -50,11 +50,13 @@ def cmd_models_list(args) -> int:
 
 def cmd_index(args) -> int:
     from rag import corpus, index
+    from rag.dedup import open_cache as dedup_cache
     from rag.embed import load_embedder, open_cache
     from rag.errors import CorpusEmpty
 
     settings = _settings(args)
-    loaded = corpus.load_corpus(settings.corpus_dir, settings.dedup_threshold)
+    signatures = dedup_cache(settings) if settings.dedup_threshold else None
+    loaded = corpus.load_corpus(settings.corpus_dir, settings.dedup_threshold, signatures)
     for err in loaded.errors:
         print(f"skipped {err}", file=sys.stderr)
     for dup, kept in loaded.duplicates:

@@ -86,16 +86,19 @@ def load_file(path: Path, near_duplicates: float | None = None) -> list[Article]
     return collector.result.articles
 
 
-def load_corpus(path: Path | list[Path], near_duplicates: float | None = None) -> LoadResult:
+def load_corpus(path: Path | list[Path], near_duplicates: float | None = None, signature_cache=None) -> LoadResult:
     """Every article under a directory (recursively, sorted; hidden files and README.* skipped),
     in a file, or in a list of files. Never raises for a bad file: it is listed in `errors`.
 
     An article whose text is the same as an earlier one's, or (with `near_duplicates`, a Jaccard
     threshold, see rag.dedup) nearly the same, is kept once: the first copy stays, and the others'
-    title, source, URL and date are added to its `also` list, so citations name every source."""
-    collector = _Collector(near_duplicates)
+    title, source, URL and date are added to its `also` list, so citations name every source.
+    `signature_cache` (rag.dedup.open_cache) keeps the texts' MinHash signatures between runs."""
+    collector = _Collector(near_duplicates, signature_cache)
     for file in _corpus_files([Path(p) for p in path] if isinstance(path, list) else [Path(path)], collector):
         collector.add_file(file)
+    if collector.near is not None:
+        collector.near.flush()
     return collector.result
 
 
@@ -168,16 +171,16 @@ def _supported() -> str:
 class _Collector:
     """Accumulates a LoadResult: keeps the first copy of each text and refuses reused ids."""
 
-    def __init__(self, near_duplicates: float | None = None) -> None:
+    def __init__(self, near_duplicates: float | None = None, signature_cache=None) -> None:
         self.result = LoadResult()
         self._ids: dict[str, tuple[str, str | None]] = {}  # id -> (text digest, where it came from)
         self._texts: dict[str, str] = {}  # text digest -> id
         self._position: dict[str, int] = {}  # id -> index in result.articles
-        self._near = None
+        self.near = None
         if near_duplicates:
             from rag.dedup import NearDuplicates  # datasketch takes ~0.4 s to import: only when asked
 
-            self._near = NearDuplicates(near_duplicates)
+            self.near = NearDuplicates(near_duplicates, cache=signature_cache)
 
     def add_file(self, path: Path) -> None:
         try:
@@ -207,7 +210,7 @@ class _Collector:
         elif digest in self._texts:
             self.result.duplicates.append((article.path, self._texts[digest]))
             self._also(self._texts[digest], article)
-        elif self._near is not None and (kept := self._near.find(article.id, article.text, article.title)) is not None:
+        elif self.near is not None and (kept := self.near.find(article.id, article.text, article.title)) is not None:
             self.result.near_duplicates.append((article.path, kept))
             self._also(kept, article)
         else:

@@ -16,6 +16,7 @@ its headline brings no multi-digit number (exam code, date, toll) that the other
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import zlib
 
@@ -44,12 +45,21 @@ def shingles(text: str, k: int = SHINGLE) -> np.ndarray:
     return np.unique(h & _MASK)
 
 
-def signature(text: str, k: int = SHINGLE) -> MinHash:
-    m = MinHash(num_perm=NUM_PERM, seed=_SEED, hashfunc=int, permutations=_template.permutations, scheme=_template.scheme)
-    hashes = shingles(text, k)
+def signature(text: str, k: int = SHINGLE, hashvalues: np.ndarray | None = None) -> MinHash:
+    """The MinHash of the text's shingles (or, from a cache, of its known `hashvalues`)."""
+    m = MinHash(num_perm=NUM_PERM, seed=_SEED, hashfunc=int, permutations=_template.permutations,
+                scheme=_template.scheme, hashvalues=hashvalues)
+    hashes = shingles(text, k) if hashvalues is None else ()
     if len(hashes):
         m.update_batch(hashes.tolist())
     return m
+
+
+def open_cache(settings):
+    """Signatures by text hash, under settings.cache_dir: a re-index signs only new or changed texts."""
+    from rag.cache import BlobCache
+
+    return BlobCache(settings.cache_dir / "minhash.sqlite", "minhash")
 
 
 def numbers(text: str) -> frozenset[str]:
@@ -86,7 +96,7 @@ class NearDuplicates:
     """An incremental near-duplicate finder: `find(key, text)` returns the key of an earlier text this one
     duplicates (the most similar), or None and remembers it."""
 
-    def __init__(self, threshold: float, k: int = SHINGLE, check_numbers: bool = True):
+    def __init__(self, threshold: float, k: int = SHINGLE, check_numbers: bool = True, cache=None):
         if not 0.0 < threshold <= 1.0:
             raise ValueError(f"near-duplicate threshold must be in (0, 1], got {threshold}")
         self.threshold, self.k, self.check_numbers = threshold, k, check_numbers
@@ -94,9 +104,10 @@ class NearDuplicates:
         self._sigs: dict[str, MinHash] = {}
         self._numbers: dict[str, frozenset[str]] = {}
         self._titles: dict[str, str] = {}
+        self._cache, self._new = cache, {}  # signatures computed this run, written by flush()
 
     def find(self, key: str, text: str, title: str = "") -> str | None:
-        sig, nums = signature(text, self.k), numbers(text)
+        sig, nums = self._signature(text), numbers(text)
         scored = sorted((sig.jaccard(self._sigs[o]), o) for o in self._lsh.query(sig))
         scored = [(sim, o) for sim, o in scored if sim >= self.threshold and (not self.check_numbers or self._same_figures(
             nums, title, o))]
@@ -105,6 +116,23 @@ class NearDuplicates:
         self._lsh.insert(key, sig)
         self._sigs[key], self._numbers[key], self._titles[key] = sig, nums, title
         return None
+
+    def _signature(self, text: str) -> MinHash:
+        if self._cache is None:
+            return signature(text, self.k)
+        key = f"{self.k}:{NUM_PERM}:{hashlib.sha256(text.encode('utf-8')).hexdigest()}"
+        if (raw := self._cache.get_many([key]).get(key)) is not None:
+            return signature(text, self.k, np.frombuffer(raw, dtype=np.uint64))
+        sig = self._new[key] = signature(text, self.k)
+        if len(self._new) >= 1000:
+            self.flush()
+        return sig
+
+    def flush(self) -> None:
+        """Write the signatures computed since the last flush to the cache."""
+        if self._cache is not None and self._new:
+            self._cache.put_many({k: m.hashvalues.astype(np.uint64).tobytes() for k, m in self._new.items()})
+        self._new = {}
 
     def _same_figures(self, nums: frozenset[str], title: str, other: str) -> bool:
         theirs = self._numbers[other] | numbers(self._titles[other])

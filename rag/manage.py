@@ -67,7 +67,10 @@ def _reindex(settings: Settings, embedder, progress: Progress | None) -> index_m
     """index.update over the whole corpus folder (caller holds _LOCK)."""
     from rag.embed import load_embedder, open_cache
 
-    loaded = corpus.load_corpus(settings.corpus_dir, settings.dedup_threshold)
+    from rag.dedup import open_cache as dedup_cache
+
+    signatures = dedup_cache(settings) if settings.dedup_threshold else None
+    loaded = corpus.load_corpus(settings.corpus_dir, settings.dedup_threshold, signatures)
     _step(progress, 0.3, f"Đang lập chỉ mục {len(loaded.articles)} bài báo…")
     return index_mod.update(
         settings,

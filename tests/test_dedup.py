@@ -135,3 +135,17 @@ def test_a_headline_with_another_key_number_is_another_story():
     assert finder.find("b", body + " Cập nhật.", "Đáp án đề thi môn Vật lý mã đề 210") is None
     assert finder.find("c", body + " Cập nhật.", "Đáp án môn Vật lý, mã đề 207 (mới)") == "a"
 
+
+
+def test_signatures_are_cached_between_loads(tmp_path, settings, monkeypatch):
+    _syndicated_corpus(tmp_path / "c")
+    cache = dedup.open_cache(settings)
+    first = load_corpus(tmp_path / "c", 0.5, cache)
+    signed = []
+    real = dedup.signature
+    monkeypatch.setattr(dedup, "signature", lambda text, k=dedup.SHINGLE, hashvalues=None: (
+        signed.append(hashvalues is None), real(text, k, hashvalues))[1])
+    again = load_corpus(tmp_path / "c", 0.5, cache)
+    assert signed and not any(signed)  # every signature came from the cache
+    assert [(a.id, a.also) for a in again.articles] == [(a.id, a.also) for a in first.articles]
+    assert again.near_duplicates == first.near_duplicates
