@@ -62,6 +62,13 @@ _RULES: list[tuple[re.Pattern, str]] = [
 ]
 
 
+# "7 năm rồi" is a duration ("for 7 years"), not "last year": a relative phrase right after a number
+# is not one ("3 năm trước", "ba tuần qua" are matched whole by the rules above).
+_RELATIVE = {"today", "yesterday", "day_before", "this_week", "last_week", "past_week", "this_month",
+             "last_month", "past_month", "this_year", "last_year"}
+_AFTER_NUMBER = re.compile(rf"(?<!\w){_N}\s*$", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class Period:
     kind: str  # "filter" | "prefer" | "recent"
@@ -122,7 +129,7 @@ def resolve(question: str, today: str | dt.date | None = None) -> Period | None:
     ref = reference_date(today)
     q = unicodedata.normalize("NFC", question)
     for pattern, meaning in _RULES:
-        if m := pattern.search(q):
+        if (m := pattern.search(q)) and not (meaning in _RELATIVE and _AFTER_NUMBER.search(q[: m.start()])):
             period = _period(meaning, m, ref)
             if period is not None:
                 return period

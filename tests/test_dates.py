@@ -48,6 +48,7 @@ def test_phrases_resolve_against_the_reference_date(question, kind, since, until
     "Việt Nam thắng Thái Lan 2-1 ở đâu?",
     "Ngày 30/2 có gì?",  # not a date
     "Ai là giám đốc sở?",
+    "Giáo trình đã 7 năm rồi thì có cần tái bản không?",  # a duration (ViRHE4QA), not "last year"
 ])
 def test_questions_without_a_period_resolve_to_none(question):
     assert dates.resolve(question, TODAY) is None
