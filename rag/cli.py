@@ -169,11 +169,12 @@ def cmd_eval_answers(args) -> int:
     gold = _gold(args)
     out = _report_dir(args, gold.name)
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
-    report = evaluate.answers(gold, _settings(args), out, limit=args.limit, progress=not args.quiet, log=log)
+    report = evaluate.answers(gold, _settings(args), out, limit=args.limit, progress=not args.quiet, log=log,
+                              given_context=args.given_context)
     if args.json:
-        _print_json(report["summary"])
+        _print_json(report["summary"] | {"splits": report["splits"]})
     else:
-        print(evaluate.summary_table({gold.name: report["summary"]}))
+        print(evaluate.summary_table({gold.name: report["summary"]} | report["splits"]))
     print(f"report: {out / 'report.md'}", file=sys.stderr)
     return 0
 
@@ -189,7 +190,8 @@ def cmd_eval_compare(args) -> int:
     except ValueError as e:
         print(f"error: --config {e}", file=sys.stderr)
         return 2
-    results = evaluate.compare(gold, _settings(args), configs, out, limit=args.limit, progress=not args.quiet, log=log)
+    results = evaluate.compare(gold, _settings(args), configs, out, limit=args.limit, progress=not args.quiet, log=log,
+                               given_context=args.given_context)
     table = evaluate.summary_table(results)
     (out / "compare.md").write_text(table, encoding="utf-8")
     if args.json:
@@ -206,6 +208,8 @@ def _gold_options(parser) -> None:
     parser.add_argument("--question-col", help="CSV: question column (default question)")
     parser.add_argument("--context-col", help="CSV: context column (default context)")
     parser.add_argument("--answer-col", help="CSV: answer column (default answer / extractive answer)")
+    parser.add_argument("--given-context", action="store_true",
+                        help="answer each question from its gold article(s) without retrieval (reading comprehension)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
