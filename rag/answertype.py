@@ -326,7 +326,7 @@ def check_claim(expected: Expected, question: str, claim: str, evidence: str) ->
     return Verdict(True)
 
 
-def extract(expected: Expected, question: str, passage: str, min_coverage: float = 0.75) -> tuple[tuple[int, int, str], str] | None:
+def extract(expected: Expected, question: str, passage: str, min_coverage: float = 0.85) -> tuple[tuple[int, int, str], str] | None:
     """(candidate span in the sentence, evidence sentence) from a passage, for when / how-many questions, or None.
 
     Only from a sentence (with the one before it, which often names the subject) holding at least

@@ -24,11 +24,13 @@ from rag.retrieve import Retriever
 from rag.types import Hit
 
 
-def ensure_corpus_index(gold: GoldSet, settings: Settings, embedder, *, progress=True, log=print) -> Settings:
-    """Index a gold set's own corpus under the cache (once; reruns reuse it) and return settings pointing at it."""
+def ensure_corpus_index(gold: GoldSet, settings: Settings, embedder, *, progress=True, log=print, lexical_only=False) -> Settings:
+    """Index a gold set's own corpus under the cache (once; reruns reuse it) and return settings pointing at it.
+    `lexical_only`: no vectors (nothing will be searched densely, e.g. reading comprehension)."""
     digest = hashlib.sha256("\x00".join(sorted(a.id for a in gold.corpus)).encode()).hexdigest()[:12]
     eval_settings = settings.replace(index_dir=settings.cache_dir / "eval" / f"{gold.name}-{digest}")
-    report = index_mod.update(eval_settings, gold.corpus, embedder, progress=progress, log=log, cache=open_cache(settings))
+    report = index_mod.update(eval_settings, gold.corpus, embedder, progress=progress, log=log, cache=open_cache(settings),
+                              max_embed=0 if lexical_only else None)
     log(f"eval corpus {gold.name}: {report.summary()}")
     return eval_settings
 
@@ -170,7 +172,7 @@ def _ask(pipeline, recording: _Recording, item: GoldItem, key: str, given_contex
         answer = pipeline.ask(item.question, passages=given_hits(pipeline.index, item.article_ids) if given_context else None)
     except InvalidQuestion as e:  # a bad gold question is reported, not fatal
         return row | {"error": str(e)}
-    hits = pipeline.search(item.question, k=SEARCH_DEPTH)
+    hits = [] if given_context else pipeline.search(item.question, k=SEARCH_DEPTH)  # retrieval metrics: not in RC
     return row | {
         "answer": answer.text, "abstained": answer.abstained, "model": answer.model, "timings": answer.timings,
         "citations": [c.to_dict() for c in answer.citations],
@@ -251,9 +253,13 @@ def answers(
     from rag.generate import make_generator
     from rag.pipeline import Pipeline
 
+    items = gold.items[:limit] if limit else gold.items
     if gold.corpus is not None:
         embedder = embedder or load_embedder(settings)
-        settings = ensure_corpus_index(gold, settings, embedder, progress=progress, log=log)
+        if given_context:  # only the asked paragraphs are needed, and no vectors: nothing is searched
+            wanted = {a for it in items for a in it.article_ids}
+            gold = dataclasses.replace(gold, corpus=[a for a in gold.corpus if a.id in wanted])
+        settings = ensure_corpus_index(gold, settings, embedder, progress=progress, log=log, lexical_only=given_context)
     recording = _Recording(generator or make_generator(settings))
     pipeline = Pipeline(settings, embedder=embedder, generator=recording)
     config = run_config(settings, pipeline.index.path.name) | ({"given_context": "1"} if given_context else {})
@@ -264,7 +270,6 @@ def answers(
     report_dir.mkdir(parents=True, exist_ok=True)
     rows_path = report_dir / "rows.jsonl"
     done = _read_rows(rows_path, key)
-    items = gold.items[:limit] if limit else gold.items
     rows, reused, correct = [], 0, 0
     with rows_path.open("a+", encoding="utf-8") as out, tqdm(items, desc="answering", unit="q", disable=not progress, file=sys.stderr) as bar:
         out.seek(0, 2)

@@ -282,3 +282,26 @@ def test_yes_no_verdicts_and_consistency_and_wrong_but_cited_by_hand():
     assert s["wrong_but_cited"] == {"count": 3, "of_answerable": 33.33, "of_answers": 50.0, "answered_unanswerable": 1}
     assert s["wrongly_refused"] == 16.67 and s["abstained_unanswerable"] == 0.0
     assert s["squad_v2"]["f1"] == round(100 * 3 / 7, 2)
+
+
+def test_given_context_answers_from_the_gold_paragraph_without_retrieval(settings, fake_embedder, tmp_path):
+    """Reading comprehension: a CSV's own paragraph is the only source, an unanswerable row (is_impossible)
+    refused counts as exact, and the context is never embedded (nothing is searched)."""
+    from rag import evalsets
+
+    csv_path = tmp_path / "rc.csv"
+    csv_path.write_text(
+        "id,title,context,question,answer,is_impossible,plausible_answer\n"
+        "1,Vàng,Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng.,Giá vàng miếng tăng bao nhiêu?,1 triệu đồng,0,\n"
+        "2,Vàng,Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng.,Giá vàng nhẫn tăng bao nhiêu?,,1,1 triệu đồng\n",
+        encoding="utf-8")
+    gold = evalsets.load(csv_path)
+    assert [it.answerable for it in gold.items] == [True, False] and gold.corpus[0].title == "Vàng"
+    gen = Scripted(RIGHT, REFUSAL)
+    report = evaluate.answers(gold, settings, tmp_path / "rc", embedder=fake_embedder, generator=gen, progress=False,
+                              log=lambda m: None, given_context=True)
+    s = report["summary"]
+    assert len(gen.prompts) == 2 and "Giá vàng miếng hôm nay tăng 1 triệu đồng" in gen.prompts[1][1]["content"]
+    assert s["correct_answerable"] == 100.0 and s["abstained_unanswerable"] == 100.0 and s["squad_v2"]["em"] == 50.0
+    assert fake_embedder.embedded == []  # lexical-only index: the paragraph was handed over, not searched
+    assert report["config"]["given_context"] == "1"
