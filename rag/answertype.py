@@ -376,6 +376,11 @@ def people(s: str) -> list[str]:
 _YESNO_WORDS = {"phải", "chăng", "liệu", "đúng", "sai", "hay", "không", "chưa"}
 _MODIFIER = re.compile(r"\b(phó|nguyên|cựu|quyền|deputy|former|acting|vice)\s+(\w+)", re.I)
 _NEGATION = re.compile(r"\b(không|chưa|chẳng|chả|không hề|chưa từng)\s+(\w+)", re.I)
+# Words that narrow or strengthen a claim: a claim carrying one that the deciding sentence lacks says more
+# than the source does ("chỉ", "nhất thiết", "có thể", "vẫn", "hơn": how false statements differ from the law).
+_QUALIFIER = re.compile(
+    r"\b(chỉ|duy nhất|nhất thiết|bắt buộc|có thể|không cần|không phải|vẫn|luôn|mọi|tất cả|hơn|nhất|thêm|ngay|"
+    r"only|must|always|never|all|every|more|less|most)\b", re.I)
 YES_COVERAGE = 0.8  # share of the question's claim words the deciding sentence (and the one before) must hold
 ADDRESS_COVERAGE = 0.6  # below this the articles do not address the claim: no verdict
 
@@ -384,8 +389,9 @@ def decide_yesno(question: str, passage: str) -> tuple[bool | None, str]:
     """(True for yes / False for no / None for no verdict, the deciding sentence) from a passage.
 
     No when the deciding sentence ties another year, date or number to the claim's terms than the one
-    claimed, or qualifies a role the claim states bare ("Phó Giám đốc" vs "Giám đốc"), or negates a word
-    the claim asserts; yes when it holds nearly all the claim's words and contradicts none of them."""
+    claimed, or lacks a qualifier the claim makes ("chỉ", "có thể", "hơn"), or qualifies a role the claim
+    states bare ("Phó Giám đốc" vs "Giám đốc"), or negates a word the claim asserts; yes when it holds
+    nearly all the claim's words and contradicts none of them."""
     claim = frozenset(terms(question) - _YESNO_WORDS)
     held = set(text.syllables(ground.with_aliases(passage)))
     unheld = [n for n in ground.names(question) if not set(text.syllables(n)) <= held]
@@ -417,6 +423,8 @@ def decide_yesno(question: str, passage: str) -> tuple[bool | None, str]:
             if ranked[0][0] > 0 and ranked[0][0] >= CLEAR_MARGIN * ranked[1][0] and ranked[0][1] not in claimed:
                 return False, sentence
     q_lower, s_lower = question.lower(), sentence.lower()
+    if any(m.group(0) not in s_lower for m in _QUALIFIER.finditer(q_lower)):
+        return False, sentence
     for m in _MODIFIER.finditer(s_lower):
         if m.group(2) in q_lower and f"{m.group(1)} {m.group(2)}" not in q_lower:
             return False, sentence

@@ -99,3 +99,9 @@ def test_yes_no_is_decided_by_the_evidence_sentence(question, passage, verdict):
 def test_people_are_names_that_are_not_places_or_organisations():
     answer = "Là ông Lâm Đình Thắng, Giám đốc Sở Khoa học và Công nghệ Thành phố Hồ Chí Minh [1]."
     assert at.people(answer) == ["Lâm Đình Thắng"]
+
+
+def test_a_claim_with_a_qualifier_its_source_lacks_is_not_confirmed():
+    law = "Hợp đồng lữ hành phải được lập thành văn bản. Doanh nghiệp được tổ chức tour cho khách du lịch."
+    assert at.decide_yesno("Chỉ doanh nghiệp được tổ chức tour cho khách du lịch, đúng hay sai?", law)[0] is False
+    assert at.decide_yesno("Doanh nghiệp được tổ chức tour cho khách du lịch, đúng hay sai?", law)[0] is True
