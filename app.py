@@ -344,8 +344,9 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
         if not files:
             return ("Chưa chọn tệp nào.",) + articles_view()[:2]
         try:
-            report = manage.add_files(
-                settings, [Path(f) for f in files], embedder=pipeline.embedder, progress=progress, on_publish=pipeline.reload
+            report = manage.add_files(  # on_publish: the chat searches the new articles before they are embedded
+                settings, [Path(f) for f in files], embedder=pipeline.embedder, progress=progress,
+                on_publish=pipeline.reload,
             )
         except RagError as e:
             return (f"**Lỗi:** {_escape_md(str(e))}",) + articles_view()[:2]
@@ -357,7 +358,9 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
         if not article_id:
             return ("Chọn một bài để xoá.",) + articles_view()[:2]
         try:
-            manage.remove_article(settings, article_id, embedder=pipeline.embedder, progress=progress, on_publish=pipeline.reload)
+            manage.remove_article(
+                settings, article_id, embedder=pipeline.embedder, progress=progress, on_publish=pipeline.reload
+            )
         except RagError as e:
             return (f"**Lỗi:** {_escape_md(str(e))}",) + articles_view()[:2]
         pipeline.reload()

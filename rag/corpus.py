@@ -199,7 +199,8 @@ class _Collector:
         try:
             kind = _format(path)
             if kind is None:
-                raise ArticleError(path, f"unsupported file type ({_supported()})" if path.exists() else "no such file or folder")
+                why = f"unsupported file type ({_supported()})" if path.exists() else "no such file or folder"
+                raise ArticleError(path, why)
             if kind == "jsonl":
                 items = _read_jsonl(path, self._warn, self.max_chars)
             else:

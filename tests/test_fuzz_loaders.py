@@ -1,12 +1,12 @@
 """Fuzzing the article loaders with a fixed seed and a bounded number of inputs: random bytes, random
 YAML front matter and JSON structures (aliases, tags, deep nesting), huge lines, other encodings,
 control characters. Whatever the input, no exception escapes, every input is either an article or a
-reported skip, and writing a loaded article back (what an upload does) stays small."""
+reported skip, and writing a loaded article back (what an upload does) stays small.
+Bounded by the number of cases (about 5 s of CPU), not by a clock."""
 from __future__ import annotations
 
 import json
 import random
-import time
 from pathlib import Path
 
 from rag.corpus import load_corpus, write_article
@@ -82,7 +82,6 @@ def _jsonl_file(rng: random.Random) -> bytes:
 
 def test_loaders_survive_random_and_hostile_files(tmp_path):
     rng = random.Random(SEED)
-    started = time.monotonic()
     folder = tmp_path / "corpus"
     folder.mkdir()
     for n in range(CASES):
@@ -109,4 +108,3 @@ def test_loaders_survive_random_and_hostile_files(tmp_path):
             assert written.stat().st_size <= 2 * len(data) + 2000, (n, written.stat().st_size, len(data))
     whole = load_corpus(folder)  # all together, duplicates and id clashes included
     assert whole.articles and whole.errors
-    assert time.monotonic() - started < 60
