@@ -247,6 +247,15 @@ def test_missing_corpus_folder_is_named_as_missing(tmp_path, monkeypatch, capsys
     assert "nowhere: no such file or folder" in err and "unsupported" not in err and "Traceback" not in err
 
 
+def test_an_index_folder_that_is_a_file_is_one_sentence(tmp_path, monkeypatch, capsys):
+    not_a_folder = write(tmp_path / "idx", "x")
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
+    assert cli.main(["--index-dir", str(not_a_folder), "search", "x", "--retriever", "bm25"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: Not a directory: {not_a_folder / 'CURRENT'}: check that it exists")
+    assert err.count("\n") == 1
+
+
 def test_os_error_is_one_sentence_with_what_to_do(tmp_path, monkeypatch, capsys):
     # (a read-only folder cannot be made in a test run as root: raise what it raises)
     def read_only(*a, **k):
