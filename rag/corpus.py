@@ -201,6 +201,8 @@ class _Collector:
             if kind is None:
                 why = f"unsupported file type ({_supported()})" if path.exists() else "no such file or folder"
                 raise ArticleError(path, why)
+            if path.exists() and not path.is_file():  # reading a pipe would wait forever
+                raise ArticleError(path, "not a regular file")
             if kind == "jsonl":
                 items = _read_jsonl(path, self._warn, self.max_chars)
             else:

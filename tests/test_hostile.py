@@ -102,6 +102,12 @@ def test_any_exception_while_reading_one_file_is_a_skip(tmp_path, monkeypatch):
     assert [(e.path, e.reason) for e in r.errors] == [(str(bad), "could not be read (ZeroDivisionError: division by zero)")]
 
 
+def test_a_named_pipe_is_skipped_not_waited_on(tmp_path):
+    fifo = tmp_path / "pipe.md"
+    os.mkfifo(fifo)
+    assert [(e.path, e.reason) for e in load_corpus([fifo]).errors] == [(str(fifo), "not a regular file")]
+
+
 # ------------------------------------------------------------------ 3. an upload embeds only its own articles
 
 
