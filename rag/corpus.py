@@ -399,16 +399,20 @@ def _date_from_header(body: str) -> str | None:
 
 
 def _jsonable(value, where: str, depth: int = 0):
-    """Fields as JSON would hold them (the index stores them; YAML may have parsed dates), without
-    control characters, at most _METADATA_DEPTH levels deep."""
+    """Fields as JSON would hold them (the index stores them; YAML also makes dates, bytes and sets),
+    without control characters, at most _METADATA_DEPTH levels deep."""
     if depth > _METADATA_DEPTH:
         raise ArticleError(where, f"metadata nested deeper than {_METADATA_DEPTH} levels")
     if isinstance(value, dict):
         return {strip_controls(str(k)): _jsonable(v, where, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v, where, depth + 1) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return [_jsonable(v, where, depth + 1) for v in sorted(value, key=str)]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
     if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, str):
-        return strip_controls(value)
-    return value
+        value = value.isoformat()
+    elif isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    return strip_controls(str(value))

@@ -1,7 +1,8 @@
 """Fuzzing the article loaders with a fixed seed and a bounded number of inputs: random bytes, random
 YAML front matter and JSON structures (aliases, tags, deep nesting), huge lines, other encodings,
 control characters. Whatever the input, no exception escapes, every input is either an article or a
-reported skip, and writing a loaded article back (what an upload does) stays small.
+reported skip, writing a loaded article back (what an upload does) stays small, and what
+loads can be indexed.
 Bounded by the number of cases (about 5 s of CPU), not by a clock."""
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import json
 import random
 from pathlib import Path
 
+from conftest import FakeEmbedder
+from rag import index
 from rag.corpus import load_corpus, write_article
 
 SEED = 11
@@ -39,6 +42,9 @@ def _yaml_front(rng: random.Random) -> str:
         lines += ["a0: &a0 [x, x, x]", "a1: &a1 [*a0, *a0, *a0]", rng.choice(["b: *a1", "loop: &l [*l]", "m: {<<: *a0}"])]
     if rng.random() < 0.2:
         lines.append("deep: " + "[" * rng.randint(50, 3000) + "]" * rng.randint(0, 3000))
+    if rng.random() < 0.3:  # types JSON has no word for, and a number too long for int()
+        lines.append(rng.choice(["b: !!binary aGVsbG8=", "s: !!set {a, b}", "t: 2025-11-28 07:36:00+07:00",
+                                 "f: .inf", "n: .nan", "big: " + "9" * 5000, "k: {[1, 2]: x}"]))
     if rng.random() < 0.2:
         lines.append(rng.choice(["bad: [unclosed", "\t tab: indent", "- a list", "key: !!python/name:os.system ''"]))
     return "\n".join(lines)
@@ -80,7 +86,7 @@ def _jsonl_file(rng: random.Random) -> bytes:
     return b"\n".join(lines)
 
 
-def test_loaders_survive_random_and_hostile_files(tmp_path):
+def test_loaders_survive_random_and_hostile_files(tmp_path, settings):
     rng = random.Random(SEED)
     folder = tmp_path / "corpus"
     folder.mkdir()
@@ -108,3 +114,4 @@ def test_loaders_survive_random_and_hostile_files(tmp_path):
             assert written.stat().st_size <= 2 * len(data) + 2000, (n, written.stat().st_size, len(data))
     whole = load_corpus(folder)  # all together, duplicates and id clashes included
     assert whole.articles and whole.errors
+    index.update(settings, whole.articles, FakeEmbedder(), progress=False, log=lambda m: None)  # and they index

@@ -102,6 +102,14 @@ def test_any_exception_while_reading_one_file_is_a_skip(tmp_path, monkeypatch):
     assert [(e.path, e.reason) for e in r.errors] == [(str(bad), "could not be read (ZeroDivisionError: division by zero)")]
 
 
+def test_yaml_types_json_cannot_hold_become_text_and_lists(tmp_path, settings):
+    write(tmp_path / "tags.md", "---\ntitle: Thẻ YAML\nb: !!binary aGVsbG8=\ns: !!set {y, x}\n"
+          "t: 2025-11-28 07:36:00+07:00\n---\n" + BODY + "\n")
+    [a] = load_corpus(tmp_path).articles
+    assert a.metadata == {"b": "hello", "s": ["x", "y"], "t": "2025-11-28T07:36:00+07:00"}
+    index.update(settings, [a], FakeEmbedder(), progress=False, log=lambda m: None)  # the index stores it as JSON
+
+
 def test_a_named_pipe_is_skipped_not_waited_on(tmp_path):
     fifo = tmp_path / "pipe.md"
     os.mkfifo(fifo)
