@@ -251,6 +251,12 @@ def test_cli_escapes_control_characters_in_what_it_prints(settings, monkeypatch,
     assert "\x1b" not in err and "bad\\x1b[2J.md: empty file" in err
 
 
+def test_cli_json_output_escapes_c1_controls_and_stays_json(capsys):
+    cli._print_json({"title": "a\x9b2Jb\x1b"})  # CSI (0x9b) is not escaped by json.dumps(ensure_ascii=False)
+    out = capsys.readouterr().out
+    assert "\x9b" not in out and "\x1b" not in out and json.loads(out) == {"title": "a\x9b2Jb\x1b"}
+
+
 # ------------------------------------------------------------------ 7. one clear sentence, the traceback to the log
 
 
