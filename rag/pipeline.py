@@ -19,7 +19,7 @@ from typing import Iterator
 import numpy as np
 
 from rag import answertype, ground, index as index_mod, prompt, text
-from rag.config import Settings, load_settings
+from rag.config import Settings, check, load_settings
 from rag.errors import CorpusEmpty, InvalidQuestion
 from rag.retrieve import Filters, Retriever
 from rag.types import Answer, Citation, Hit
@@ -122,7 +122,7 @@ class Pipeline:
     def search(self, query: str, *, k: int | None = None, retriever: str | None = None, filters=None) -> list[Hit]:
         if len(self.index) == 0:
             raise CorpusEmpty("the index has no articles: add files to the corpus folder and run `rag index`")
-        mode = retriever or self.settings.retriever
+        mode = check("retriever", retriever or self.settings.retriever)  # before an embedder loads for it
         r = Retriever(self.index, None if mode == "bm25" else self.embedder, self.settings)
         f = filters if isinstance(filters, Filters) or filters is None else Filters.from_dict(filters)
         return r.search(query, k=k, retriever=mode, filters=f)
@@ -195,6 +195,8 @@ class Pipeline:
         these instead of searching (reading comprehension: the question's own paragraph)."""
         t0 = time.perf_counter()
         q = validate(question, self.settings.max_question_chars)
+        if top_k is not None:  # checked before any model loads (the retriever checks it again)
+            check("top_k", top_k)
         lang = language(q)
         gen = self.generator(generator)
         timings: dict[str, float] = {}
@@ -202,7 +204,7 @@ class Pipeline:
         if standalone != q:
             timings["rewrite"] = _ms(t0)
         t1 = time.perf_counter()
-        hits = passages or self.search(standalone, k=top_k or self.settings.top_k, retriever=retriever, filters=filters)
+        hits = passages or self.search(standalone, k=top_k, retriever=retriever, filters=filters)
         timings["retrieve"] = _ms(t1)
 
         if passages is None and not self.gate(standalone, hits):

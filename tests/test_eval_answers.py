@@ -192,7 +192,7 @@ def test_overrides_and_tables():
     assert evaluate.parse_overrides("retriever=bm25, top_k=6") == {"retriever": "bm25", "top_k": 6}
     with pytest.raises(ValueError, match="topk"):
         evaluate.parse_overrides("topk=6")
-    with pytest.raises(ValueError, match="expected int"):
+    with pytest.raises(ValueError, match="RAG_TOP_K=six: expected an integer from 1 to 100"):
         evaluate.parse_overrides("top_k=six")
     a = {"questions": 3, "answerable": 2, "errors": 0, "accuracy": 66.67, "answer": {"f1_fold": 50.0}, "latency_ms": {"total_p50": 1200.5}}
     b = a | {"accuracy": 100.0, "answer": {"f1_fold": None}}
