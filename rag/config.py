@@ -51,6 +51,15 @@ class Settings:
     context_sentences: int = 4  # best sentences put in the prompt (4 beat 3, 5 and 6 on the seed gold set: eval/RESULTS.md)
     min_retrieval_score: float = 0.0  # abstention gate, see rag.ground
 
+    # fetching web pages, feeds and sitemaps (rag.fetch)
+    user_agent: str = "rag-news-vi/0.1 (offline Vietnamese news question answering)"  # names the project to site owners
+    fetch_timeout: float = 15.0  # seconds per connect/read step
+    fetch_retries: int = 2  # extra tries after a timeout, a connection error, 429 or 5xx
+    fetch_backoff: float = 2.0  # seconds before the first retry, doubled each time
+    fetch_delay: float = 1.0  # seconds between two requests to the same host (robots.txt Crawl-delay wins if longer)
+    fetch_max_bytes: int = 5_000_000  # a bigger response is refused
+    fetch_max_redirects: int = 5
+
     def __post_init__(self):
         for name in ("corpus_dir", "index_dir", "cache_dir"):  # accept str from callers and env alike
             object.__setattr__(self, name, Path(getattr(self, name)).expanduser())

@@ -20,7 +20,7 @@ from rag.config import Settings
 from rag.errors import ArticleError, ArticleNotFound, CorpusEmpty
 from rag.types import Article
 
-UPLOAD_SUFFIXES = (".md", ".markdown", ".txt", ".jsonl")
+UPLOAD_SUFFIXES = (".md", ".markdown", ".txt", ".jsonl", ".html", ".htm")
 MAX_BYTES = 5_000_000
 
 Progress = Callable[..., object]  # called as progress(fraction, desc=...): gr.Progress fits
@@ -44,8 +44,9 @@ class RemoveReport:
 
 
 def _name(where) -> str:
-    """The file name (and jsonl line) of a location, for messages: never the upload's temp folder."""
-    return Path(str(where)).name
+    """The file name (and jsonl line) of a location, for messages: never the upload's temp folder.
+    A URL is shown whole."""
+    return str(where) if "://" in str(where) else Path(str(where)).name
 
 
 def _check_upload(path: Path, max_bytes: int) -> None:
@@ -76,6 +77,7 @@ def _reindex(settings: Settings, embedder, progress: Progress | None) -> index_m
         progress=progress is not None,  # tqdm bars, which gr.Progress(track_tqdm=True) shows
         log=lambda _message: None,
         cache=open_cache(settings),
+        lexical_first=True,  # as `rag index`: new articles are searchable before the embedding model loads
     )
 
 
@@ -91,6 +93,14 @@ def add_files(
     A bad file is reported in `errors` and contributes nothing; the others are still added.
     `embedder` defaults to the configured one (load_embedder)."""
     report = AddReport()
+    parsed = read_files(paths, report, max_bytes=max_bytes, progress=progress)
+    return add_articles(settings, parsed, embedder=embedder, progress=progress, report=report)
+
+
+def read_files(
+    paths: list[Path], report: AddReport, *, max_bytes: int = MAX_BYTES, progress: Progress | None = None
+) -> list[tuple[Path, list[Article]]]:
+    """(file, its articles) for each good file; each bad one gets a line in report.errors."""
     parsed: list[tuple[Path, list[Article]]] = []
     for i, raw in enumerate(paths):
         path = Path(raw)
@@ -100,11 +110,26 @@ def add_files(
             parsed.append((path, corpus.load_file(path)))
         except ArticleError as e:
             report.errors.append(f"{_name(e.path)}: {e.reason}")
+    return parsed
 
+
+def add_articles(
+    settings: Settings,
+    parsed: list[tuple[str | Path, list[Article]]],
+    *,
+    embedder=None,
+    progress: Progress | None = None,
+    report: AddReport | None = None,
+) -> AddReport:
+    """Write the new articles among `parsed` ((where they came from, articles) pairs: a file, a URL)
+    into settings.corpus_dir, then update the index. An article whose text or id is already there is
+    reported in `duplicates` / `errors` and not written."""
+    report = report or AddReport()
     with _LOCK:
         existing = corpus.load_corpus(settings.corpus_dir)
         ids = {a.id for a in existing.articles}
         texts = {_text_key(a): a.id for a in existing.articles}
+        urls = {a.url: a.id for a in existing.articles if a.url}  # a web page keeps its id: same URL, same article
         new: list[Article] = []
         for path, articles in parsed:
             for a in articles:
@@ -112,6 +137,8 @@ def add_files(
                 where = _name(a.path or path)
                 if _text_key(a) in texts:
                     report.duplicates.append(f"{where}: same text as the article {texts[_text_key(a)]!r}")
+                elif a.url and urls.get(a.url) == a.id:
+                    report.duplicates.append(f"{where}: already in the corpus as {a.id!r} (same URL)")
                 elif a.id in ids:
                     report.errors.append(f"{where}: id {a.id!r} is already used by another article; change the id")
                 elif target.exists():
@@ -119,6 +146,8 @@ def add_files(
                 else:
                     ids.add(a.id)
                     texts[_text_key(a)] = a.id
+                    if a.url:
+                        urls[a.url] = a.id
                     new.append(a)
         if not new:
             return report

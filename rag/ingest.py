@@ -1,0 +1,236 @@
+"""`rag add` and `rag watch`: files, folders, web pages, RSS/Atom feeds and sitemaps into the corpus.
+
+Sources flow one way: fetch (rag.fetch) → links of a feed or sitemap (rag.feeds) → page → Article
+(rag.webpage) → corpus folder + incremental, lexical-first index update (rag.manage.add_articles).
+Every failure is reported per URL or file and the batch goes on.
+
+State, under the index folder (it describes what this corpus has taken in):
+- `fetch-state.json`: ETag / Last-Modified per URL (conditional GET);
+- `seen-links.json`: the feed/sitemap links already added (link → article id), so a restarted
+  `rag watch` never fetches or adds them again. Written atomically after each batch.
+A link whose page failed is not marked seen, and its feed's validators are not updated: the next
+poll downloads the feed again and retries the page.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from rag import corpus, feeds, manage, webpage
+from rag.config import Settings
+from rag.errors import ArticleError, FetchError, RagError
+from rag.fetch import HTML_TYPES, Fetched, Fetcher, FetchState
+
+KINDS = ("auto", "page", "feed", "sitemap")
+_MAX_SITEMAP_DEPTH = 2  # a sitemap index of sitemap indexes, no deeper
+
+
+@dataclass
+class IngestReport(manage.AddReport):
+    unchanged: list[str] = field(default_factory=list)  # URLs not modified since the last fetch
+    seen: int = 0  # feed/sitemap links skipped because they were added before
+
+    def lines(self) -> list[str]:
+        out = [f"added {a}" for a in self.added]
+        out += [f"unchanged {u}" for u in self.unchanged]
+        out += [f"duplicate {d}" for d in self.duplicates]
+        out += [f"error {e}" for e in self.errors]
+        summary = f"{len(self.added)} added, {len(self.duplicates)} duplicates, {len(self.errors)} errors"
+        summary += f", {len(self.unchanged)} unchanged, {self.seen} links seen before"
+        return out + [summary]
+
+
+class SeenLinks:
+    """Links already taken in, persisted atomically as JSON (link → article id)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            self.links: dict[str, str] = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            self.links = {}
+        except (OSError, ValueError) as e:
+            raise RagError(f"{self.path}: unreadable ({e}); delete it to take every link in again") from None
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        corpus.atomic_write(self.path, json.dumps(self.links, ensure_ascii=False, indent=1).encode("utf-8"))
+
+
+def add(
+    settings: Settings,
+    sources: list[str],
+    *,
+    kind: str = "auto",
+    embedder=None,
+    fetcher: Fetcher | None = None,
+    log: Callable[[str], None] = lambda _m: None,
+) -> IngestReport:
+    """Add every source (a file, a folder, a page URL, a feed or sitemap URL) to the corpus and index it.
+    `kind` forces how URLs are read ('feed', 'sitemap', 'page'); 'auto' looks at what comes back."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    batch = _Batch(IngestReport(), SeenLinks(settings.index_dir / "seen-links.json"), log)
+    files = [Path(s) for s in sources if "://" not in s]
+    batch.parsed.extend(manage.read_files(_expand(files, batch.report), batch.report))
+    state = FetchState(settings.index_dir / "fetch-state.json")
+    own = fetcher is None
+    fetcher = fetcher or Fetcher(settings, state)
+    try:
+        for url in (s for s in sources if "://" in s):
+            log(f"fetching {url}")
+            batch.take_url(fetcher, url, kind)
+    finally:
+        if own:
+            fetcher.close()
+    report = batch.report
+    if batch.parsed:
+        manage.add_articles(settings, batch.parsed, embedder=embedder, report=report)
+    # what is in the corpus now (added, or already there) is done with; anything else is retried next time
+    taken = set(report.added) | {d.split(": ", 1)[0] for d in report.duplicates}
+    for article_id, (page, link, feed) in batch.pages.items():
+        if article_id in taken or page.url in taken:
+            state.remember(page)
+            if link:
+                batch.seen.links[link] = article_id
+        elif feed:
+            batch.failed_feeds.add(feed)
+    for url, fetched in batch.feeds.items():
+        if url not in batch.failed_feeds:
+            state.remember(fetched)
+    batch.seen.save()
+    return report
+
+
+def watch(
+    settings: Settings,
+    feed_urls: list[str],
+    *,
+    every: float,
+    iterations: int | None = None,
+    kind: str = "auto",
+    embedder=None,
+    log: Callable[[str], None] = print,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[IngestReport]:
+    """Poll the feeds every `every` seconds and add new items; `iterations`: stop after that many polls
+    (None: until interrupted). A restart picks up where it stopped (seen links, validators on disk)."""
+    reports = []
+    n = 0
+    while iterations is None or n < iterations:
+        if n:
+            sleep(every)
+        n += 1
+        report = add(settings, feed_urls, kind=kind, embedder=embedder, log=log)
+        for line in report.lines():
+            log(line)
+        reports.append(report)
+    return reports
+
+
+def parse_every(value: str) -> float:
+    """'15m', '30s', '2h', '1d' or plain seconds → seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", value)
+    if not m:
+        raise ValueError(f"not a duration: {value!r} (e.g. 15m, 30s, 2h)")
+    seconds = float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"duration must be positive: {value!r}")
+    return seconds
+
+
+# ------------------------------------------------------------------ internals
+
+
+def _expand(paths: list[Path], report: IngestReport) -> list[Path]:
+    """Folders → their article files (recursively, hidden files and README skipped, as the corpus reader)."""
+    out = []
+    for path in paths:
+        if not path.is_dir():
+            out.append(path)
+            continue
+        loaded = corpus.load_corpus(path)  # only to list the files it reads; add_files parses them again
+        report.errors.extend(f"{manage._name(e.path)}: {e.reason}" for e in loaded.errors)
+        out.extend(sorted({Path(str(a.path).rsplit(":", 1)[0] if _is_jsonl_line(a.path) else a.path) for a in loaded.articles}))
+    return out
+
+
+def _is_jsonl_line(where) -> bool:
+    head, _, tail = str(where).rpartition(":")
+    return tail.isdigit() and head.lower().endswith(corpus.JSONL_SUFFIXES)
+
+
+@dataclass
+class _Batch:
+    report: IngestReport
+    seen: SeenLinks
+    log: Callable[[str], None]
+    parsed: list[tuple[str | Path, list]] = field(default_factory=list)  # for manage.add_articles
+    pages: dict[str, tuple[Fetched, str | None, str | None]] = field(default_factory=dict)  # id -> (page, link, feed)
+    feeds: dict[str, Fetched] = field(default_factory=dict)  # feed/sitemap URL -> its response
+    failed_feeds: set[str] = field(default_factory=set)  # feeds with a link that failed: fetch them in full next time
+
+    def take_url(self, fetcher: Fetcher, url: str, kind: str, depth: int = 0) -> None:
+        try:
+            fetched = fetcher.get(url)
+        except FetchError as e:
+            self.report.errors.append(str(e))
+            return
+        if fetched.not_modified:
+            self.report.unchanged.append(url)
+            return
+        found = feeds.kind(fetched.content) if kind != "page" else None
+        if (kind == "feed" and found != "feed") or (kind == "sitemap" and found not in ("sitemap", "sitemapindex")):
+            what = "an RSS/Atom feed" if kind == "feed" else "a sitemap"
+            self.report.errors.append(f"{url}: not {what} ({fetched.content_type or 'no content type'})")
+            return
+        if found is None:
+            self._take_page(fetched, url)
+            return
+        self.feeds[url] = fetched
+        entries = feeds.entries(fetched.content, fetched.final_url)
+        self.log(f"{url}: {found} with {len(entries)} links")
+        for entry in entries:
+            if found == "sitemapindex":
+                if depth < _MAX_SITEMAP_DEPTH:
+                    self.take_url(fetcher, entry.url, "sitemap", depth + 1)
+            elif entry.url in self.seen.links:
+                self.report.seen += 1
+            else:
+                self._take_link(fetcher, entry, url)
+
+    def _take_link(self, fetcher: Fetcher, entry: feeds.Entry, feed_url: str) -> None:
+        try:
+            page = fetcher.get(entry.url, accept=HTML_TYPES)
+        except FetchError as e:
+            self.report.errors.append(str(e))
+            self.failed_feeds.add(feed_url)
+            return
+        if page.not_modified:  # fetched before, but not marked seen: its feed was lost midway
+            self.report.unchanged.append(entry.url)
+        elif not self._take_page(page, entry.url, entry, feed_url):
+            self.failed_feeds.add(feed_url)
+
+    def _take_page(self, fetched: Fetched, url: str, entry: feeds.Entry | None = None, feed_url: str | None = None) -> bool:
+        if fetched.content_type and fetched.content_type not in HTML_TYPES:
+            self.report.errors.append(f"{url}: content type {fetched.content_type} is not an HTML page")
+            return False
+        try:
+            article = webpage.html_to_article(
+                webpage.decode(fetched.content, fetched.charset),
+                url=fetched.final_url,
+                where=url,
+                fallback_title=entry.title if entry else None,
+                fallback_date=entry.date if entry else None,
+                fallback_source=entry.source if entry else None,
+            )
+        except ArticleError as e:
+            self.report.errors.append(f"{url}: {e.reason}")
+            return False
+        self.parsed.append((url, [article]))
+        self.pages[article.id] = (fetched, url if entry else None, feed_url)
+        return True

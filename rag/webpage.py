@@ -1,0 +1,111 @@
+"""A news web page (HTML) → an `Article`: trafilatura for the main text and metadata, htmldate for
+the publication date, then the project's furniture rules (`clean.clean_text`) for what extraction leaves.
+
+- Text: trafilatura's main-text extraction without comments. Photo captions (`<figcaption>`, one-column
+  image tables) become paragraphs first, because trafilatura drops them and their text often carries
+  facts; the credit part ("Ảnh: …") is the furniture rules' business.
+- Title, author, site name and canonical URL: trafilatura's metadata (JSON-LD, OpenGraph, <title>…).
+- Date: htmldate on the page's own metadata (JSON-LD datePublished, meta tags, the URL) first; then
+  the date the feed or sitemap gave; then htmldate's search of the page text.
+- Language: the page's `<html lang>` (or content-language meta), else "vi".
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from urllib.parse import urlsplit
+
+import htmldate
+import lxml.html
+import trafilatura
+from trafilatura.utils import decode_file
+
+from rag.clean import clean_text, normalize
+from rag.corpus import parse_date
+from rag.errors import ArticleError
+from rag.types import Article
+
+_LANG = re.compile(r"[a-z]{2,3}", re.I)
+
+
+def decode(content: bytes, charset: str | None = None) -> str:
+    """Page bytes as text: the HTTP charset if given and valid, else what the page declares or looks like."""
+    if charset:
+        try:
+            return content.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            pass
+    return decode_file(content)
+
+
+def html_to_article(
+    html: str,
+    *,
+    url: str | None = None,
+    where: str | None = None,
+    default_id: str | None = None,
+    fallback_title: str | None = None,
+    fallback_date: str | None = None,
+    fallback_source: str | None = None,
+) -> Article:
+    """The article in `html`. `url`: where it was fetched (the canonical URL wins if the page has one);
+    `where`: for error messages; `default_id`: the id when not derived from the URL (a saved file).
+    Raises ArticleError if the page has no article text."""
+    where = where or url or "page"
+    try:
+        tree = lxml.html.document_fromstring(html)
+    except (lxml.etree.ParserError, ValueError) as e:
+        raise ArticleError(where, f"not a readable HTML page: {e}") from None
+    language = _language(tree)
+    date = htmldate.find_date(copy.deepcopy(tree), extensive_search=False, original_date=True, url=url)
+    _unwrap_captions(tree)
+    doc = trafilatura.bare_extraction(tree, url=url, with_metadata=True, include_comments=False, include_tables=True)
+    if doc is None or not (doc.text or "").strip():
+        raise ArticleError(where, "no article text found in the page")
+    title = normalize(doc.title or fallback_title or "")
+    if not title:
+        raise ArticleError(where, "the page has no title")
+    date = parse_date(date) or fallback_date or parse_date(htmldate.find_date(tree, original_date=True, url=url))
+    text = clean_text(doc.text, title)
+    if not text:
+        raise ArticleError(where, "no article text left after removing page furniture")
+    canonical = doc.url if doc.url and urlsplit(doc.url).scheme in ("http", "https") else url
+    return Article(
+        id=article_id(canonical) if canonical and not default_id else default_id or "page",
+        title=title,
+        text=text,
+        date=date,
+        source=normalize(doc.sitename or fallback_source or (urlsplit(canonical).hostname if canonical else "") or "") or None,
+        url=canonical,
+        language=language,
+        path=where,
+        metadata={"author": normalize(doc.author)} if doc.author else {},
+    )
+
+
+def article_id(url: str) -> str:
+    """A stable, readable id for a URL: its last path segment (no extension) and a short hash of the URL,
+    so the same URL always maps to the same corpus file and different URLs never collide."""
+    parts = urlsplit(url)
+    slug = parts.path.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0] or parts.hostname or "page"
+    slug = re.sub(r"[^\w-]+", "-", slug).strip("-_")[:80] or "page"
+    return f"{slug}-{hashlib.sha256(url.encode('utf-8')).hexdigest()[:8]}"
+
+
+def _unwrap_captions(tree) -> None:
+    """Photo captions as paragraphs: <figcaption>, and one-column layout tables (image above caption,
+    as many Vietnamese CMSs mark photos), whose cells trafilatura would otherwise print as "| … |" rows."""
+    for caption in tree.iter("figcaption"):
+        caption.tag = "p"
+    for table in list(tree.iter("table")):
+        rows = table.findall(".//tr")
+        if rows and all(len(row.findall("td") + row.findall("th")) <= 1 for row in rows):
+            for element in [table, *table.iter("tbody", "thead", "tr", "td", "th")]:
+                element.tag = "div"
+
+
+def _language(tree) -> str:
+    declared = tree.get("lang") or next(iter(tree.xpath("//meta[@http-equiv='content-language']/@content")), "")
+    m = _LANG.match(declared.strip())
+    return m.group(0).lower() if m else "vi"
