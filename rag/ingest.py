@@ -45,12 +45,13 @@ class IngestReport(manage.AddReport):
 
 
 class SeenLinks:
-    """Links already taken in, persisted atomically as JSON (link → article id)."""
+    """Links already taken in, persisted atomically as JSON (link → article id, None if it was added before
+    under its own URL)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         try:
-            self.links: dict[str, str] = json.loads(self.path.read_text(encoding="utf-8"))
+            self.links: dict[str, str | None] = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             self.links = {}
         except (OSError, ValueError) as e:
@@ -210,8 +211,9 @@ class _Batch:
             self.report.errors.append(str(e))
             self.failed_feeds.add(feed_url)
             return
-        if page.not_modified:  # fetched before, but not marked seen: its feed was lost midway
+        if page.not_modified:  # taken in before, by its own URL or through another feed
             self.report.unchanged.append(entry.url)
+            self.seen.links[entry.url] = None
         elif not self._take_page(page, entry.url, entry, feed_url):
             self.failed_feeds.add(feed_url)
 

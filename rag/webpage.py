@@ -71,12 +71,15 @@ def html_to_article(
     if not text:
         raise ArticleError(where, "no article text left after removing page furniture")
     canonical = doc.url if doc.url and urlsplit(doc.url).scheme in ("http", "https") else url
+    hosts = {urlsplit(u).netloc for u in (url, canonical) if u} | {urlsplit(u).hostname for u in (url, canonical) if u}
+    # trafilatura falls back to the host name: a feed's title is a better name for the site
+    sitename = doc.sitename if doc.sitename and doc.sitename.removeprefix("www.") not in hosts else None
     return Article(
         id=article_id(canonical) if canonical and not default_id else default_id or "page",
         title=title,
         text=text,
         date=date,
-        source=normalize(doc.sitename or fallback_source or (urlsplit(canonical).hostname if canonical else "") or "") or None,
+        source=normalize(sitename or fallback_source or (urlsplit(canonical).hostname if canonical else "") or "") or None,
         url=canonical,
         language=language,
         path=where,
