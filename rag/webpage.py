@@ -97,15 +97,22 @@ def article_id(url: str) -> str:
 
 
 def _unwrap_captions(tree) -> None:
-    """Photo captions as paragraphs: <figcaption>, and one-column layout tables (image above caption,
-    as many Vietnamese CMSs mark photos), whose cells trafilatura would otherwise print as "| … |" rows."""
-    for caption in tree.iter("figcaption"):
-        caption.tag = "p"
-    for table in list(tree.iter("table")):
+    """Each photo block becomes a bare paragraph of its caption text: a <figure> (its <figcaption>) and a
+    one-column layout table with an image (image above caption, as many Vietnamese CMSs mark photos).
+    Left as they are, trafilatura drops figures and prints table cells as "| … |" rows."""
+    blocks = [(fig, fig.xpath(".//figcaption//text()")) for fig in tree.iter("figure")]
+    for table in tree.iter("table"):
         rows = table.findall(".//tr")
-        if rows and all(len(row.findall("td") + row.findall("th")) <= 1 for row in rows):
-            for element in [table, *table.iter("tbody", "thead", "tr", "td", "th")]:
-                element.tag = "div"
+        if table.find(".//img") is not None and rows and all(len(r.findall("td") + r.findall("th")) <= 1 for r in rows):
+            blocks.append((table, table.xpath(".//text()")))
+    for block, texts in blocks:
+        parent = block.getparent()
+        if parent is None:
+            continue
+        caption = normalize(" ".join(texts))
+        paragraph = lxml.html.Element("p")
+        paragraph.text, paragraph.tail = caption, block.tail
+        parent.replace(block, paragraph)
 
 
 def _language(tree) -> str:
