@@ -107,6 +107,16 @@ def add(
     return report
 
 
+def add_urls(settings: Settings, text: str, *, embedder=None) -> IngestReport:
+    """`add` for untrusted input (the web app's URL field): whitespace-separated http(s) URLs only; anything
+    else is reported, never read as a path on this machine."""
+    words = text.split()
+    urls = [w for w in words if w.lower().startswith(("http://", "https://"))]
+    report = add(settings, urls, embedder=embedder) if urls else IngestReport()
+    report.errors += [f"{w}: not an http(s) URL" for w in words if w not in urls]
+    return report
+
+
 def watch(
     settings: Settings,
     feed_urls: list[str],

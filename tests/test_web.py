@@ -278,3 +278,11 @@ def test_vietnews_pages_through_a_sitemap(web_settings, fake_embedder):
         a = by_title[p.story.title]
         assert a.date == p.story.date and _body(p) <= set(a.text.split("\n\n"))
         assert not any(junk in a.text for junk in p.furniture)
+
+
+def test_app_url_field_takes_only_web_addresses(site, pages, web_settings, fake_embedder, tmp_path):
+    secret = tmp_path / "secret.md"
+    secret.write_text("---\ntitle: Bí mật\n---\nNội dung không được đưa vào kho.\n")
+    report = ingest.add_urls(web_settings, f"{site.url}{pages[0].path}\n{secret} ftp://x/y", embedder=fake_embedder)
+    assert len(report.added) == 1
+    assert report.errors == [f"{secret}: not an http(s) URL", "ftp://x/y: not an http(s) URL"]
