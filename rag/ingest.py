@@ -68,7 +68,6 @@ def add(
     *,
     kind: str = "auto",
     embedder=None,
-    fetcher: Fetcher | None = None,
     log: Callable[[str], None] = lambda _m: None,
 ) -> IngestReport:
     """Add every source (a file, a folder, a page URL, a feed or sitemap URL) to the corpus and index it.
@@ -76,35 +75,22 @@ def add(
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     batch = _Batch(IngestReport(), SeenLinks(settings.index_dir / "seen-links.json"), log)
-    files = [Path(s) for s in sources if "://" not in s]
-    batch.parsed.extend(manage.read_files(_expand(files, batch.report), batch.report))
-    state = FetchState(settings.index_dir / "fetch-state.json")
-    own = fetcher is None
-    fetcher = fetcher or Fetcher(settings, state)
-    try:
-        for url in (s for s in sources if "://" in s):
-            log(f"fetching {url}")
-            batch.take_url(fetcher, url, kind)
-    finally:
-        if own:
-            fetcher.close()
-    report = batch.report
+    paths = [Path(s) for s in sources if "://" not in s]
+    batch.parsed.extend(manage.read_files([p for p in paths if not p.is_dir()], batch.report))
+    for folder in (p for p in paths if p.is_dir()):
+        _read_folder(folder, batch)
+    urls = [s for s in sources if "://" in s]
+    state = FetchState(settings.index_dir / "fetch-state.json") if urls else None
+    if urls:
+        with Fetcher(settings, state) as f:
+            for url in urls:
+                log(f"fetching {url}")
+                batch.take_url(f, url, kind)
     if batch.parsed:
-        manage.add_articles(settings, batch.parsed, embedder=embedder, report=report)
-    # what is in the corpus now (added, or already there) is done with; anything else is retried next time
-    taken = set(report.added) | {d.split(": ", 1)[0] for d in report.duplicates}
-    for article_id, (page, link, feed) in batch.pages.items():
-        if article_id in taken or page.url in taken:
-            state.remember(page)
-            if link:
-                batch.seen.links[link] = article_id
-        elif feed:
-            batch.failed_feeds.add(feed)
-    for url, fetched in batch.feeds.items():
-        if url not in batch.failed_feeds:
-            state.remember(fetched)
-    batch.seen.save()
-    return report
+        manage.add_articles(settings, batch.parsed, embedder=embedder, report=batch.report)
+    if state is not None:
+        batch.commit(state)
+    return batch.report
 
 
 def add_urls(settings: Settings, text: str, *, embedder=None) -> IngestReport:
@@ -136,7 +122,11 @@ def watch(
         if n:
             sleep(every)
         n += 1
-        report = add(settings, feed_urls, kind=kind, embedder=embedder, log=log)
+        try:
+            report = add(settings, feed_urls, kind=kind, embedder=embedder, log=log)
+        except RagError as e:  # e.g. the index is locked or broken: say so, poll again next time
+            log(f"poll {n} failed: {e}")
+            continue
         for line in report.lines():
             log(line)
         reports.append(report)
@@ -157,22 +147,12 @@ def parse_every(value: str) -> float:
 # ------------------------------------------------------------------ internals
 
 
-def _expand(paths: list[Path], report: IngestReport) -> list[Path]:
-    """Folders → their article files (recursively, hidden files and README skipped, as the corpus reader)."""
-    out = []
-    for path in paths:
-        if not path.is_dir():
-            out.append(path)
-            continue
-        loaded = corpus.load_corpus(path)  # only to list the files it reads; add_files parses them again
-        report.errors.extend(f"{manage._name(e.path)}: {e.reason}" for e in loaded.errors)
-        out.extend(sorted({Path(str(a.path).rsplit(":", 1)[0] if _is_jsonl_line(a.path) else a.path) for a in loaded.articles}))
-    return out
-
-
-def _is_jsonl_line(where) -> bool:
-    head, _, tail = str(where).rpartition(":")
-    return tail.isdigit() and head.lower().endswith(corpus.JSONL_SUFFIXES)
+def _read_folder(folder: Path, batch: _Batch) -> None:
+    """Every article file under `folder`, read as the corpus reader reads the corpus folder."""
+    loaded = corpus.load_corpus(folder)
+    batch.report.errors.extend(f"{manage._name(e.path)}: {e.reason}" for e in loaded.errors)
+    batch.report.duplicates.extend(f"{manage._name(where)}: same text as {kept!r} in {folder}" for where, kept in loaded.duplicates)
+    batch.parsed.extend((a.path, [a]) for a in loaded.articles)
 
 
 @dataclass
@@ -184,6 +164,22 @@ class _Batch:
     pages: dict[str, tuple[Fetched, str | None, str | None]] = field(default_factory=dict)  # id -> (page, link, feed)
     feeds: dict[str, Fetched] = field(default_factory=dict)  # feed/sitemap URL -> its response
     failed_feeds: set[str] = field(default_factory=set)  # feeds with a link that failed: fetch them in full next time
+
+    def commit(self, state: FetchState) -> None:
+        """After the corpus write: what is in the corpus now (added, or there already) is done with, its
+        validators and links are kept; a feed with a link that did not make it is fetched in full next time."""
+        taken = set(self.report.added) | {d.split(": ", 1)[0] for d in self.report.duplicates}
+        for article_id, (page, link, feed) in self.pages.items():
+            if article_id in taken or page.url in taken:
+                state.remember(page)
+                if link:
+                    self.seen.links[link] = article_id
+            elif feed:
+                self.failed_feeds.add(feed)
+        for url, fetched in self.feeds.items():
+            if url not in self.failed_feeds:
+                state.remember(fetched)
+        self.seen.save()
 
     def take_url(self, fetcher: Fetcher, url: str, kind: str, depth: int = 0) -> None:
         try:

@@ -27,6 +27,7 @@ from rag.errors import ArticleError
 from rag.types import Article
 
 _LANG = re.compile(r"[a-z]{2,3}", re.I)
+_MIN_CHARS = 200  # less article text than a short news brief: a listing, a login wall, an error page
 
 
 def decode(content: bytes, charset: str | None = None) -> str:
@@ -70,6 +71,8 @@ def html_to_article(
     text = clean_text(doc.text, title)
     if not text:
         raise ArticleError(where, "no article text left after removing page furniture")
+    if len(text) < _MIN_CHARS:
+        raise ArticleError(where, f"only {len(text)} characters of text: not an article page")
     canonical = doc.url if doc.url and urlsplit(doc.url).scheme in ("http", "https") else url
     hosts = {urlsplit(u).netloc for u in (url, canonical) if u} | {urlsplit(u).hostname for u in (url, canonical) if u}
     # trafilatura falls back to the host name: a feed's title is a better name for the site

@@ -34,7 +34,7 @@ _COMMENTS = [
     "Bài viết rất hay, cảm ơn tác giả đã chia sẻ thông tin hữu ích.",
     "Mong các cơ quan chức năng sớm vào cuộc xử lý dứt điểm vụ việc này.",
 ]
-_CREDITS = ["Ảnh: Hoàng Long", "Ảnh: TTXVN", "(Ảnh minh họa)", "Nguồn: Reuters"]
+CREDITS = ["Ảnh: Hoàng Long", "Ảnh: TTXVN", "(Ảnh minh họa)", "Nguồn: Reuters"]
 
 
 @dataclass
@@ -54,6 +54,7 @@ class Page:
     furniture: list[str]  # text on the page that is not the article
     story: Story
     site: str
+    credit: str  # the photo credit (also in `furniture`)
 
 
 def stories_from_seed(corpus_dir: Path) -> list[Story]:
@@ -93,7 +94,7 @@ def _caption_from(paras: list[str]) -> str:
 def render(story: Story, layout: int) -> Page:
     """The story as a page of site `layout` (0, 1 or 2)."""
     site = SITES[layout % len(SITES)]
-    credit = _CREDITS[sum(map(ord, story.id)) % len(_CREDITS)]
+    credit = CREDITS[sum(map(ord, story.id)) % len(CREDITS)]
     e = html.escape
     sapo, body = story.paragraphs[0], story.paragraphs[1:]
     mid = max(1, len(body) // 2)
@@ -150,7 +151,7 @@ def render(story: Story, layout: int) -> Page:
         f'Ghi rõ nguồn "{site}" khi phát hành lại thông tin từ website này.', credit,
     ]
     gold = [sapo] + body + ([story.caption] if story.caption else [])
-    return Page(path, page, gold, furniture, story, site)
+    return Page(path, page, gold, furniture, story, site, credit)
 
 
 # ------------------------------------------------------------------ the server
