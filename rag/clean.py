@@ -1,5 +1,5 @@
 """Remove page furniture from Vietnamese news text: comment boxes, related-article teasers, photo
-captions, page header lines and repeated titles.
+credits, page header lines and repeated titles.
 
 The rules describe the *kind* of line (a comment-box prompt, a "Tin liên quan" heading, a line
 ending in "- Ảnh: <credit>", a "category + weekday + date" header), so that they hold for pages
@@ -61,8 +61,8 @@ _GLUE_AFTER = re.compile(r"[^\W\d_]|[.!?…”)]")  # what the phrase is glued t
 # Photo captions: a short line whose end is a credit: "... - Ảnh: T.D.", "... (Ảnh: Reuters)",
 # "... - Ảnh minh họa", "Nguồn ảnh: ...". The credit must follow a line start, a dash, a bracket or
 # a sentence end, and a bare "ảnh" needs its ":", so prose that mentions "(ảnh)" or "hình ảnh" stays.
-# The whole caption is dropped: it describes a photo the reader of an answer cannot see, and the
-# design treats it as page furniture (answers must not cite it).
+# The caption's text is content (it often names a person and a role the body never repeats: "Ông X -
+# Chủ tịch Y phát biểu"); only the credit is furniture, so only the credit is dropped.
 _CREDIT = (
     r"(?:(?:nguồn ảnh|ảnh|đồ h(?:ọa|oạ)|photo)\s*:\s*[^()]{1,60}?"
     r"|ảnh (?:minh h(?:ọa|oạ)|chụp màn hình|tư liệu)(?:\s*:\s*[^()]{1,60}?)?)"
@@ -130,8 +130,10 @@ def clean_text(text: str, title: str | None = None) -> str:
         if in_teaser_box and len(line) <= _TITLE_LIKE_MAX and not line.endswith(_SENTENCE_END):
             continue
         in_teaser_box = False
+        if kind == "caption":
+            line, kind = _without_credit(line), "body"
         key = _key(line)
-        if kind != "body" or key == title_key or key in seen:
+        if kind != "body" or not line or key == title_key or key in seen:
             continue
         if len(key) >= _MIN_REPEAT:
             seen.add(key)
@@ -186,6 +188,15 @@ def _is_dateline(line: str) -> bool:
     if len(line) > _DATELINE_MAX or not _HAS_DATE.search(line) or not _DATELINE.fullmatch(line):
         return False
     return bool(_DATE_ONLY.fullmatch(line) or _DAY_OR_TIME.search(line))
+
+
+def _without_credit(caption: str) -> str:
+    """The caption's text, its credit and the dash or bracket before it removed, ended as a sentence
+    ("Ông X phát biểu - Ảnh: T.D." -> "Ông X phát biểu."); "" when the line was only a credit."""
+    text = caption[: _caption_credit(caption).start("credit")].rstrip(" -–—|(")
+    if not any(c.isalnum() for c in text):
+        return ""
+    return text if text.endswith(_SENTENCE_END) else text + "."
 
 
 def _caption_credit(line: str) -> re.Match | None:

@@ -55,8 +55,8 @@ def test_markdown_with_front_matter(tmp_path):
         "gia-vang", "Giá vàng tăng mạnh", "2025-11-27", "Báo A", "https://example.vn/gia-vang", "vi")
     assert a.metadata == {"category": "Kinh tế", "tags": ["vàng", "lạm phát"], "updated": "2025-11-28"}
     json.dumps(a.metadata)  # the YAML date became a string the index can store
-    # cleaned: photo caption and comment box gone
-    assert a.text == "Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng.\n\nNhà đầu tư lo ngại lạm phát kéo dài."
+    # cleaned: the caption's credit and the comment box gone, the caption's text kept
+    assert a.text == "Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng.\n\nNhà đầu tư lo ngại lạm phát kéo dài.\n\nQuang cảnh tiệm vàng."
     assert a.path == str(f)
 
 
