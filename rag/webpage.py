@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import logging
 import re
 from urllib.parse import urlsplit
 
@@ -27,6 +28,9 @@ from rag.errors import ArticleError
 from rag.types import Article
 
 _LANG = re.compile(r"[a-z]{2,3}", re.I)
+# trafilatura logs "discarding data" for a page without main text; html_to_article raises an ArticleError
+# that says so for that URL, so the log line is only noise on the terminal
+logging.getLogger("trafilatura").setLevel(logging.ERROR)
 _MIN_CHARS = 200  # less article text than a short news brief: a listing, a login wall, an error page
 
 

@@ -163,6 +163,7 @@ class Route:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering (a page that times out)
+    length: bool = True  # send Content-Length (False: the body runs until the connection closes)
 
 
 class NewsSite:
@@ -191,7 +192,8 @@ class NewsSite:
                         self.send_header(k, v)
                     if route.status == 200:
                         self.send_header("ETag", etag)
-                    self.send_header("Content-Length", str(len(route.body)))
+                    if route.length:
+                        self.send_header("Content-Length", str(len(route.body)))
                     self.end_headers()
                     self.wfile.write(route.body)
                 except (BrokenPipeError, ConnectionResetError):
@@ -238,6 +240,11 @@ def atom(site: str, items: list[tuple[str, str, str]]) -> str:
         for u, t, d in items
     )
     return f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>{html.escape(site)}</title>{entries}</feed>'
+
+
+def sitemap_index(urls: list[str]) -> str:
+    rows = "".join(f"<sitemap><loc>{html.escape(u)}</loc></sitemap>" for u in urls)
+    return f'<?xml version="1.0" encoding="UTF-8"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{rows}</sitemapindex>'
 
 
 def sitemap(urls: list[tuple[str, str]]) -> str:

@@ -9,7 +9,7 @@ from rag import corpus, feeds, index, ingest, manage, webpage
 from rag.errors import ArticleError, FetchError
 from rag.fetch import Fetcher, FetchState
 from conftest import ROOT, SHARED
-from newssite import NewsSite, Route, atom, render, rss, sitemap, stories_from_seed, stories_from_vietnews
+from newssite import NewsSite, Route, atom, render, rss, sitemap, sitemap_index, stories_from_seed, stories_from_vietnews
 
 VIETNEWS = SHARED / "data" / "vietnews" / "articles-test.jsonl.gz"
 
@@ -113,6 +113,7 @@ def test_every_fetch_failure_is_a_clear_per_url_error(site, web_settings):
     site.routes["/vong-a"] = Route(302, headers={"Location": "/vong-b"})
     site.routes["/vong-b"] = Route(302, headers={"Location": "/vong-a"})
     site.routes["/to.html"] = Route(body=b"<html>" + b"x" * 5000 + b"</html>", headers={"Content-Type": "text/html"})
+    site.routes["/dai.html"] = Route(body=b"<html>" + b"x" * 5000 + b"</html>", headers={"Content-Type": "text/html"}, length=False)
     site.html("/private/bi-mat.html", "<html></html>")
     small = web_settings.replace(fetch_max_bytes=4000)
     with Fetcher(small) as f:
@@ -126,7 +127,8 @@ def test_every_fetch_failure_is_a_clear_per_url_error(site, web_settings):
         assert "content type image/jpeg" in error("/anh.jpg")
         assert "redirect loop" in error("/vong-a")
         assert "robots.txt" in error("/private/bi-mat.html")
-        assert "limit" in error("/to.html")
+        assert "5,013 bytes; the limit is 4,000" in error("/to.html")  # declared
+        assert "larger than the limit of 4,000 bytes" in error("/dai.html")  # counted while streaming
         moved = f.get(site.url + "/cu.html")
         assert moved.final_url == site.url + "/moi.html" and b"Trang m" in moved.content
     with pytest.raises(FetchError, match="not an http"):
@@ -177,6 +179,15 @@ def test_conditional_get_user_agent_and_host_delay(site, pages, web_settings, tm
     assert FetchState(tmp_path / "state.json").headers(url)  # persisted
 
 
+def test_robots_crawl_delay_is_obeyed(site, pages, web_settings):
+    site.routes["/robots.txt"] = Route(body=b"User-agent: *\nCrawl-delay: 7\n", headers={"Content-Type": "text/plain"})
+    waits, now = [], [0.0]
+    with Fetcher(web_settings, sleep=waits.append, clock=lambda: now[0]) as f:
+        f.get(site.url + pages[0].path)
+        f.get(site.url + pages[1].path)
+    assert waits[-1] == 7.0  # robots.txt asked for 7 s between requests; our own delay is 0 here
+
+
 # ------------------------------------------------------------------ rag add / rag watch
 
 
@@ -213,7 +224,8 @@ def test_add_a_feed_reports_each_failure_and_adds_the_rest(site, pages, web_sett
 
 def test_add_detects_atom_and_sitemaps_and_forced_kinds(site, pages, web_settings, fake_embedder):
     site.xml("/atom", atom("Tin Nhanh", [(site.url + pages[0].path, "x", "2025-11-01")]), "application/atom+xml")
-    site.xml("/sitemap.xml", sitemap([(site.url + pages[1].path, "2025-11-02")]))
+    site.xml("/sitemap-news.xml", sitemap([(site.url + pages[1].path, "2025-11-02")]))
+    site.xml("/sitemap.xml", sitemap_index([site.url + "/sitemap-news.xml"]))
     report = ingest.add(web_settings, [site.url + "/atom", site.url + "/sitemap.xml"], embedder=fake_embedder)
     assert len(report.added) == 2, report.errors
     site.html("/trang.html", pages[0].html)
