@@ -330,3 +330,23 @@ def test_watch_goes_on_after_a_failed_poll(site, pages, web_settings, fake_embed
     reports = ingest.watch(web_settings, [site.url + "/rss"], every=1, iterations=2, embedder=fake_embedder,
                            log=log.append, sleep=lambda _s: None)
     assert "poll 1 failed: index damaged" in log and len(reports[0].added) == 2
+
+
+@pytest.mark.slow
+def test_real_answer_about_pages_that_came_in_through_a_feed(site, pages, tmp_path):
+    """The issue's 'done when': a feed served locally, taken in, asked about; the citation carries the
+    page's date, site name and URL (real embedder and generator)."""
+    from rag.config import load_settings
+    from rag.embed import load_embedder
+    from rag.pipeline import Pipeline
+
+    settings = load_settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", fetch_delay=0.0)
+    _feed(site, pages)
+    embedder = load_embedder(settings)
+    report = ingest.add(settings, [site.url + "/rss"], embedder=embedder)
+    assert len(report.added) == 2, report.errors
+    answer = Pipeline(settings, embedder=embedder).ask("Ai phát biểu khai mạc hội nghị ngày 27/11?")
+    assert "Lâm Đình Thắng" in answer.text, answer.text
+    page = next(p for p in pages if "htv" in p.story.id)
+    c = answer.citations[0]
+    assert (c.date, c.source, c.url) == ("2025-11-28", page.site, "https://baosaigonmoi.example" + page.path)
