@@ -235,6 +235,8 @@ def upload_message(report: manage.AddReport) -> str:
     lines = []
     if report.added:
         lines.append(f"Đã thêm {len(report.added)} bài: " + ", ".join(f"«{i}»" for i in report.added))
+    if report.updated:
+        lines.append(f"Đã cập nhật {len(report.updated)} bài: " + ", ".join(f"«{i}»" for i in report.updated))
     if report.index:
         lines.append(f"Chỉ mục đã cập nhật: {report.index.chunks} đoạn ({report.index.embedded} đoạn mới được nhúng).")
     lines += [f"Bỏ qua (đã có trong kho): {d}" for d in report.duplicates]

@@ -36,10 +36,11 @@ class IngestReport(manage.AddReport):
 
     def lines(self) -> list[str]:
         out = [f"added {a}" for a in self.added]
+        out += [f"updated {a}" for a in self.updated]
         out += [f"unchanged {u}" for u in self.unchanged]
         out += [f"duplicate {d}" for d in self.duplicates]
         out += [f"error {e}" for e in self.errors]
-        summary = f"{len(self.added)} added, {len(self.duplicates)} duplicates, {len(self.errors)} errors"
+        summary = f"{len(self.added)} added, {len(self.updated)} updated, {len(self.duplicates)} duplicates, {len(self.errors)} errors"
         summary += f", {len(self.unchanged)} unchanged, {self.seen} links seen before"
         return out + [summary]
 
@@ -168,7 +169,7 @@ class _Batch:
     def commit(self, state: FetchState) -> None:
         """After the corpus write: what is in the corpus now (added, or there already) is done with, its
         validators and links are kept; a feed with a link that did not make it is fetched in full next time."""
-        taken = set(self.report.added) | {d.split(": ", 1)[0] for d in self.report.duplicates}
+        taken = set(self.report.added + self.report.updated) | {d.split(": ", 1)[0] for d in self.report.duplicates}
         for article_id, (page, link, feed) in self.pages.items():
             if article_id in taken or page.url in taken:
                 state.remember(page)

@@ -31,6 +31,7 @@ _LOCK = threading.Lock()  # one corpus change (files + index update) at a time i
 @dataclass
 class AddReport:
     added: list[str] = field(default_factory=list)  # article ids written to the corpus
+    updated: list[str] = field(default_factory=list)  # ids of web pages taken in before whose text has changed
     errors: list[str] = field(default_factory=list)  # "<file name>: <reason>", nothing of that file written
     duplicates: list[str] = field(default_factory=list)  # "<file name>: <reason>" for articles already there
     index: index_mod.IndexReport | None = None  # None when nothing was added
@@ -123,14 +124,17 @@ def add_articles(
 ) -> AddReport:
     """Write the new articles among `parsed` ((where they came from, articles) pairs: a file, a URL)
     into settings.corpus_dir, then update the index. An article whose text or id is already there is
-    reported in `duplicates` / `errors` and not written."""
+    reported in `duplicates` / `errors` and not written, except a web page whose URL and id are those of
+    an article written here before: its new text replaces the old (`updated`)."""
     report = report or AddReport()
     with _LOCK:
         existing = corpus.load_corpus(settings.corpus_dir)
         ids = {a.id for a in existing.articles}
         texts = {_text_key(a): a.id for a in existing.articles}
         urls = {a.url: a.id for a in existing.articles if a.url}  # a web page keeps its id: same URL, same article
+        files = {a.id: Path(str(a.path)) for a in existing.articles}
         new: list[Article] = []
+        changed: list[Article] = []
         for path, articles in parsed:
             for a in articles:
                 target = settings.corpus_dir / corpus.article_filename(a.id)
@@ -138,7 +142,11 @@ def add_articles(
                 if _text_key(a) in texts:
                     report.duplicates.append(f"{where}: same text as the article {texts[_text_key(a)]!r}")
                 elif a.url and urls.get(a.url) == a.id:
-                    report.duplicates.append(f"{where}: already in the corpus as {a.id!r} (same URL)")
+                    if files.get(a.id) == target:  # its own file: the page changed since it was taken in
+                        texts[_text_key(a)] = a.id
+                        changed.append(a)
+                    else:
+                        report.duplicates.append(f"{where}: already in the corpus as {a.id!r} (same URL)")
                 elif a.id in ids:
                     report.errors.append(f"{where}: id {a.id!r} is already used by another article; change the id")
                 elif target.exists():
@@ -149,12 +157,13 @@ def add_articles(
                     if a.url:
                         urls[a.url] = a.id
                     new.append(a)
-        if not new:
+        if not new and not changed:
             return report
-        _step(progress, 0.2, f"Đang lưu {len(new)} bài báo…")
-        for a in new:
-            corpus.write_article(a, settings.corpus_dir)
-            report.added.append(a.id)
+        _step(progress, 0.2, f"Đang lưu {len(new) + len(changed)} bài báo…")
+        for articles, ids_out in ((new, report.added), (changed, report.updated)):
+            for a in articles:
+                corpus.write_article(a, settings.corpus_dir)
+                ids_out.append(a.id)
         report.index = _reindex(settings, embedder, progress)
     _step(progress, 1.0, "Xong")
     return report

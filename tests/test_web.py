@@ -236,11 +236,19 @@ def test_add_detects_atom_and_sitemaps_and_forced_kinds(site, pages, web_setting
     assert wrong.errors == [f"{site.url}/atom2: not a sitemap (application/atom+xml)"]
 
 
-def test_add_a_page_url_then_again_is_unchanged(site, pages, web_settings, fake_embedder):
+def test_add_a_page_url_again_unchanged_then_updated(site, pages, web_settings, fake_embedder):
     url = site.url + pages[0].path
-    assert len(ingest.add(web_settings, [url], embedder=fake_embedder).added) == 1
+    first = ingest.add(web_settings, [url], embedder=fake_embedder)
+    assert len(first.added) == 1
     again = ingest.add(web_settings, [url], embedder=fake_embedder)
     assert again.unchanged == [url] and again.added == []
+    # the site corrects the story: the new text replaces the old, under the same id and file
+    site.html(pages[0].path, pages[0].html.replace(pages[0].gold[1], pages[0].gold[1] + " Bản đã đính chính."))
+    fixed = ingest.add(web_settings, [url], embedder=fake_embedder)
+    assert fixed.updated == first.added and fixed.added == [] and not fixed.errors
+    articles = corpus.load_corpus(web_settings.corpus_dir).articles
+    assert len(articles) == 1 and "Bản đã đính chính." in articles[0].text
+    assert "Bản đã đính chính." in " ".join(c.text for c in index.load(web_settings, expected_embedder=fake_embedder.name).chunks)
 
 
 def test_watch_adds_new_items_and_survives_a_restart(site, pages, web_settings, fake_embedder):
