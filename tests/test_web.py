@@ -179,6 +179,19 @@ def test_conditional_get_user_agent_and_host_delay(site, pages, web_settings, tm
     assert FetchState(tmp_path / "state.json").headers(url)  # persisted
 
 
+def test_unreachable_robots_txt_disallows_and_retry_after_is_honoured(site, pages, web_settings):
+    site.routes["/robots.txt"] = Route(503)
+    with Fetcher(web_settings, sleep=lambda _s: None) as f, pytest.raises(FetchError, match="robots.txt of .* disallows"):
+        f.get(site.url + pages[0].path)
+    assert pages[0].path not in site.paths_requested()
+    site.routes["/robots.txt"] = Route(404)
+    site.routes["/ban.html"] = Route(429, headers={"Retry-After": "3"})
+    sleeps = []
+    with Fetcher(web_settings, sleep=sleeps.append) as f, pytest.raises(FetchError, match="HTTP 429, after 2 tries"):
+        f.get(site.url + "/ban.html")
+    assert sleeps == [3.0]
+
+
 def test_robots_crawl_delay_is_obeyed(site, pages, web_settings):
     site.routes["/robots.txt"] = Route(body=b"User-agent: *\nCrawl-delay: 7\n", headers={"Content-Type": "text/plain"})
     waits, now = [], [0.0]
