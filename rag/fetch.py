@@ -89,6 +89,7 @@ class Fetcher:
         self.state = state
         self._sleep, self._clock = sleep, clock
         self._robots: dict[str, urllib.robotparser.RobotFileParser] = {}
+        self._robots_failed: dict[str, str] = {}  # origin -> why its robots.txt could not be read
         self._last: dict[str, float] = {}  # host -> when its last request started
         self._client = httpx.Client(
             headers={"User-Agent": settings.user_agent},
@@ -190,6 +191,8 @@ class Fetcher:
         origin = _origin(url)
         if origin not in self._robots:
             self._robots[origin] = self._load_robots(origin)
+        if origin in self._robots_failed:
+            raise FetchError(asked, f"robots.txt of {origin} could not be read ({self._robots_failed[origin]}), so nothing there is fetched")
         if not self._robots[origin].can_fetch(self.settings.user_agent, url):
             raise FetchError(asked, f"robots.txt of {origin} disallows {urlsplit(url).path or '/'}")
 
@@ -197,10 +200,11 @@ class Fetcher:
         parser = urllib.robotparser.RobotFileParser(origin + "/robots.txt")
         try:
             r = self._request(origin + "/robots.txt", {})
-        except FetchError:
-            r = None
-        if r is None or r.status_code >= 500:
-            parser.disallow_all = True  # unreachable: assume complete disallow (RFC 9309 2.3.1.4)
+        except FetchError as e:  # unreachable: assume complete disallow (RFC 9309 2.3.1.4)
+            self._robots_failed[origin] = e.reason
+            return parser
+        if r.status_code >= 500:
+            self._robots_failed[origin] = f"HTTP {r.status_code}"
         elif r.status_code >= 400:
             parser.allow_all = True  # no robots.txt: no rules
         else:
@@ -219,7 +223,7 @@ class _Response:
 def _check_url(url: str, asked: str | None = None) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise FetchError(asked or url, f"not an http(s) URL: {url}")
+        raise FetchError(asked or url, f"redirects to {url}, not an http(s) URL" if asked else "not an http(s) URL")
 
 
 def _origin(url: str) -> str:

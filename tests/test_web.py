@@ -112,6 +112,7 @@ def test_every_fetch_failure_is_a_clear_per_url_error(site, web_settings):
     site.html("/moi.html", "<html><body><p>Trang mới</p></body></html>")
     site.routes["/vong-a"] = Route(302, headers={"Location": "/vong-b"})
     site.routes["/vong-b"] = Route(302, headers={"Location": "/vong-a"})
+    site.routes["/ra-ngoai"] = Route(302, headers={"Location": "file:///etc/passwd"})
     site.routes["/to.html"] = Route(body=b"<html>" + b"x" * 5000 + b"</html>", headers={"Content-Type": "text/html"})
     site.routes["/dai.html"] = Route(body=b"<html>" + b"x" * 5000 + b"</html>", headers={"Content-Type": "text/html"}, length=False)
     site.html("/private/bi-mat.html", "<html></html>")
@@ -126,6 +127,7 @@ def test_every_fetch_failure_is_a_clear_per_url_error(site, web_settings):
         assert "timed out" in error("/cham.html") and "2 tries" in error("/cham.html")
         assert "content type image/jpeg" in error("/anh.jpg")
         assert "redirect loop" in error("/vong-a")
+        assert error("/ra-ngoai") == "redirects to file:///etc/passwd, not an http(s) URL"
         assert "robots.txt" in error("/private/bi-mat.html")
         assert "5,013 bytes; the limit is 4,000" in error("/to.html")  # declared
         assert "larger than the limit of 4,000 bytes" in error("/dai.html")  # counted while streaming
@@ -181,7 +183,7 @@ def test_conditional_get_user_agent_and_host_delay(site, pages, web_settings, tm
 
 def test_unreachable_robots_txt_disallows_and_retry_after_is_honoured(site, pages, web_settings):
     site.routes["/robots.txt"] = Route(503)
-    with Fetcher(web_settings, sleep=lambda _s: None) as f, pytest.raises(FetchError, match="robots.txt of .* disallows"):
+    with Fetcher(web_settings, sleep=lambda _s: None) as f, pytest.raises(FetchError, match=r"robots.txt of .* could not be read \(HTTP 503, after 2 tries\)"):
         f.get(site.url + pages[0].path)
     assert pages[0].path not in site.paths_requested()
     site.routes["/robots.txt"] = Route(404)
