@@ -63,7 +63,8 @@ def html_to_article(
     except (lxml.etree.ParserError, ValueError) as e:
         raise ArticleError(where, f"not a readable HTML page: {e}") from None
     language = _language(tree)
-    date = htmldate.find_date(copy.deepcopy(tree), extensive_search=False, original_date=True, url=url)
+    pristine = copy.deepcopy(tree)  # htmldate and trafilatura both prune the tree they are given
+    date = htmldate.find_date(copy.deepcopy(pristine), extensive_search=False, original_date=True, url=url)
     _unwrap_captions(tree)
     doc = trafilatura.bare_extraction(tree, url=url, with_metadata=True, include_comments=False, include_tables=True)
     if doc is None or not (doc.text or "").strip():
@@ -71,7 +72,7 @@ def html_to_article(
     title = normalize(doc.title or fallback_title or "")
     if not title:
         raise ArticleError(where, "the page has no title")
-    date = parse_date(date) or fallback_date or parse_date(htmldate.find_date(tree, original_date=True, url=url))
+    date = parse_date(date) or fallback_date or parse_date(htmldate.find_date(pristine, original_date=True, url=url))
     text = clean_text(doc.text, title)
     if not text:
         raise ArticleError(where, "no article text left after removing page furniture")

@@ -62,6 +62,8 @@ def test_date_falls_back_to_the_feed_when_the_page_has_none():
             + "</article></body></html>")
     a = webpage.html_to_article(page, url="http://127.0.0.1:9/tin-ngan", fallback_date="2025-03-04", fallback_source="Báo X")
     assert (a.date, a.source) == ("2025-03-04", "Báo X")
+    dated = page.replace("<h1>Tin ngắn</h1>", "<h1>Tin ngắn</h1><p class='date'>Cập nhật ngày 12/03/2024</p>")
+    assert webpage.html_to_article(dated, url="http://127.0.0.1:9/tin-ngan").date == "2024-03-12"  # last: the text
 
 
 def test_page_without_an_article_is_a_clear_error():
