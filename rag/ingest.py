@@ -240,6 +240,9 @@ class _Batch:
         except ArticleError as e:
             self.report.errors.append(f"{url}: {e.reason}")
             return False
+        except Exception as e:  # noqa: BLE001 -- a page from the web that breaks a parser must not end the batch
+            self.report.errors.append(f"{url}: could not read the page ({type(e).__name__}: {e})")
+            return False
         self.parsed.append((url, [article]))
         self.pages[article.id] = (fetched, url if entry else None, feed_url)
         return True

@@ -375,3 +375,18 @@ def test_real_answer_about_pages_that_came_in_through_a_feed(site, pages, tmp_pa
     page = next(p for p in pages if "htv" in p.story.id)
     c = answer.citations[0]
     assert (c.date, c.source, c.url) == ("2025-11-28", page.site, "https://baosaigonmoi.example" + page.path)
+
+
+def test_a_page_that_breaks_the_parser_is_one_error(site, pages, web_settings, fake_embedder, monkeypatch):
+    real = webpage.html_to_article
+
+    def brittle(html, **kw):
+        if "vn-broken" in kw["url"]:
+            raise ValueError("unexpected markup")
+        return real(html, **kw)
+
+    monkeypatch.setattr(webpage, "html_to_article", brittle)
+    site.html("/vn-broken.html", pages[1].html)
+    report = ingest.add(web_settings, [site.url + "/vn-broken.html", site.url + pages[0].path], embedder=fake_embedder)
+    assert len(report.added) == 1
+    assert report.errors == [f"{site.url}/vn-broken.html: could not read the page (ValueError: unexpected markup)"]
