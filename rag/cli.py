@@ -221,7 +221,7 @@ def cmd_add(args) -> int:
     from rag import ingest
 
     log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))  # noqa: E731
-    report = ingest.add(_settings(args), args.sources, kind=_kind(args), log=log)
+    report = ingest.add(_settings(args), args.sources, kind=_kind(args), limit=args.limit, log=log)
     if args.json:
         _print_json({k: v for k, v in report.__dict__.items() if k != "index"})
     else:
@@ -237,7 +237,8 @@ def cmd_watch(args) -> int:
     except ValueError as e:
         print(f"error: --every: {e}", file=sys.stderr)
         return 2
-    ingest.watch(_settings(args), args.feeds, every=every, iterations=1 if args.once else args.iterations, kind=_kind(args))
+    ingest.watch(_settings(args), args.feeds, every=every, iterations=1 if args.once else args.iterations, kind=_kind(args),
+                 limit=args.limit)
     return 0
 
 
@@ -345,6 +346,7 @@ def _web_kind(parser) -> None:
     kind = parser.add_mutually_exclusive_group()
     kind.add_argument("--feed", action="store_true", help="the URLs are RSS/Atom feeds (default: detected)")
     kind.add_argument("--sitemap", action="store_true", help="the URLs are sitemaps (default: detected)")
+    parser.add_argument("--limit", type=int, metavar="N", help="at most N new links per feed or sitemap per run, newest first")
 
 
 def main(argv: list[str] | None = None) -> int:

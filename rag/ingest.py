@@ -68,14 +68,16 @@ def add(
     sources: list[str],
     *,
     kind: str = "auto",
+    limit: int | None = None,
     embedder=None,
     log: Callable[[str], None] = lambda _m: None,
 ) -> IngestReport:
     """Add every source (a file, a folder, a page URL, a feed or sitemap URL) to the corpus and index it.
-    `kind` forces how URLs are read ('feed', 'sitemap', 'page'); 'auto' looks at what comes back."""
+    `kind` forces how URLs are read ('feed', 'sitemap', 'page'); 'auto' looks at what comes back.
+    `limit`: at most that many new links per feed or sitemap, newest first (the rest wait for a later run)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
-    batch = _Batch(IngestReport(), SeenLinks(settings.index_dir / "seen-links.json"), log)
+    batch = _Batch(IngestReport(), SeenLinks(settings.index_dir / "seen-links.json"), log, limit)
     paths = [Path(s) for s in sources if "://" not in s]
     batch.parsed.extend(manage.read_files([p for p in paths if not p.is_dir()], batch.report))
     for folder in (p for p in paths if p.is_dir()):
@@ -111,6 +113,7 @@ def watch(
     every: float,
     iterations: int | None = None,
     kind: str = "auto",
+    limit: int | None = None,
     embedder=None,
     log: Callable[[str], None] = print,
     sleep: Callable[[float], None] = time.sleep,
@@ -124,7 +127,7 @@ def watch(
             sleep(every)
         n += 1
         try:
-            report = add(settings, feed_urls, kind=kind, embedder=embedder, log=log)
+            report = add(settings, feed_urls, kind=kind, limit=limit, embedder=embedder, log=log)
         except RagError as e:  # e.g. the index is locked or broken: say so, poll again next time
             log(f"poll {n} failed: {e}")
             continue
@@ -161,6 +164,7 @@ class _Batch:
     report: IngestReport
     seen: SeenLinks
     log: Callable[[str], None]
+    limit: int | None = None  # new links per feed or sitemap
     parsed: list[tuple[str | Path, list]] = field(default_factory=list)  # for manage.add_articles
     pages: dict[str, tuple[Fetched, str | None, str | None]] = field(default_factory=dict)  # id -> (page, link, feed)
     feeds: dict[str, Fetched] = field(default_factory=dict)  # feed/sitemap URL -> its response
@@ -202,14 +206,20 @@ class _Batch:
         self.feeds[url] = fetched
         entries = feeds.entries(fetched.content, fetched.final_url)
         self.log(f"{url}: {found} with {len(entries)} links")
-        for entry in entries:
-            if found == "sitemapindex":
+        if found == "sitemapindex":
+            for entry in entries:
                 if depth < _MAX_SITEMAP_DEPTH:
                     self.take_url(fetcher, entry.url, "sitemap", depth + 1)
-            elif entry.url in self.seen.links:
-                self.report.seen += 1
-            else:
-                self._take_link(fetcher, entry, url)
+            return
+        fresh = [e for e in entries if e.url not in self.seen.links]
+        self.report.seen += len(entries) - len(fresh)
+        fresh.sort(key=lambda e: e.date or "", reverse=True)  # stable: undated links keep their order, last
+        if self.limit is not None and len(fresh) > self.limit:
+            self.log(f"{url}: taking the newest {self.limit} of {len(fresh)} new links; the rest next time")
+            fresh = fresh[: self.limit]
+            self.failed_feeds.add(url)  # not done with it: fetch it in full next time
+        for entry in fresh:
+            self._take_link(fetcher, entry, url)
 
     def _take_link(self, fetcher: Fetcher, entry: feeds.Entry, feed_url: str) -> None:
         try:

@@ -390,3 +390,12 @@ def test_a_page_that_breaks_the_parser_is_one_error(site, pages, web_settings, f
     report = ingest.add(web_settings, [site.url + "/vn-broken.html", site.url + pages[0].path], embedder=fake_embedder)
     assert len(report.added) == 1
     assert report.errors == [f"{site.url}/vn-broken.html: could not read the page (ValueError: unexpected markup)"]
+
+
+def test_limit_takes_the_newest_links_first_and_the_rest_later(site, pages, web_settings, fake_embedder):
+    _feed(site, sorted(pages, key=lambda p: p.story.date))  # the older page listed first
+    first = ingest.add(web_settings, [site.url + "/rss"], limit=1, embedder=fake_embedder)
+    newest = max(pages, key=lambda p: p.story.date)
+    assert len(first.added) == 1 and newest.story.id in first.added[0]
+    rest = ingest.add(web_settings, [site.url + "/rss"], limit=1, embedder=fake_embedder)
+    assert len(rest.added) == 1 and rest.seen == 1 and rest.added != first.added
