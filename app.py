@@ -247,7 +247,8 @@ def upload_message(report: manage.AddReport) -> str:
 
 
 def _escape_md(s: str) -> str:
-    """For text put into gr.Markdown: file names, ids and reasons are user input, so no HTML from them."""
+    """For text put into Markdown (gr.Markdown, the chat): file names, ids, reasons and article titles
+    are user input, so no HTML from them, whatever Gradio's sanitizer would let through."""
     return html.escape(s, quote=False)
 
 
@@ -303,13 +304,14 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
                     answer = piece
                 else:
                     shown += piece
-                    chat[-1] = {"role": "assistant", "content": shown}
+                    chat[-1] = {"role": "assistant", "content": _escape_md(shown)}
                     yield chat, turns, gr.skip()
         except RagError as e:
-            chat[-1] = {"role": "assistant", "content": f"**Lỗi:** {e}"}
+            chat[-1] = {"role": "assistant", "content": f"**Lỗi:** {_escape_md(str(e))}"}
             yield chat, turns, NO_SOURCES
             return
-        chat[-1] = {"role": "assistant", "content": link_markers(answer.text, answer.citations)}
+        # the text quotes untrusted articles (an abstention names their titles): HTML in it is shown as text
+        chat[-1] = {"role": "assistant", "content": link_markers(_escape_md(answer.text), answer.citations)}
         turn = {"question": question, "answer": answer.to_dict(), "message": len(chat) - 1,
                 "settings": {"top_k": int(top_k), "retriever": retriever, "generator": model}}
         yield chat, turns + [turn], render_sources(answer, pipeline.index.articles)
@@ -344,7 +346,10 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
         if not files:
             return ("Chưa chọn tệp nào.",) + articles_view()[:2]
         try:
-            report = manage.add_files(settings, [Path(f) for f in files], embedder=pipeline.embedder, progress=progress)
+            report = manage.add_files(  # on_publish: the chat searches the new articles before they are embedded
+                settings, [Path(f) for f in files], embedder=pipeline.embedder, progress=progress,
+                on_publish=pipeline.reload,
+            )
         except RagError as e:
             return (f"**Lỗi:** {_escape_md(str(e))}",) + articles_view()[:2]
         if report.index:
@@ -353,7 +358,7 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
 
     def add_urls(urls: str, progress=gr.Progress(track_tqdm=True)):
         try:
-            report = ingest.add_urls(settings, urls or "", embedder=pipeline.embedder)
+            report = ingest.add_urls(settings, urls or "", embedder=pipeline.embedder, on_publish=pipeline.reload)
         except RagError as e:
             return (f"**Lỗi:** {_escape_md(str(e))}",) + articles_view()[:2]
         if report.index:
@@ -364,7 +369,9 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
         if not article_id:
             return ("Chọn một bài để xoá.",) + articles_view()[:2]
         try:
-            manage.remove_article(settings, article_id, embedder=pipeline.embedder, progress=progress)
+            manage.remove_article(
+                settings, article_id, embedder=pipeline.embedder, progress=progress, on_publish=pipeline.reload
+            )
         except RagError as e:
             return (f"**Lỗi:** {_escape_md(str(e))}",) + articles_view()[:2]
         pipeline.reload()

@@ -95,6 +95,22 @@ _TITLE_LIKE_MAX = 160  # characters; a teaser title, not a paragraph
 _SENTENCE_END = tuple(".!?…:;")  # a teaser title has none of these at its end; a paragraph does
 
 
+# C0 and C1 control characters but tab and newline: an article (text or metadata) holding ESC or NUL
+# could drive the terminal of whoever prints it. Whitespace ones (CR, FF, NEL...) become a space.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def strip_controls(text: str) -> str:
+    """`text` without control characters (tab and newline kept; CR, FF and the like as a space)."""
+    return _CONTROL.sub(lambda m: " " if m[0].isspace() else "", text)
+
+
+def escape_controls(text: str, template: str = "\\x{:02x}") -> str:
+    """`text` with each control character (but tab and newline) written as an escape, e.g. ESC as
+    the four characters \\x1b: for a terminal, which must never receive them raw."""
+    return _CONTROL.sub(lambda m: template.format(ord(m[0])), text)
+
+
 def normalize(text: str) -> str:
     """NFC, invisible characters removed, all whitespace runs (newlines included) as one space."""
     return " ".join(_INVISIBLE.sub("", nfc(text)).split())

@@ -1,17 +1,30 @@
-"""`rag` command line: thin wrappers over the package's functions; every command shares one Settings."""
+"""`rag` command line: thin wrappers over the package's functions; every command shares one Settings.
+
+Article data and file names are untrusted: everything printed from them goes through `say()`, which
+writes control characters as escapes. Errors are one line on stderr (exit 2: bad input, 1: other);
+an unexpected one leaves its traceback in the log file it names."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
+import traceback
 from pathlib import Path
 
+from rag.clean import escape_controls
 from rag.config import load_settings
 from rag.errors import RagError
 
 
+def say(text: str = "", *, err: bool = False, end: str = "\n", flush: bool = False) -> None:
+    """print() for text that may hold article data: an ESC sequence in a title must not drive the terminal."""
+    print(escape_controls(str(text)), end=end, flush=flush, file=sys.stderr if err else sys.stdout)
+
+
 def _print_json(obj) -> None:
-    print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+    # JSON escapes C0 controls itself; the C1 ones (e.g. CSI, 0x9b) get \u escapes here
+    print(escape_controls(json.dumps(obj, ensure_ascii=False, indent=2, default=str), "\\u{:04x}"))
 
 
 def _settings(args):
@@ -54,23 +67,23 @@ def cmd_index(args) -> int:
     from rag.errors import CorpusEmpty
 
     settings = _settings(args)
-    loaded = corpus.load_corpus(settings.corpus_dir)
+    loaded = corpus.load_corpus(settings.corpus_dir, max_article_chars=settings.max_article_chars)
     for err in loaded.errors:
-        print(f"skipped {err}", file=sys.stderr)
+        say(f"skipped {err}", err=True)
     for dup, kept in loaded.duplicates:
-        print(f"skipped duplicate {dup} (same text as {kept})", file=sys.stderr)
+        say(f"skipped duplicate {dup} (same text as {kept})", err=True)
     for warning in loaded.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        say(f"warning: {warning}", err=True)
     if not loaded.articles:
         raise CorpusEmpty(f"no readable articles in {settings.corpus_dir}: add .md, .txt or .jsonl files")
-    print(f"{len(loaded.articles)} articles from {settings.corpus_dir}", file=sys.stderr)
+    say(f"{len(loaded.articles)} articles from {settings.corpus_dir}", err=True)
     report = index.update(
         settings,
         loaded.articles,
         load_embedder(settings),
         rebuild=args.rebuild,
         progress=not args.quiet,
-        log=lambda m: print(m, file=sys.stderr),
+        log=lambda m: say(m, err=True),
         cache=open_cache(settings),
         max_embed=args.max_embed,
         lexical_first=True,  # a changed article is searchable before the embedding model has loaded
@@ -78,7 +91,7 @@ def cmd_index(args) -> int:
     if args.json:
         _print_json(report.__dict__ | {"errors": [str(e) for e in loaded.errors]})
     else:
-        print(report.summary())
+        say(report.summary())
     return 0
 
 
@@ -90,14 +103,14 @@ def cmd_search(args) -> int:
     settings = _settings(args)
     idx = index.load(settings)
     embedder = None if settings.retriever == "bm25" else load_embedder(settings)
-    hits = Retriever(idx, embedder, settings).search(args.query, k=args.k or settings.top_k)
+    hits = Retriever(idx, embedder, settings).search(args.query, k=args.k)
     if args.json:
         _print_json([h.to_dict() for h in hits])
         return 0
     for n, h in enumerate(hits, 1):
         ranks = ", ".join(f"{k}#{v}" if v else f"{k}#-" for k, v in h.ranks.items())
-        print(f"[{n}] {h.score:.3f} ({ranks})  {h.article['title']} ({h.article['date']}) {h.chunk.id}")
-        print("    " + h.chunk.text[:300].replace("\n", " "))
+        say(f"[{n}] {h.score:.3f} ({ranks})  {h.article['title']} ({h.article['date']}) {h.chunk.id}")
+        say("    " + h.chunk.text[:300].replace("\n", " "))
     return 0
 
 
@@ -115,14 +128,14 @@ def cmd_ask(args) -> int:
         if isinstance(piece, Answer):
             answer = piece
         elif args.stream and not args.json:
-            print(piece, end="", flush=True)
+            say(piece, end="", flush=True)
     if args.json:
         _print_json(answer.to_dict())
         return 0
-    print(answer.text if not args.stream else "")
+    say(answer.text if not args.stream else "")
     for c in answer.citations:
-        print(f"  [{c.marker}] {c.title} ({c.date or 'n.d.'}, {c.source or '?'}) {c.url or ''}".rstrip())
-        print(f"      “{c.quote}”")
+        say(f"  [{c.marker}] {c.title} ({c.date or 'n.d.'}, {c.source or '?'}) {c.url or ''}".rstrip())
+        say(f"      “{c.quote}”")
     return 0
 
 
@@ -135,7 +148,7 @@ def cmd_eval_retrieval(args) -> int:
     settings = _settings(args)
     gold = evalsets.load_csv(Path(args.csv), question_col=args.question_col, context_col=args.context_col)
     for s in gold.skipped:
-        print(f"skipped {s}", file=sys.stderr)
+        say(f"skipped {s}", err=True)
     retrievers = ("bm25", "dense", "hybrid") if args.retriever == "all" else (args.retriever,)
     result = evaluate.retrieval(gold, settings, retrievers, progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
     if args.json:
@@ -153,7 +166,7 @@ def _gold(args):
     answer_cols = (args.answer_col,) if args.answer_col else None
     gold = evalsets.load(Path(args.gold), question_col=args.question_col, context_col=args.context_col, answer_cols=answer_cols)
     for s in gold.skipped:
-        print(f"skipped {s}", file=sys.stderr)
+        say(f"skipped {s}", err=True)
     return gold
 
 
@@ -169,11 +182,12 @@ def cmd_eval_answers(args) -> int:
     gold = _gold(args)
     out = _report_dir(args, gold.name)
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
-    report = evaluate.answers(gold, _settings(args), out, limit=args.limit, progress=not args.quiet, log=log)
+    report = evaluate.answers(gold, _settings(args), out, limit=args.limit, progress=not args.quiet, log=log,
+                              given_context=args.given_context)
     if args.json:
-        _print_json(report["summary"])
+        _print_json(report["summary"] | {"splits": report["splits"]})
     else:
-        print(evaluate.summary_table({gold.name: report["summary"]}))
+        print(evaluate.summary_table({gold.name: report["summary"]} | report["splits"]))
     print(f"report: {out / 'report.md'}", file=sys.stderr)
     return 0
 
@@ -189,7 +203,8 @@ def cmd_eval_compare(args) -> int:
     except ValueError as e:
         print(f"error: --config {e}", file=sys.stderr)
         return 2
-    results = evaluate.compare(gold, _settings(args), configs, out, limit=args.limit, progress=not args.quiet, log=log)
+    results = evaluate.compare(gold, _settings(args), configs, out, limit=args.limit, progress=not args.quiet, log=log,
+                               given_context=args.given_context)
     table = evaluate.summary_table(results)
     (out / "compare.md").write_text(table, encoding="utf-8")
     if args.json:
@@ -206,6 +221,8 @@ def _gold_options(parser) -> None:
     parser.add_argument("--question-col", help="CSV: question column (default question)")
     parser.add_argument("--context-col", help="CSV: context column (default context)")
     parser.add_argument("--answer-col", help="CSV: answer column (default answer / extractive answer)")
+    parser.add_argument("--given-context", action="store_true",
+                        help="answer each question from its gold article(s) without retrieval (reading comprehension)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -354,11 +371,31 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except RagError as e:
-        print(f"error: {e}", file=sys.stderr)
+        say(f"error: {e}", err=True)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # a folder that is missing or not writable, a full disk: the user can fix it
+        where = f": {e.filename}" if e.filename else ""
+        say(f"error: {e.strerror or e}{where}: check that it exists, has space and its permissions allow this, "
+            "or use another folder (--corpus-dir, --index-dir, RAG_CACHE_DIR)", err=True)
+        return 1
+    except Exception as e:
+        say(f"error: unexpected {type(e).__name__} (a bug): {_log_traceback()}", err=True)
+        return 1
+
+
+def _log_traceback() -> str:
+    """Append the current exception's traceback to <cache_dir>/logs/rag.log; where it went, in words."""
+    try:
+        path = load_settings().cache_dir / "logs" / "rag.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as f:
+            f.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S%z')} rag {' '.join(sys.argv[1:])}\n{traceback.format_exc()}")
+        return f"the details are in {path}; please report them"
+    except Exception:  # no log to be had (e.g. a read-only cache): the terminal is the last resort
+        return "no log file could be written, so here are the details:\n" + traceback.format_exc()
 
 
 if __name__ == "__main__":

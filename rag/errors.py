@@ -13,6 +13,16 @@ class InvalidQuestion(RagError, ValueError):
     exit_code = 2
 
 
+class InvalidSetting(RagError, ValueError):
+    """A setting (RAG_* variable, CLI option, Settings field or per-call override) outside what it allows."""
+
+    exit_code = 2
+
+    def __init__(self, variable: str, value, allowed: str):
+        self.variable, self.value, self.allowed = variable, value, allowed
+        super().__init__(f"invalid setting {variable}={value}: expected {allowed}")
+
+
 class ArticleError(RagError):
     """One article file could not be read or parsed (the rest are still indexed)."""
 

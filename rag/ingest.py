@@ -71,17 +71,19 @@ def add(
     limit: int | None = None,
     embedder=None,
     log: Callable[[str], None] = lambda _m: None,
+    on_publish: Callable[[], object] | None = None,
 ) -> IngestReport:
     """Add every source (a file, a folder, a page URL, a feed or sitemap URL) to the corpus and index it.
     `kind` forces how URLs are read ('feed', 'sitemap', 'page'); 'auto' looks at what comes back.
-    `limit`: at most that many new links per feed or sitemap, newest first (the rest wait for a later run)."""
+    `limit`: at most that many new links per feed or sitemap, newest first (the rest wait for a later run).
+    `on_publish`: as in manage.add_files (each index version going live)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     batch = _Batch(IngestReport(), SeenLinks(settings.index_dir / "seen-links.json"), log, limit)
     paths = [Path(s) for s in sources if "://" not in s]
-    batch.parsed.extend(manage.read_files([p for p in paths if not p.is_dir()], batch.report))
+    batch.parsed.extend(manage.read_files(settings, [p for p in paths if not p.is_dir()], batch.report))
     for folder in (p for p in paths if p.is_dir()):
-        _read_folder(folder, batch)
+        _read_folder(folder, batch, settings.max_article_chars)
     urls = [s for s in sources if "://" in s]
     state = FetchState(settings.index_dir / "fetch-state.json") if urls else None
     if urls:
@@ -90,18 +92,18 @@ def add(
                 log(f"fetching {url}")
                 batch.take_url(f, url, kind)
     if batch.parsed:
-        manage.add_articles(settings, batch.parsed, embedder=embedder, report=batch.report)
+        manage.add_articles(settings, batch.parsed, embedder=embedder, report=batch.report, on_publish=on_publish)
     if state is not None:
         batch.commit(state)
     return batch.report
 
 
-def add_urls(settings: Settings, text: str, *, embedder=None) -> IngestReport:
+def add_urls(settings: Settings, text: str, *, embedder=None, on_publish: Callable[[], object] | None = None) -> IngestReport:
     """`add` for untrusted input (the web app's URL field): whitespace-separated http(s) URLs only; anything
     else is reported, never read as a path on this machine."""
     words = text.split()
     urls = [w for w in words if w.lower().startswith(("http://", "https://"))]
-    report = add(settings, urls, embedder=embedder) if urls else IngestReport()
+    report = add(settings, urls, embedder=embedder, on_publish=on_publish) if urls else IngestReport()
     report.errors += [f"{w}: not an http(s) URL" for w in words if w not in urls]
     return report
 
@@ -151,9 +153,9 @@ def parse_every(value: str) -> float:
 # ------------------------------------------------------------------ internals
 
 
-def _read_folder(folder: Path, batch: _Batch) -> None:
+def _read_folder(folder: Path, batch: _Batch, max_chars: int) -> None:
     """Every article file under `folder`, read as the corpus reader reads the corpus folder."""
-    loaded = corpus.load_corpus(folder)
+    loaded = corpus.load_corpus(folder, max_article_chars=max_chars)
     batch.report.errors.extend(f"{manage._name(e.path)}: {e.reason}" for e in loaded.errors)
     batch.report.duplicates.extend(f"{manage._name(where)}: same text as {kept!r} in {folder}" for where, kept in loaded.duplicates)
     batch.parsed.extend((a.path, [a]) for a in loaded.articles)

@@ -3,7 +3,9 @@
 Uploaded files are untrusted: their size and type are checked, they are parsed strictly with
 `corpus.load_file`, and only the parsed articles are written, under names `corpus.write_article`
 derives from the article id; the uploaded file name is never used as a path. Every change ends with
-an incremental `index.update` over the whole corpus folder. One process-wide lock serialises changes
+an incremental `index.update` over the whole corpus folder, lexical-first: the change is searchable
+at once, and only the uploaded articles are embedded (chunks a `rag index --max-embed` run left
+without a vector stay that command's job). One process-wide lock serialises changes
 (index.update also takes a file lock against other processes); readers keep the immutable Index they
 hold, and the caller picks up the new version with `Pipeline.reload()`.
 """
@@ -65,11 +67,13 @@ def _step(progress: Progress | None, fraction: float, desc: str) -> None:
         progress(fraction, desc=desc)
 
 
-def _reindex(settings: Settings, embedder, progress: Progress | None) -> index_mod.IndexReport:
-    """index.update over the whole corpus folder (caller holds _LOCK)."""
+def _reindex(
+    settings: Settings, embedder, progress: Progress | None, embed: set[str], on_publish: Callable[[], object] | None
+) -> index_mod.IndexReport:
+    """index.update over the whole corpus folder, embedding only the articles in `embed` (caller holds _LOCK)."""
     from rag.embed import load_embedder, open_cache
 
-    loaded = corpus.load_corpus(settings.corpus_dir)
+    loaded = corpus.load_corpus(settings.corpus_dir, max_article_chars=settings.max_article_chars)
     _step(progress, 0.3, f"Đang lập chỉ mục {len(loaded.articles)} bài báo…")
     return index_mod.update(
         settings,
@@ -78,7 +82,9 @@ def _reindex(settings: Settings, embedder, progress: Progress | None) -> index_m
         progress=progress is not None,  # tqdm bars, which gr.Progress(track_tqdm=True) shows
         log=lambda _message: None,
         cache=open_cache(settings),
-        lexical_first=True,  # as `rag index`: new articles are searchable before the embedding model loads
+        lexical_first=True,
+        embed_only=embed,
+        on_publish=on_publish,
     )
 
 
@@ -89,17 +95,19 @@ def add_files(
     embedder=None,
     max_bytes: int = MAX_BYTES,
     progress: Progress | None = None,
+    on_publish: Callable[[], object] | None = None,
 ) -> AddReport:
     """Parse each file, write its new articles into settings.corpus_dir, then update the index.
     A bad file is reported in `errors` and contributes nothing; the others are still added.
-    `embedder` defaults to the configured one (load_embedder)."""
+    `embedder` defaults to the configured one (load_embedder). `on_publish()` runs when an index
+    version goes live: first with the new articles searchable lexically, then with their vectors."""
     report = AddReport()
-    parsed = read_files(paths, report, max_bytes=max_bytes, progress=progress)
-    return add_articles(settings, parsed, embedder=embedder, progress=progress, report=report)
+    parsed = read_files(settings, paths, report, max_bytes=max_bytes, progress=progress)
+    return add_articles(settings, parsed, embedder=embedder, progress=progress, report=report, on_publish=on_publish)
 
 
 def read_files(
-    paths: list[Path], report: AddReport, *, max_bytes: int = MAX_BYTES, progress: Progress | None = None
+    settings: Settings, paths: list[Path], report: AddReport, *, max_bytes: int = MAX_BYTES, progress: Progress | None = None
 ) -> list[tuple[Path, list[Article]]]:
     """(file, its articles) for each good file; each bad one gets a line in report.errors."""
     parsed: list[tuple[Path, list[Article]]] = []
@@ -108,7 +116,7 @@ def read_files(
         _step(progress, 0.1 * i / max(len(paths), 1), f"Đang đọc {path.name}…")
         try:
             _check_upload(path, max_bytes)
-            parsed.append((path, corpus.load_file(path)))
+            parsed.append((path, corpus.load_file(path, max_article_chars=settings.max_article_chars)))
         except ArticleError as e:
             report.errors.append(f"{_name(e.path)}: {e.reason}")
     return parsed
@@ -121,6 +129,7 @@ def add_articles(
     embedder=None,
     progress: Progress | None = None,
     report: AddReport | None = None,
+    on_publish: Callable[[], object] | None = None,
 ) -> AddReport:
     """Write the new articles among `parsed` ((where they came from, articles) pairs: a file, a URL)
     into settings.corpus_dir, then update the index. An article whose text or id is already there is
@@ -128,7 +137,7 @@ def add_articles(
     an article written here before: its new text replaces the old (`updated`)."""
     report = report or AddReport()
     with _LOCK:
-        existing = corpus.load_corpus(settings.corpus_dir)
+        existing = corpus.load_corpus(settings.corpus_dir, max_article_chars=settings.max_article_chars)
         ids = {a.id for a in existing.articles}
         texts = {_text_key(a): a.id for a in existing.articles}
         urls = {a.url: a.id for a in existing.articles if a.url}  # a web page keeps its id: same URL, same article
@@ -164,7 +173,7 @@ def add_articles(
             for a in articles:
                 corpus.write_article(a, settings.corpus_dir)
                 ids_out.append(a.id)
-        report.index = _reindex(settings, embedder, progress)
+        report.index = _reindex(settings, embedder, progress, set(report.added + report.updated), on_publish)
     _step(progress, 1.0, "Xong")
     return report
 
@@ -183,11 +192,14 @@ def list_articles(index: index_mod.Index) -> list[dict]:
     return sorted(rows, key=lambda r: (r["date"] or "", r["title"]), reverse=True)
 
 
-def remove_article(settings: Settings, article_id: str, *, embedder=None, progress: Progress | None = None) -> RemoveReport:
+def remove_article(
+    settings: Settings, article_id: str, *, embedder=None, progress: Progress | None = None,
+    on_publish: Callable[[], object] | None = None,
+) -> RemoveReport:
     """Delete the article (and any identical copies the reader skipped) from the corpus folder, then
     update the index. A .jsonl file loses just that line; a Markdown/text file is deleted."""
     with _LOCK:
-        loaded = corpus.load_corpus(settings.corpus_dir)
+        loaded = corpus.load_corpus(settings.corpus_dir, max_article_chars=settings.max_article_chars)
         article = next((a for a in loaded.articles if a.id == article_id), None)
         if article is None:
             raise ArticleNotFound(f"no article with id {article_id!r} in {settings.corpus_dir}")
@@ -204,7 +216,7 @@ def remove_article(settings: Settings, article_id: str, *, embedder=None, progre
                 _drop_lines(file, numbers)
             else:
                 file.unlink()
-        report = _reindex(settings, embedder, progress)
+        report = _reindex(settings, embedder, progress, set(), on_publish)  # nothing new to embed
     _step(progress, 1.0, "Xong")
     return RemoveReport(article_id, [str(f) for f in lines], report)
 

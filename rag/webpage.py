@@ -22,7 +22,7 @@ import lxml.html
 import trafilatura
 from trafilatura.utils import decode_file
 
-from rag.clean import clean_text, normalize
+from rag.clean import clean_text, normalize, strip_controls
 from rag.corpus import parse_date
 from rag.errors import ArticleError
 from rag.types import Article
@@ -58,8 +58,8 @@ def html_to_article(
     `where`: for error messages; `default_id`: the id when not derived from the URL (a saved file).
     Raises ArticleError if the page has no article text."""
     where = where or url or "page"
-    try:
-        tree = lxml.html.document_fromstring(html)
+    try:  # control characters: never into an article (and lxml refuses NUL)
+        tree = lxml.html.document_fromstring(strip_controls(html))
     except (lxml.etree.ParserError, ValueError) as e:
         raise ArticleError(where, f"not a readable HTML page: {e}") from None
     language = _language(tree)

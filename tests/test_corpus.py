@@ -245,7 +245,8 @@ def test_write_article_cannot_escape_its_folder(tmp_path, bad_id):
     assert path.parent == folder and not path.name.startswith(".") and ".." not in path.name
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == [path]
     r = load_corpus(folder)
-    assert [a.id for a in r.articles] == [bad_id or path.stem]  # the id survives in the front matter
+    # the id survives in the front matter, but for control characters, which reading strips
+    assert [a.id for a in r.articles] == [bad_id.strip("\x00") or path.stem]
 
 
 def test_article_filename_keeps_ids_apart():
