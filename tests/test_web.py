@@ -399,3 +399,14 @@ def test_limit_takes_the_newest_links_first_and_the_rest_later(site, pages, web_
     assert len(first.added) == 1 and newest.story.id in first.added[0]
     rest = ingest.add(web_settings, [site.url + "/rss"], limit=1, embedder=fake_embedder)
     assert len(rest.added) == 1 and rest.seen == 1 and rest.added != first.added
+
+
+def test_control_characters_and_size_limit_in_saved_pages(pages, tmp_path):
+    hostile = pages[0].html.replace(pages[0].story.title, pages[0].story.title + "\x1b[31m\x00", 1)
+    hostile = hostile.replace("<h2 class=\"sapo\">", "<h2 class=\"sapo\">\x07\x9b")
+    a = webpage.html_to_article(hostile, url="http://127.0.0.1:9" + pages[0].path)
+    assert not any(c in a.title + a.text for c in "\x1b\x00\x07\x9b")
+    saved = tmp_path / "trang.html"
+    saved.write_text(pages[0].html, encoding="utf-8")
+    loaded = corpus.load_corpus(saved, max_article_chars=1_000)
+    assert not loaded.articles and "the limit is 1,000 per article" in loaded.errors[0].reason
