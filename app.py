@@ -34,7 +34,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline machines: 
 
 import gradio as gr  # noqa: E402
 
-from rag import manage, models, text  # noqa: E402
+from rag import ingest, manage, models, text  # noqa: E402
 from rag.config import ROOT, Settings, load_settings  # noqa: E402
 from rag.errors import RagError  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
@@ -235,6 +235,8 @@ def upload_message(report: manage.AddReport) -> str:
     lines = []
     if report.added:
         lines.append(f"Đã thêm {len(report.added)} bài: " + ", ".join(f"«{i}»" for i in report.added))
+    if report.updated:
+        lines.append(f"Đã cập nhật {len(report.updated)} bài: " + ", ".join(f"«{i}»" for i in report.updated))
     if report.index:
         lines.append(f"Chỉ mục đã cập nhật: {report.index.chunks} đoạn ({report.index.embedded} đoạn mới được nhúng).")
     lines += [f"Bỏ qua (đã có trong kho): {d}" for d in report.duplicates]
@@ -354,6 +356,15 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
             pipeline.reload()
         return (upload_message(report),) + articles_view()[:2]
 
+    def add_urls(urls: str, progress=gr.Progress(track_tqdm=True)):
+        try:
+            report = ingest.add_urls(settings, urls or "", embedder=pipeline.embedder, on_publish=pipeline.reload)
+        except RagError as e:
+            return (f"**Lỗi:** {_escape_md(str(e))}",) + articles_view()[:2]
+        if report.index:
+            pipeline.reload()
+        return (upload_message(report),) + articles_view()[:2]
+
     def remove(article_id: str | None, progress=gr.Progress(track_tqdm=True)):
         if not article_id:
             return ("Chọn một bài để xoá.",) + articles_view()[:2]
@@ -406,12 +417,14 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
                         sources = gr.HTML(NO_SOURCES, label="Nguồn trích dẫn", elem_id="sources")
             with gr.Tab("Quản lý bài báo"):
                 gr.Markdown(
-                    f"Thêm bài báo (.md, .txt, .jsonl; tối đa {manage.MAX_BYTES // 1_000_000} MB mỗi tệp): "
+                    f"Thêm bài báo (.md, .txt, .jsonl, .html; tối đa {manage.MAX_BYTES // 1_000_000} MB mỗi tệp): "
                     "chỉ mục được cập nhật ngay, "
                     "chỉ những bài mới được nhúng. Định dạng tệp: xem `corpus/README.md`."
                 )
                 files = gr.File(label="Tệp bài báo", file_count="multiple", file_types=list(manage.UPLOAD_SUFFIXES))
                 add_btn = gr.Button("Thêm vào kho và lập chỉ mục", variant="primary")
+                urls = gr.Textbox(label="Hoặc địa chỉ trang báo, RSS hay sitemap (cách nhau bởi dấu cách)", lines=2)
+                url_btn = gr.Button("Tải về, thêm vào kho và lập chỉ mục")
                 status = gr.Markdown()
                 table = gr.Dataframe(
                     headers=["Mã", "Tiêu đề", "Ngày", "Nguồn", "Số đoạn"], interactive=False, wrap=True,
@@ -433,6 +446,7 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
         clear.click(*reset, queue=False, **ui)
         chatbot.clear(*reset, queue=False, **ui)
         add_btn.click(upload, files, [status, table, to_remove], concurrency_id="corpus", **ui)
+        url_btn.click(add_urls, urls, [status, table, to_remove], concurrency_id="corpus", **ui)
         remove_btn.click(remove, to_remove, [status, table, to_remove], concurrency_id="corpus", **ui)
         demo.load(articles_view, None, [table, to_remove, status], **ui)
         gr.api(ask, api_name="ask", concurrency_id="generate")

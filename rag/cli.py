@@ -227,6 +227,38 @@ def _gold_options(parser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+# ------------------------------------------------------------------ add / watch (files, web pages, feeds, sitemaps)
+
+
+def _kind(args) -> str:
+    return "feed" if args.feed else "sitemap" if args.sitemap else "auto"
+
+
+def cmd_add(args) -> int:
+    from rag import ingest
+
+    log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))  # noqa: E731
+    report = ingest.add(_settings(args), args.sources, kind=_kind(args), limit=args.limit, log=log)
+    if args.json:
+        _print_json({k: v for k, v in report.__dict__.items() if k != "index"})
+    else:
+        print("\n".join(report.lines()))
+    return 1 if report.errors and not report.added else 0
+
+
+def cmd_watch(args) -> int:
+    from rag import ingest
+
+    try:
+        every = ingest.parse_every(args.every)
+    except ValueError as e:
+        print(f"error: --every: {e}", file=sys.stderr)
+        return 2
+    ingest.watch(_settings(args), args.feeds, every=every, iterations=1 if args.once else args.iterations, kind=_kind(args),
+                 limit=args.limit)
+    return 0
+
+
 # ------------------------------------------------------------------ serve
 
 
@@ -305,11 +337,33 @@ def build_parser() -> argparse.ArgumentParser:
                     help='settings to override, e.g. "retriever=hybrid,top_k=6"; repeat for each configuration')
     ec.set_defaults(func=cmd_eval_compare)
 
+    ad = sub.add_parser("add", help="add files, folders, web pages, RSS/Atom feeds or sitemaps to the corpus and index them")
+    ad.add_argument("sources", nargs="+", help="a file, a folder, or an http(s) URL of a page, a feed or a sitemap")
+    _web_kind(ad)
+    ad.add_argument("--json", action="store_true", help="print the report as JSON")
+    ad.add_argument("--quiet", action="store_true")
+    ad.set_defaults(func=cmd_add)
+    wa = sub.add_parser("watch", help="poll feeds (or sitemaps) and add new items as they appear")
+    wa.add_argument("feeds", nargs="+", help="feed or sitemap URLs")
+    wa.add_argument("--every", default="15m", help="time between polls: 30s, 15m, 2h (default 15m)")
+    _web_kind(wa)
+    stop = wa.add_mutually_exclusive_group()
+    stop.add_argument("--once", action="store_true", help="poll once and exit")
+    stop.add_argument("--iterations", type=int, metavar="N", help="poll N times and exit (default: until interrupted)")
+    wa.set_defaults(func=cmd_watch)
+
     sv = sub.add_parser("serve", help="start the web chat (default http://127.0.0.1:7860)")
     sv.add_argument("--host", help="interface to bind (default 127.0.0.1, env RAG_HOST)")
     sv.add_argument("--port", type=int, help="port (default 7860, env RAG_PORT)")
     sv.set_defaults(func=cmd_serve)
     return p
+
+
+def _web_kind(parser) -> None:
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument("--feed", action="store_true", help="the URLs are RSS/Atom feeds (default: detected)")
+    kind.add_argument("--sitemap", action="store_true", help="the URLs are sitemaps (default: detected)")
+    parser.add_argument("--limit", type=int, metavar="N", help="at most N new links per feed or sitemap per run, newest first")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -68,6 +68,15 @@ class Settings:
     context_sentences: int = setting(4, min=1, max=100)  # best sentences put in the prompt (4 beat 3, 5 and 6 on the seed gold set: eval/RESULTS.md)
     min_retrieval_score: float = setting(0.0, min=0.0, max=1.0)  # abstention gate, see rag.ground
 
+    # fetching web pages, feeds and sitemaps (rag.fetch)
+    user_agent: str = "rag-news-vi/0.1 (offline Vietnamese news question answering)"  # names the project to site owners
+    fetch_timeout: float = setting(15.0, min=0.01, max=600.0)  # seconds per connect/read step
+    fetch_retries: int = setting(2, min=0, max=10)  # extra tries after a timeout, a connection error, 429 or 5xx
+    fetch_backoff: float = setting(2.0, min=0.0, max=600.0)  # seconds before the first retry, doubled each time
+    fetch_delay: float = setting(1.0, min=0.0, max=3600.0)  # seconds between requests to one host (a longer robots.txt Crawl-delay wins)
+    fetch_max_bytes: int = setting(5_000_000, min=1_000, max=1_000_000_000)  # a bigger response is refused
+    fetch_max_redirects: int = setting(5, min=0, max=30)
+
     def __post_init__(self):
         for f in fields(self):  # frozen: store the checked (e.g. str -> Path) value
             object.__setattr__(self, f.name, check(f.name, getattr(self, f.name)))

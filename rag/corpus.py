@@ -7,6 +7,8 @@ Formats:
   comes from a page header line such as "Công nghệ Thứ Sáu 28/11/2025, 07:36".
 - `.jsonl` / `.jsonl.gz`: one JSON object per line with id, title, date, source, url, text;
   other fields (e.g. `summary`) go to `metadata`.
+- `.html` / `.htm`: a saved web page, read by `rag.webpage` (main text, title, date, site name);
+  the id is the file name.
 
 Files are untrusted: YAML aliases are refused (a few hundred bytes of them expand to gigabytes),
 control characters are stripped from text and metadata, an article longer than
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = (".md", ".markdown", ".txt")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
+HTML_SUFFIXES = (".html", ".htm")
 _FIELDS = ("id", "title", "date", "source", "url", "language")  # the rest of an article's keys is metadata
 _HEADER_LINES = 5  # non-empty lines at the top of a body searched for a page header with the date
 _TITLE_MAX = 150  # characters; a longer first line is a paragraph: shorten it for the title, keep it in the text
@@ -179,11 +182,13 @@ def _format(path: Path) -> str | None:
         return "jsonl"
     if name.endswith(TEXT_SUFFIXES):
         return "text"
+    if name.endswith(HTML_SUFFIXES):
+        return "html"
     return None
 
 
 def _supported() -> str:
-    return "expected " + ", ".join(TEXT_SUFFIXES + JSONL_SUFFIXES)
+    return "expected " + ", ".join(TEXT_SUFFIXES + JSONL_SUFFIXES + HTML_SUFFIXES)
 
 
 class _Collector:
@@ -206,7 +211,8 @@ class _Collector:
             if kind == "jsonl":
                 items = _read_jsonl(path, self._warn, self.max_chars)
             else:
-                items = [_read_text_file(path, self._warn, self.max_chars)]
+                read = _read_html_file if kind == "html" else _read_text_file
+                items = [read(path, self._warn, self.max_chars)]
             for item in items:
                 if isinstance(item, ArticleError):
                     self.result.errors.append(item)
@@ -267,6 +273,20 @@ def _read_text_file(path: Path, warn: Callable[[str], None], max_chars: int) -> 
         raise ArticleError(path, "empty file" if not text.strip() else "no text, only control characters")
     front, body = _split_front_matter(text.replace("\r\n", "\n").replace("\r", "\n"), path)
     return _article(front, body, default_id=path.stem, where=str(path), warn=warn)
+
+
+def _read_html_file(path: Path, _warn: Callable[[str], None], max_chars: int) -> Article:
+    from rag import webpage  # imported on first use: trafilatura is not needed for Markdown corpora
+
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ArticleError(path, f"cannot read file: {e.strerror or e}") from None
+    if not data.strip():
+        raise ArticleError(path, "empty file")
+    article = webpage.html_to_article(webpage.decode(data), where=str(path), default_id=path.stem)
+    _check_size(article.text, path, max_chars)
+    return article
 
 
 def _read_jsonl(path: Path, warn: Callable[[str], None], max_chars: int) -> Iterator[Article | ArticleError]:

@@ -32,6 +32,15 @@ class ArticleError(RagError):
         super().__init__(f"{path}: {reason}")
 
 
+class FetchError(RagError):
+    """One URL could not be fetched or used (robots.txt, HTTP status, timeout, size, type); the batch goes on."""
+
+    def __init__(self, url: str, reason: str):
+        self.url = url
+        self.reason = reason
+        super().__init__(f"{url}: {reason}")
+
+
 class CorpusEmpty(RagError):
     pass
 

@@ -209,7 +209,7 @@ def test_walk_is_recursive_sorted_and_skips_hidden_readme_and_unsupported(tmp_pa
     write(tmp_path / "notes.pdf", "x")
     r = load_corpus(tmp_path)
     assert [a.id for a in r.articles] == ["b", "a"]  # b.md sorts before sub/
-    assert r.warnings == [f"{tmp_path / 'notes.pdf'}: skipped, not an article file (expected .md, .markdown, .txt, .jsonl, .jsonl.gz)"]
+    assert r.warnings == [f"{tmp_path / 'notes.pdf'}: skipped, not an article file (expected .md, .markdown, .txt, .jsonl, .jsonl.gz, .html, .htm)"]
     assert not r.errors
 
 
