@@ -64,7 +64,7 @@ _GLUE_AFTER = re.compile(r"[^\W\d_]|[.!?…”)]")  # what the phrase is glued t
 # The caption's text is content (it often names a person and a role the body never repeats: "Ông X -
 # Chủ tịch Y phát biểu"); only the credit is furniture, so only the credit is dropped.
 _CREDIT = (
-    r"(?:(?:nguồn ảnh|ảnh|đồ h(?:ọa|oạ)|photo)\s*:\s*[^()]{1,60}?"
+    r"(?:(?:nguồn ảnh|nguồn|ảnh|đồ h(?:ọa|oạ)|photo)\s*:\s*[^()]{1,60}?"
     r"|ảnh (?:minh h(?:ọa|oạ)|chụp màn hình|tư liệu)(?:\s*:\s*[^()]{1,60}?)?)"
 )
 _CAPTION = re.compile(rf"(?:^|[-–—|]\s*|\(\s*|[.!?…]\s+)(?P<credit>{_CREDIT})\s*\)?\s*\.?$", re.I)

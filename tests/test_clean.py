@@ -120,6 +120,7 @@ def test_inline_related_link_is_dropped(link):
     ("Ảnh minh họa", None),
     ("Ảnh: Internet", None),
     ("Nguồn ảnh: Bộ Y tế", None),
+    ("Lực lượng cứu hộ tìm kiếm nạn nhân - Nguồn: Reuters", "Lực lượng cứu hộ tìm kiếm nạn nhân."),
 ])
 def test_photo_captions_keep_their_text_and_lose_the_credit(caption, text):
     assert paragraphs(clean_text(f"{caption}\n{BODY}")) == ([text] if text else []) + [BODY]
