@@ -106,8 +106,11 @@ def _kinds(q: str, patterns) -> list[str]:
 
 def _unit(q: str) -> str:
     """What a how-many question counts: "bao nhiêu lần" -> "lần", "how many people" -> "people"."""
-    m = re.search(r"\b(?:bao nhiêu|mấy|how many|how much)\s+([^\W\d_]+)", q)
-    return m.group(1) if m and m.group(1) not in ground.STOPWORDS else ""
+    m = re.search(r"\b(?:bao nhiêu|mấy|how many|how much)\s+(.+)", q)
+    if not m:
+        return ""
+    first = (text.words(m.group(1))[:1] or [""])[0].replace("_", " ")  # one word: "thành phố", "lần"
+    return "" if first in ground.STOPWORDS or first in _UNIT_STOP else first
 
 
 # ------------------------------------------------------------------ candidates in text
@@ -116,7 +119,7 @@ _YEAR = r"(?:19|20)\d\d"
 _DAYMONTH = r"\d{1,2}\s*[/-]\s*\d{1,2}(?:\s*[/-]\s*(?:19|20)\d\d)?"
 _MONTHS_EN = "january|february|march|april|may|june|july|august|september|october|november|december"
 _DATE_RE = re.compile(
-    rf"\b(?:{_DAYMONTH}|ngày\s+\d{{1,2}}(?:\s+tháng\s+\d{{1,2}})?(?:\s+năm\s+{_YEAR})?|\d{{1,2}}\s+tháng\s+\d{{1,2}}"
+    rf"\b(?:(?:ngày\s+)?{_DAYMONTH}|ngày\s+\d{{1,2}}(?:\s+tháng\s+\d{{1,2}})?(?:\s+năm\s+{_YEAR})?|\d{{1,2}}\s+tháng\s+\d{{1,2}}"
     rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS_EN})|(?:{_MONTHS_EN})\s+\d{{1,2}}(?:st|nd|rd|th)?)\b",
     re.I,
 )
@@ -191,20 +194,27 @@ def with_unit(sentence: str, span: tuple[int, int, str], max_words: int = 2, uni
     """A number with the words that count what it counts: "5" -> "5 lần", "hàng trăm" -> "hàng trăm khách mời";
     up to the unit the question asked about when there is one."""
     out, end = span[2], span[1]
-    for m in list(re.finditer(r"\S+", sentence[end:]))[:max_words]:
+    rest = sentence[end:]
+    for words_ in (unit, unit.split()[0] if unit else ""):  # the whole unit asked about, else its head word
+        m = re.match(rf"\s*{re.escape(words_)}\b", rest, re.I) if words_ else None
+        if m:
+            return sentence[span[0] : end + m.end()]
+    for m in list(re.finditer(r"\S+", rest))[:max_words]:
         word = m.group(0)
         bare = word.rstrip(",.;:!?…)")
         if not bare.isalpha() or not bare.islower() or bare in _UNIT_STOP:
             break
         out = sentence[span[0] : end + m.start() + len(bare)]
-        if bare != word or bare.lower() == unit:
+        if bare != word:
             break
     return out
 
 
 def candidate_key(span: str) -> str:
-    """Comparison form of a candidate: lower case, no diacritics, separators unified ("2-12" == "2/12")."""
-    return re.sub(r"\s+", " ", text.fold_diacritics(span.lower()).replace("-", "/").replace(" / ", "/")).strip()
+    """Comparison form of a candidate: lower case, no diacritics, separators unified, a leading "ngày" /
+    "năm" dropped ("ngày 2-12" == "2/12", "năm 2023" == "2023")."""
+    key = re.sub(r"\s+", " ", text.fold_diacritics(span.lower()).replace("-", "/").replace(" / ", "/")).strip()
+    return re.sub(r"^(?:ngay|nam) ", "", key)
 
 
 # ------------------------------------------------------------------ does the claim have the right type?
@@ -280,7 +290,7 @@ def anchor_scores(expected: Expected, sentence: str, cands: list[tuple[int, int,
                 continue
             d = min(abs(i - p) + CLAUSE_DISTANCE * abs(breaks[i + 1] - breaks[p + 1]) for p in pos)
             score += _weight(w) / (1 + d)
-        if expected.unit and re.match(rf"\W*(?:\w+\s+)?{re.escape(expected.unit)}\b", sentence[b:].lower()):
+        if expected.unit and re.match(rf"\W*(?:\w+\s+)?{re.escape(expected.unit.split()[0])}\b", sentence[b:].lower()):
             score += DISTINCTIVE_WEIGHT  # "5 lần" for "bao nhiêu lần"
         scores.append(score)
     return scores

@@ -6,7 +6,7 @@ import re
 from collections import Counter
 
 from rag import answertype, ground
-from rag.text import fold_diacritics, nfc, split_sentences
+from rag.text import fold_diacritics, nfc, split_sentences, syllables
 
 
 def first_gold_rank(ranked_ids: list[str], gold: set[str]) -> int | None:
@@ -108,12 +108,13 @@ def extra_candidates(question: str, pred: str, golds: list[str]) -> list[str]:
     the other years of a pasted sentence for "which year", other people for "who". An answer that
     contains the gold string among other candidates does not say which one it is."""
     expected = answertype.classify(question)
-    if not expected.typed or expected.plural or not pred:
+    pred = _MARKERS.sub(" ", pred)
+    if not expected.typed or expected.plural or not pred.strip():
         return []
     gold_text = " ".join(golds)
     if expected.kind == answertype.AGENT:
-        known = set(fold_diacritics(f"{gold_text} {question}".lower()).split())
-        return [n for n in answertype.people(pred) if not set(fold_diacritics(n.lower()).split()) <= known]
+        known = set(syllables(fold_diacritics(f"{gold_text} {question}")))
+        return [n for n in answertype.people(pred) if not set(syllables(fold_diacritics(n))) <= known]
     if expected.kind == answertype.PLACE:
         return []
     seen = {answertype.candidate_key(c[2]) for c in answertype.candidates(expected.kind, f"{gold_text} ; {question}")}

@@ -73,6 +73,9 @@ def test_extraction_takes_the_clear_candidate_or_nothing():
     q = "Bình Dương được vinh danh trong Smart 21 bao nhiêu lần liên tiếp?"
     span, sentence = at.extract(at.classify(q), q, PASSAGE)
     assert at.phrase(at.classify(q), span, sentence, "vi") == "5 lần"
+    q = "TP.HCM muốn đưa hệ sinh thái khởi nghiệp lọt vào top bao nhiêu thành phố năng động nhất?"
+    hcm = "TP.HCM quyết tâm đưa hệ sinh thái khởi nghiệp sáng tạo lọt vào Top 100 thành phố năng động nhất toàn cầu."
+    assert at.phrase(at.classify(q), *at.extract(at.classify(q), q, hcm), "vi") == "Top 100 thành phố"
     # a question about something the passage does not hold gets nothing, whatever years stand in it
     q = "Hà Nội đứng Top1 Smart 21 năm nào?"
     assert at.extract(at.classify(q), q, PASSAGE) is None
