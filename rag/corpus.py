@@ -7,6 +7,13 @@ Formats:
   comes from a page header line such as "Công nghệ Thứ Sáu 28/11/2025, 07:36".
 - `.jsonl` / `.jsonl.gz`: one JSON object per line with id, title, date, source, url, text;
   other fields (e.g. `summary`) go to `metadata`.
+- `.html` / `.htm`: a saved web page, read by `rag.webpage` (main text, title, date, site name);
+  the id is the file name.
+
+Files are untrusted: YAML aliases are refused (a few hundred bytes of them expand to gigabytes),
+control characters are stripped from text and metadata, an article longer than
+`Settings.max_article_chars` is skipped, and any failure while reading one file (or one jsonl line),
+whatever its exception, is reported as a skip of that file while the others are read.
 """
 from __future__ import annotations
 
@@ -28,7 +35,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from rag.clean import clean_text, is_dateline, is_furniture_line, normalize
+from rag.clean import clean_text, is_dateline, is_furniture_line, normalize, strip_controls
+from rag.config import Settings
 from rag.errors import ArticleError
 from rag.types import Article
 
@@ -36,9 +44,12 @@ log = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = (".md", ".markdown", ".txt")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
+HTML_SUFFIXES = (".html", ".htm")
 _FIELDS = ("id", "title", "date", "source", "url", "language")  # the rest of an article's keys is metadata
 _HEADER_LINES = 5  # non-empty lines at the top of a body searched for a page header with the date
 _TITLE_MAX = 150  # characters; a longer first line is a paragraph: shorten it for the title, keep it in the text
+_METADATA_DEPTH = 20  # nesting levels of metadata kept; deeper is an attack or an error, not news metadata
+MAX_CHARS = Settings.max_article_chars  # the default of load_file / load_corpus
 
 _ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 _DMY_DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
@@ -74,10 +85,10 @@ def parse_date(value) -> str | None:
         return None
 
 
-def load_file(path: Path, near_duplicates: float | None = None) -> list[Article]:
+def load_file(path: Path, near_duplicates: float | None = None, *, max_article_chars: int = MAX_CHARS) -> list[Article]:
     """The articles of one file. Strict: raises ArticleError for a bad file, or for the first bad
     line of a jsonl file. Duplicates are dropped (see load_corpus); warnings are logged."""
-    collector = _Collector(near_duplicates)
+    collector = _Collector(max_article_chars, near_duplicates)
     collector.add_file(Path(path))
     for warning in collector.result.warnings:
         log.warning(warning)
@@ -86,7 +97,10 @@ def load_file(path: Path, near_duplicates: float | None = None) -> list[Article]
     return collector.result.articles
 
 
-def load_corpus(path: Path | list[Path], near_duplicates: float | None = None, signature_cache=None) -> LoadResult:
+def load_corpus(
+    path: Path | list[Path], near_duplicates: float | None = None, signature_cache=None, *,
+    max_article_chars: int = MAX_CHARS,
+) -> LoadResult:
     """Every article under a directory (recursively, sorted; hidden files and README.* skipped),
     in a file, or in a list of files. Never raises for a bad file: it is listed in `errors`.
 
@@ -94,7 +108,7 @@ def load_corpus(path: Path | list[Path], near_duplicates: float | None = None, s
     threshold, see rag.dedup) nearly the same, is kept once: the first copy stays, and the others'
     title, source, URL and date are added to its `also` list, so citations name every source.
     `signature_cache` (rag.dedup.open_cache) keeps the texts' MinHash signatures between runs."""
-    collector = _Collector(near_duplicates, signature_cache)
+    collector = _Collector(max_article_chars, near_duplicates, signature_cache)
     for file in _corpus_files([Path(p) for p in path] if isinstance(path, list) else [Path(path)], collector):
         collector.add_file(file)
     if collector.near is not None:
@@ -127,9 +141,15 @@ def write_article(article: Article, directory: Path) -> Path:
 
 def atomic_write(target: Path, data: bytes) -> None:
     """Write via a hidden temporary file in the same folder (load_corpus skips it), fsync, rename:
-    a reader sees the old file or the new one, never half of one."""
+    a reader sees the old file or the new one, never half of one. The file gets the mode it had,
+    or a new file's usual one (0666 less the umask), not mkstemp's owner-only 0600."""
+    try:
+        mode = target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -138,6 +158,20 @@ def atomic_write(target: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask can only be read by setting it, which
+    would race with other threads creating files); Linux shows it in /proc."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _corpus_files(paths: list[Path], collector: _Collector) -> Iterator[Path]:
@@ -161,17 +195,20 @@ def _format(path: Path) -> str | None:
         return "jsonl"
     if name.endswith(TEXT_SUFFIXES):
         return "text"
+    if name.endswith(HTML_SUFFIXES):
+        return "html"
     return None
 
 
 def _supported() -> str:
-    return "expected " + ", ".join(TEXT_SUFFIXES + JSONL_SUFFIXES)
+    return "expected " + ", ".join(TEXT_SUFFIXES + JSONL_SUFFIXES + HTML_SUFFIXES)
 
 
 class _Collector:
     """Accumulates a LoadResult: keeps the first copy of each text and refuses reused ids."""
 
-    def __init__(self, near_duplicates: float | None = None, signature_cache=None) -> None:
+    def __init__(self, max_chars: int, near_duplicates: float | None = None, signature_cache=None) -> None:
+        self.max_chars = max_chars
         self.result = LoadResult()
         self._ids: dict[str, tuple[str, str | None]] = {}  # id -> (text digest, where it came from)
         self._texts: dict[str, str] = {}  # text digest -> id
@@ -186,8 +223,15 @@ class _Collector:
         try:
             kind = _format(path)
             if kind is None:
-                raise ArticleError(path, f"unsupported file type ({_supported()})")
-            items = _read_jsonl(path, self._warn) if kind == "jsonl" else [_read_text_file(path, self._warn)]
+                why = f"unsupported file type ({_supported()})" if path.exists() else "no such file or folder"
+                raise ArticleError(path, why)
+            if path.exists() and not path.is_file():  # reading a pipe would wait forever
+                raise ArticleError(path, "not a regular file")
+            if kind == "jsonl":
+                items = _read_jsonl(path, self._warn, self.max_chars)
+            else:
+                read = _read_html_file if kind == "html" else _read_text_file
+                items = [read(path, self._warn, self.max_chars)]
             for item in items:
                 if isinstance(item, ArticleError):
                     self.result.errors.append(item)
@@ -195,6 +239,8 @@ class _Collector:
                     self._add(item)
         except ArticleError as e:
             self.result.errors.append(e)
+        except Exception as e:  # whatever a hostile file triggers, it costs that file only
+            self.result.errors.append(_unexpected(path, e))
 
     def _add(self, article: Article) -> None:
         # the cleaned text is NFC already; compare it regardless of how it was split into paragraphs
@@ -232,19 +278,51 @@ class _Collector:
         self.result.warnings.append(message)
 
 
-def _read_text_file(path: Path, warn: Callable[[str], None]) -> Article:
+def _unexpected(where, e: Exception) -> ArticleError:
+    """A failure no check foresaw, as a skip with a short reason; the traceback goes to the debug log."""
+    log.debug("reading %s failed", where, exc_info=True)
+    if isinstance(e, RecursionError):
+        return ArticleError(where, "nested too deeply to read")
+    if isinstance(e, MemoryError):
+        return ArticleError(where, "too large to read")
+    return ArticleError(where, f"could not be read ({type(e).__name__}: {' '.join(str(e).split())[:200]})")
+
+
+def _check_size(text: str, where, max_chars: int) -> None:
+    if len(text) > max_chars:
+        raise ArticleError(
+            where, f"{len(text):,} characters; the limit is {max_chars:,} per article (setting RAG_MAX_ARTICLE_CHARS)"
+        )
+
+
+def _read_text_file(path: Path, warn: Callable[[str], None], max_chars: int) -> Article:
     try:
         data = path.read_bytes()
     except OSError as e:
         raise ArticleError(path, f"cannot read file: {e.strerror or e}") from None
     text = _decode(data, path)
-    if not text.strip():
-        raise ArticleError(path, "empty file")
+    _check_size(text, path, max_chars)
+    if not strip_controls(text).strip():
+        raise ArticleError(path, "empty file" if not text.strip() else "no text, only control characters")
     front, body = _split_front_matter(text.replace("\r\n", "\n").replace("\r", "\n"), path)
     return _article(front, body, default_id=path.stem, where=str(path), warn=warn)
 
 
-def _read_jsonl(path: Path, warn: Callable[[str], None]) -> Iterator[Article | ArticleError]:
+def _read_html_file(path: Path, _warn: Callable[[str], None], max_chars: int) -> Article:
+    from rag import webpage  # imported on first use: trafilatura is not needed for Markdown corpora
+
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ArticleError(path, f"cannot read file: {e.strerror or e}") from None
+    if not data.strip():
+        raise ArticleError(path, "empty file")
+    article = webpage.html_to_article(webpage.decode(data), where=str(path), default_id=path.stem)
+    _check_size(article.text, path, max_chars)
+    return article
+
+
+def _read_jsonl(path: Path, warn: Callable[[str], None], max_chars: int) -> Iterator[Article | ArticleError]:
     """One Article per good line, one ArticleError (path:line) per bad one."""
     lineno, seen_any = 0, False
     stem = path.name[: -len(next(s for s in JSONL_SUFFIXES if path.name.lower().endswith(s)))]
@@ -256,18 +334,22 @@ def _read_jsonl(path: Path, warn: Callable[[str], None]) -> Iterator[Article | A
                 seen_any = True
                 where = f"{path}:{lineno}"
                 try:
-                    yield _jsonl_article(raw, f"{stem}-{lineno}", where, warn)
+                    yield _jsonl_article(raw, f"{stem}-{lineno}", where, warn, max_chars)
                 except ArticleError as e:
                     yield e
+                except Exception as e:  # e.g. RecursionError from a row nested 200,000 levels deep
+                    yield _unexpected(where, e)
     except (OSError, EOFError, zlib.error) as e:  # unreadable, or a damaged gzip stream
         raise ArticleError(f"{path}:{lineno}" if lineno else path, f"cannot read file: {e}") from None
     if not seen_any:
         raise ArticleError(path, "empty file")
 
 
-def _jsonl_article(raw: bytes, default_id: str, where: str, warn: Callable[[str], None]) -> Article:
+def _jsonl_article(raw: bytes, default_id: str, where: str, warn: Callable[[str], None], max_chars: int) -> Article:
+    line = _decode(raw, where)
+    _check_size(line, where, max_chars)
     try:
-        obj = json.loads(_decode(raw, where))
+        obj = json.loads(line)
     except json.JSONDecodeError as e:
         raise ArticleError(where, f"invalid JSON: {e.msg} (column {e.colno})") from None
     if not isinstance(obj, dict):
@@ -285,6 +367,17 @@ def _decode(data: bytes, where) -> str:
         raise ArticleError(where, f"not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})") from None
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe YAML without aliases (*name): a few hundred bytes of nested aliases expand to gigabytes
+    (a "billion laughs"), and an alias may refer to itself. Front matter never needs one."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in front matter", mark)
+        return super().compose_node(parent, index)
+
+
 def _split_front_matter(text: str, path: Path) -> tuple[dict, str]:
     lines = text.split("\n")
     if lines[0].strip() != "---":
@@ -295,7 +388,7 @@ def _split_front_matter(text: str, path: Path) -> tuple[dict, str]:
     else:
         raise ArticleError(path, "front matter opened by '---' on line 1 is never closed by a '---' line")
     try:
-        front = yaml.safe_load("\n".join(lines[1:end]))
+        front = yaml.load("\n".join(lines[1:end]), Loader=_NoAliasLoader)
     except yaml.YAMLError as e:
         raise ArticleError(path, f"front matter is not valid YAML: {' '.join(str(e).split())}") from None
     if front is None:
@@ -307,7 +400,8 @@ def _split_front_matter(text: str, path: Path) -> tuple[dict, str]:
 
 def _article(fields: dict, body: str, *, default_id: str, where: str, warn: Callable[[str], None]) -> Article:
     """An Article from its fields (front matter or a JSON object) and its raw body."""
-    fields = {str(k): v for k, v in fields.items()}
+    fields = _jsonable(fields, where)
+    body = strip_controls(body.replace("\r\n", "\n").replace("\r", "\n"))
     values = {name: fields.pop(name, None) for name in _FIELDS}
     title = _text_field(values["title"], "title", where) or _title_from(body)
     if not title:
@@ -321,7 +415,7 @@ def _article(fields: dict, body: str, *, default_id: str, where: str, warn: Call
     if not text:
         raise ArticleError(where, "no article text" + (" left after removing page furniture" if body.strip() else ""))
     return Article(
-        id=_text_field(values["id"], "id", where) or default_id,
+        id=_text_field(values["id"], "id", where) or strip_controls(default_id),
         title=title,
         text=text,
         date=date,
@@ -329,7 +423,7 @@ def _article(fields: dict, body: str, *, default_id: str, where: str, warn: Call
         url=url,
         language=_text_field(values["language"], "language", where) or "vi",
         path=where,
-        metadata=_jsonable(fields),
+        metadata=fields,
     )
 
 
@@ -364,12 +458,21 @@ def _date_from_header(body: str) -> str | None:
     return next((parse_date(line) for line in lines if is_dateline(line)), None)
 
 
-def _jsonable(value):
-    """Metadata as JSON would hold it: the index stores it, YAML may have parsed dates."""
+def _jsonable(value, where: str, depth: int = 0):
+    """Fields as JSON would hold them (the index stores them; YAML also makes dates, bytes and sets),
+    without control characters, at most _METADATA_DEPTH levels deep."""
+    if depth > _METADATA_DEPTH:
+        raise ArticleError(where, f"metadata nested deeper than {_METADATA_DEPTH} levels")
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {strip_controls(str(k)): _jsonable(v, where, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, where, depth + 1) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return [_jsonable(v, where, depth + 1) for v in sorted(value, key=str)]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
     if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return value
+        value = value.isoformat()
+    elif isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    return strip_controls(str(value))

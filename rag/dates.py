@@ -121,7 +121,7 @@ def reference_date(today: str | dt.date | None = None) -> dt.date:
     try:
         return dt.date.fromisoformat(str(today).strip())
     except ValueError:
-        raise InvalidSetting(f"RAG_TODAY={today!r}: expected a date as YYYY-MM-DD, e.g. 2025-12-01") from None
+        raise InvalidSetting("RAG_TODAY", today, "a date as YYYY-MM-DD, e.g. 2025-12-01") from None
 
 
 def resolve(question: str, today: str | dt.date | None = None) -> Period | None:

@@ -14,7 +14,13 @@ class InvalidQuestion(RagError, ValueError):
 
 
 class InvalidSetting(RagError, ValueError):
-    """A setting's value cannot be used (e.g. RAG_TODAY that is not a date)."""
+    """A setting (RAG_* variable, CLI option, Settings field or per-call override) outside what it allows."""
+
+    exit_code = 2
+
+    def __init__(self, variable: str, value, allowed: str):
+        self.variable, self.value, self.allowed = variable, value, allowed
+        super().__init__(f"invalid setting {variable}={value}: expected {allowed}")
 
 
 class ArticleError(RagError):
@@ -24,6 +30,15 @@ class ArticleError(RagError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{path}: {reason}")
+
+
+class FetchError(RagError):
+    """One URL could not be fetched or used (robots.txt, HTTP status, timeout, size, type); the batch goes on."""
+
+    def __init__(self, url: str, reason: str):
+        self.url = url
+        self.reason = reason
+        super().__init__(f"{url}: {reason}")
 
 
 class CorpusEmpty(RagError):

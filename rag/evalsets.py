@@ -26,6 +26,8 @@ class GoldItem:
     article_ids: list[str] = field(default_factory=list)  # gold sources
     answerable: bool = True
     type: str = ""
+    group: str = ""  # paraphrases of one question share a group (the original's id): consistency
+    split: str = ""  # "dev" (looked at while working) or "holdout" (reported apart, never tuned to)
 
 
 @dataclass
@@ -54,12 +56,17 @@ def _open_text(path: Path) -> str:
     return text
 
 
+HOLDOUT_EVERY = 3  # CSV sets: every third row (by position) is the held-out part
+
+
 def load_csv(
     path: Path,
     question_col: str = "question",
     context_col: str = "context",
     answer_cols: tuple[str, ...] = ("answer", "extractive answer"),
 ) -> GoldSet:
+    """One question per row; `is_impossible` = 1 marks an unanswerable one (SQuAD v2 style), a `title`
+    column names the context's article."""
     path = Path(path)
     rows = csv.DictReader(_open_text(path).splitlines())
     header = rows.fieldnames or []
@@ -67,7 +74,7 @@ def load_csv(
         if col not in header:
             raise GoldFileError(f"{path}: no column {col!r} (columns: {', '.join(header)})")
     answer_col = next((c for c in answer_cols if c in header), None)
-    items, skipped, contexts = [], [], {}
+    items, skipped, contexts, titles = [], [], {}, {}
     for line, row in enumerate(rows, start=2):
         q, ctx = (row.get(question_col) or "").strip(), (row.get(context_col) or "").strip()
         if not q or not ctx:
@@ -75,11 +82,17 @@ def load_csv(
             continue
         cid = context_id(ctx)
         contexts.setdefault(cid, ctx)
+        titles.setdefault(cid, (row.get("title") or "").replace("_", " ").strip())
         answer = (row.get(answer_col) or "").strip() if answer_col else ""
-        items.append(GoldItem(id=f"{path.stem}-{line}", question=q, answers=[answer] if answer else [], article_ids=[cid]))
+        impossible = (row.get("is_impossible") or "").strip().lower() in ("1", "true")
+        items.append(GoldItem(
+            id=f"{path.stem}-{line}", question=q, answers=[answer] if answer and not impossible else [], article_ids=[cid],
+            answerable=not impossible, type="unanswerable" if impossible else "",
+            split="holdout" if len(items) % HOLDOUT_EVERY == HOLDOUT_EVERY - 1 else "dev",
+        ))
     if not items:
         raise GoldFileError(f"{path}: no usable rows")
-    corpus = [Article(id=cid, title="", text=ctx, source=path.name) for cid, ctx in contexts.items()]
+    corpus = [Article(id=cid, title=titles[cid], text=ctx, source=path.name) for cid, ctx in contexts.items()]
     return GoldSet(items, corpus, skipped, path.stem)
 
 
@@ -115,6 +128,8 @@ def load_jsonl(path: Path) -> GoldSet:
                 article_ids=ids,
                 answerable=answerable,
                 type=str(row.get("type", "")),
+                group=str(row.get("paraphrase_of") or row.get("id") or ""),
+                split=str(row.get("split", "")),
             )
         )
     if not items:

@@ -21,13 +21,16 @@ from rag.errors import InvalidQuestion
 from rag.evalsets import GoldItem, GoldSet
 from rag.metrics import percentile, retrieval_scores
 from rag.retrieve import Retriever
+from rag.types import Hit
 
 
-def ensure_corpus_index(gold: GoldSet, settings: Settings, embedder, *, progress=True, log=print) -> Settings:
-    """Index a gold set's own corpus under the cache (once; reruns reuse it) and return settings pointing at it."""
+def ensure_corpus_index(gold: GoldSet, settings: Settings, embedder, *, progress=True, log=print, lexical_only=False) -> Settings:
+    """Index a gold set's own corpus under the cache (once; reruns reuse it) and return settings pointing at it.
+    `lexical_only`: no vectors (nothing will be searched densely, e.g. reading comprehension)."""
     digest = hashlib.sha256("\x00".join(sorted(a.id for a in gold.corpus)).encode()).hexdigest()[:12]
     eval_settings = settings.replace(index_dir=settings.cache_dir / "eval" / f"{gold.name}-{digest}")
-    report = index_mod.update(eval_settings, gold.corpus, embedder, progress=progress, log=log, cache=open_cache(settings))
+    report = index_mod.update(eval_settings, gold.corpus, embedder, progress=progress, log=log, cache=open_cache(settings),
+                              max_embed=0 if lexical_only else None)
     log(f"eval corpus {gold.name}: {report.summary()}")
     return eval_settings
 
@@ -88,7 +91,7 @@ _NOT_CONFIG = {"corpus_dir", "index_dir", "cache_dir", "threads", "embed_batch",
 
 
 # The modules whose code shapes an answer: editing one makes earlier rows stale.
-_ANSWER_CODE = ("pipeline", "prompt", "ground", "retrieve", "generate", "text")
+_ANSWER_CODE = ("pipeline", "prompt", "ground", "answertype", "retrieve", "generate", "text")
 
 
 def code_version() -> str:
@@ -150,15 +153,26 @@ class _Recording:
             yield piece
 
 
-def _ask(pipeline, recording: _Recording, item: GoldItem, key: str) -> dict:
+def given_hits(index, article_ids: list[str]) -> list[Hit]:
+    """Every chunk of the gold articles, in article order: the paragraph a reading-comprehension
+    question is asked about, handed to the answer step without retrieval."""
+    hits = []
+    for aid in article_ids:
+        article = index.articles.get(aid)
+        hits += [Hit(c, article.meta(), 1.0) for c in index.chunks if c.article_id == aid] if article else []
+    return hits
+
+
+def _ask(pipeline, recording: _Recording, item: GoldItem, key: str, given_context: bool = False) -> dict:
     row = {"id": item.id, "question": item.question, "type": item.type, "answerable": item.answerable,
-           "gold_answers": item.answers, "gold_article_ids": item.article_ids, "config": key}
+           "gold_answers": item.answers, "gold_article_ids": item.article_ids, "config": key,
+           "group": item.group, "split": item.split}
     recording.prompt, recording.output = None, ""
     try:
-        answer = pipeline.ask(item.question)
+        answer = pipeline.ask(item.question, passages=given_hits(pipeline.index, item.article_ids) if given_context else None)
     except InvalidQuestion as e:  # a bad gold question is reported, not fatal
         return row | {"error": str(e)}
-    hits = pipeline.search(item.question, k=SEARCH_DEPTH)
+    hits = [] if given_context else pipeline.search(item.question, k=SEARCH_DEPTH)  # retrieval metrics: not in RC
     return row | {
         "answer": answer.text, "abstained": answer.abstained, "model": answer.model, "timings": answer.timings,
         "citations": [c.to_dict() for c in answer.citations],
@@ -175,6 +189,14 @@ def _verdicts(item: GoldItem, row: dict, chunk_text: dict[str, str], top_k: int,
     for fold, sfx in ((False, ""), (True, "_fold")):
         for name, fn in (("em", metrics.exact_match), ("f1", metrics.token_f1), ("contains", metrics.contains_gold)):
             v[name + sfx] = fn(pred, item.answers, fold) if item.answerable else None
+    yes_no = metrics.yes_no(item.answers[0]) if item.answerable and item.answers else None
+    extra = metrics.extra_candidates(item.question, pred, item.answers) if item.answerable and yes_no is None else []
+    if not item.answerable:
+        correct = row["abstained"]
+    elif yes_no is not None:  # "Có"/"Không" gold: the answer's first word decides ("có" occurs everywhere)
+        correct = answered and metrics.yes_no(pred) == yes_no
+    else:  # the gold answer, and no other candidate of the kind asked for beside it
+        correct = bool(v["contains_fold"]) and not extra
     # as in the pipeline's verifier: cross-lingual similarity only for answers to non-Vietnamese questions
     similarity = similarity if not ground.is_vietnamese(item.question) else None
     sentences = metrics.citation_verdicts(pred, {c["marker"]: chunk_text.get(c["chunk_id"], "") for c in row["citations"]}, similarity)
@@ -182,7 +204,9 @@ def _verdicts(item: GoldItem, row: dict, chunk_text: dict[str, str], top_k: int,
     context = " ".join(chunk_text.get(c, "") for c in row["retrieved_chunks"][:top_k])
     gold_answer = item.answerable and answered
     return v | {
-        "correct": bool(v["contains_fold"]) if item.answerable else row["abstained"],
+        "correct": bool(correct),
+        "yes_no": yes_no,
+        "extra_candidates": extra,
         "citations": sum(len(s["supported"]) + len(s["unsupported"]) for s in sentences),
         "citations_supported": sum(len(s["supported"]) for s in sentences),
         "sentences": len(sentences),
@@ -216,22 +240,29 @@ def answers(
     generator=None,
     progress: bool = True,
     log=print,
+    given_context: bool = False,
 ) -> dict:
     """Ask every gold question through the pipeline and score answers, citations, abstention, retrieval
     and latency. Rows go to report_dir/rows.jsonl as they finish; rows there with the same configuration
     are reused. Writes report.json and report.md; returns the report. A CSV set is answered from its own
-    corpus (indexed under the cache); `embedder`/`generator` objects stand in for the configured models."""
+    corpus (indexed under the cache); `embedder`/`generator` objects stand in for the configured models.
+    `given_context`: each question is answered from its gold articles' text, without retrieval
+    (reading comprehension, the setting published scores use)."""
     from tqdm import tqdm
 
     from rag.generate import make_generator
     from rag.pipeline import Pipeline
 
+    items = gold.items[:limit] if limit else gold.items
     if gold.corpus is not None:
         embedder = embedder or load_embedder(settings)
-        settings = ensure_corpus_index(gold, settings, embedder, progress=progress, log=log)
+        if given_context:  # only the asked paragraphs are needed, and no vectors: nothing is searched
+            wanted = {a for it in items for a in it.article_ids}
+            gold = dataclasses.replace(gold, corpus=[a for a in gold.corpus if a.id in wanted])
+        settings = ensure_corpus_index(gold, settings, embedder, progress=progress, log=log, lexical_only=given_context)
     recording = _Recording(generator or make_generator(settings))
     pipeline = Pipeline(settings, embedder=embedder, generator=recording)
-    config = run_config(settings, pipeline.index.path.name)
+    config = run_config(settings, pipeline.index.path.name) | ({"given_context": "1"} if given_context else {})
     key = _config_key(config)
     chunk_text = {c.id: c.text for c in pipeline.index.chunks}
     similarity = _similarity(pipeline)
@@ -239,7 +270,6 @@ def answers(
     report_dir.mkdir(parents=True, exist_ok=True)
     rows_path = report_dir / "rows.jsonl"
     done = _read_rows(rows_path, key)
-    items = gold.items[:limit] if limit else gold.items
     rows, reused, correct = [], 0, 0
     with rows_path.open("a+", encoding="utf-8") as out, tqdm(items, desc="answering", unit="q", disable=not progress, file=sys.stderr) as bar:
         out.seek(0, 2)
@@ -250,7 +280,8 @@ def answers(
         for item in bar:
             row = done.get((item.id, item.question))
             fresh = row is None
-            row = _ask(pipeline, recording, item, key) if fresh else row
+            row = _ask(pipeline, recording, item, key, given_context) if fresh else row
+            row |= {"group": item.group, "split": item.split}  # the gold set's, also on reused rows
             if not row.get("error"):  # scored again on reuse, so a corrected gold set counts
                 row = row | {"verdicts": _verdicts(item, row, chunk_text, settings.top_k, similarity)}
                 correct += row["verdicts"]["correct"]
@@ -267,7 +298,9 @@ def answers(
         "config": config,
         "skipped_gold_rows": gold.skipped,
         "summary": metrics.answer_summary(rows),
-        "rows": [{k: r.get(k) for k in ("id", "type", "answerable", "question", "gold_answers", "answer", "abstained",
+        "splits": {split: metrics.answer_summary([r for r in rows if r.get("split") == split])
+                   for split in sorted({r.get("split") for r in rows} - {"", None})},
+        "rows": [{k: r.get(k) for k in ("id", "type", "split", "group", "answerable", "question", "gold_answers", "answer", "abstained",
                                          "raw_output", "citations", "timings", "verdicts", "error")} for r in rows],
     }
     (report_dir / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -275,21 +308,32 @@ def answers(
     return report
 
 
-def compare(gold: GoldSet, settings: Settings, configs: dict[str, dict], report_dir: Path, *, limit=None, progress=True, log=print) -> dict[str, dict]:
+def compare(gold: GoldSet, settings: Settings, configs: dict[str, dict], report_dir: Path, *, limit=None, progress=True, log=print, given_context=False) -> dict[str, dict]:
     """Run each configuration (label -> Settings overrides, see parse_overrides) on the same gold set, each
     in its own subfolder of report_dir, so each resumes on its own; returns label -> summary."""
     results = {}
     for label, over in configs.items():
         log(f"config {label}")
         sub = Path(report_dir) / (re.sub(r"[^\w.-]+", "_", label).strip("_") or "default")
-        results[label] = answers(gold, settings.replace(**over), sub, limit=limit, progress=progress, log=log)["summary"]
+        results[label] = answers(gold, settings.replace(**over), sub, limit=limit, progress=progress, log=log, given_context=given_context)["summary"]
     return results
 
 
 # ------------------------------------------------------------------ tables
 
 _MAIN = [
-    ("accuracy", "accuracy (answerable: gold in answer; unanswerable: abstained)"),
+    ("wrong_but_cited.of_answerable", "WRONG BUT CITED, % of answerable questions"),
+    ("wrong_but_cited.of_answers", "WRONG BUT CITED, % of answers given"),
+    ("wrong_but_cited.count", "wrong but cited (count; unanswerable ones answered included)"),
+    ("correct_answerable", "answerable answered correctly (gold, and no other candidate)"),
+    ("wrongly_refused", "answerable but refused"),
+    ("abstained_unanswerable", "unanswerable refused"),
+    ("yes_no_correct", "yes/no questions correct"),
+    ("consistency", "same verdict across phrasings"),
+    ("contains_gold_with_other_candidates", "gold among other candidates (counted wrong)"),
+    ("squad_v2.em", "SQuAD-v2 EM (refusing an unanswerable = exact)"),
+    ("squad_v2.f1", "SQuAD-v2 F1"),
+    ("accuracy", "accuracy (answerable: correct; unanswerable: abstained)"),
     ("answer.contains_fold", "answer contains gold (no diacritics)"),
     ("answer.contains", "answer contains gold"),
     ("answer.f1_fold", "token F1 (no diacritics)"),
@@ -367,7 +411,7 @@ def markdown_report(report: dict) -> str:
            f"generator `{cfg.get('generator')}` ({cfg.get('backend')}), retriever `{cfg.get('retriever')}`, "
            f"top_k {cfg.get('top_k')}, index `{cfg.get('index_version')}`. Percentages; latencies are wall-clock ms "
            "on the machine that ran it, the first question's including model loading.\n",
-           summary_table({"value": s}),
+           summary_table({"all": s} | {k: v for k, v in report.get("splits", {}).items()}),
            "\n| type | n | correct % |\n|---|---:|---:|"]
     out += [f"| {t} | {b['n']} | {_cell(b['correct'])} |" for t, b in s["by_type"].items()]
     head = "| id | type | outcome | question | gold | answer | cited | gold in ctx | total ms |\n|---|---|---|---|---|---|---|---|---:|"

@@ -74,9 +74,18 @@ def with_aliases(passage: str) -> str:
     return passage + ("\n" + "\n".join(extra) if extra else "")
 
 
+_HONORIFIC = re.compile(r"^(?:Ông|Bà|Anh|Chị|Cô|Ngài|Mr\.?|Mrs\.?|Ms\.?|Dr\.?)\s+")
+
+
 def names(s: str) -> list[str]:
-    """Capitalised names, skipping the sentence's first word when only it is capitalised."""
-    return [m.group(0) for m in _NAME.finditer(s)]
+    """Capitalised names, skipping the sentence's first word when only it is capitalised, and an
+    honorific that opens a sentence ("Ông Võ Minh Thành" -> "Võ Minh Thành")."""
+    out = []
+    for m in _NAME.finditer(s):
+        name = _HONORIFIC.sub("", m.group(0))
+        if _NAME.fullmatch(name):
+            out.append(name)
+    return out
 
 
 def content_tokens(s: str) -> list[str]:

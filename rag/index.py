@@ -123,6 +123,24 @@ def _read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+# What a manifest holds: key -> (type of its value, type of that value's own values; None: any)
+_MANIFEST_SCHEMA = {"config": (dict, None), "counts": (dict, int), "articles": (dict, str), "files": (dict, int)}
+
+
+def _manifest_problem(manifest) -> str | None:
+    """What is wrong with a manifest's shape, if anything: valid JSON of the wrong shape (an old
+    format, a hand edit) is as corrupt as a torn file."""
+    if not isinstance(manifest, dict):
+        return f"a JSON {type(manifest).__name__}, not an object"
+    for key, (kind, item) in _MANIFEST_SCHEMA.items():
+        value = manifest.get(key)
+        if not isinstance(value, kind):
+            return f"{key!r} is {type(value).__name__ if key in manifest else 'missing'}, expected {kind.__name__}"
+        if item and not all(isinstance(v, item) and not isinstance(v, bool) for v in value.values()):
+            return f"{key!r} holds values that are not {item.__name__}"
+    return None
+
+
 def load(settings: Settings, *, expected_embedder: str | None = None) -> Index:
     """Load the live version; raise IndexMissing / IndexMismatch / IndexCorrupt with the fix in the message."""
     import bm25s
@@ -133,6 +151,8 @@ def load(settings: Settings, *, expected_embedder: str | None = None) -> Index:
         raise IndexMissing(f"no index in {settings.index_dir}: run `rag index` to build it")
     try:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        if (why := _manifest_problem(manifest)) is not None:
+            raise IndexCorrupt(f"index at {path} is corrupt (manifest.json: {why}): {REBUILD_HINT}")
         for name, size in manifest["files"].items():
             if (path / name).stat().st_size != size:
                 raise IndexCorrupt(f"index file {path / name} has the wrong size: {REBUILD_HINT}")
@@ -268,12 +288,17 @@ def update(
     cache=None,
     max_embed: int | None = None,
     lexical_first: bool = False,
+    embed_only: set[str] | None = None,
+    on_publish=None,
 ) -> IndexReport:
     """Bring the index in line with `articles` (the whole corpus), reusing what is unchanged.
     `max_embed` bounds the chunks embedded in this run (None: all); see the module docstring.
     `lexical_first`: when chunks need the embedding model, first publish a version where they are
     searchable lexically (seconds), then embed them and publish again; the model load alone takes
-    longer than the rest of a small re-index."""
+    longer than the rest of a small re-index.
+    `embed_only`: article ids whose chunks may be embedded in this run (None: any); the others wait,
+    lexical-only, for a later run (an upload embeds its own articles, not the backlog).
+    `on_publish()` is called each time a version goes live, e.g. to make a server pick it up."""
     from rag.embed import embed_some
 
     if not articles:
@@ -322,6 +347,8 @@ def update(
         def fill(limit: int | None) -> int:
             """Vectors for chunks that lack one: from the cache only (limit 0), or embedding up to `limit`."""
             todo = np.flatnonzero(~has_vec).tolist()
+            if embed_only is not None and limit != 0:
+                todo = [i for i in todo if chunks[i].article_id in embed_only]
             if not todo:
                 return 0
             got = embed_some(
@@ -342,14 +369,20 @@ def update(
         tokens = None if same_chunks else bm25_tokens(chunks, settings.tokenizer, open_token_cache(settings), progress)
         bm25_from = old.path / "bm25" if same_chunks else None
         published = []
-        if lexical_first and not same_chunks and not has_vec.all() and max_embed != 0:  # else: already live
+
+        def publish() -> None:
             published.append(_publish(settings, articles, hashes, chunks, vectors, has_vec, tokens, bm25_from, wanted))
+            if on_publish is not None:
+                on_publish()
+
+        if lexical_first and not same_chunks and not has_vec.all() and max_embed != 0:  # else: already live
+            publish()
             bm25_from = index_dir / published[-1] / "bm25"
             log(f"searchable now ({published[-1]}), {int((~has_vec).sum())} chunks lexically only until embedded")
         report.embedded = fill(max_embed)
         report.without_vector = int((~has_vec).sum())
         if report.embedded or not published:
-            published.append(_publish(settings, articles, hashes, chunks, vectors, has_vec, tokens, bm25_from, wanted))
+            publish()
         previous = published[0] if len(published) > 1 else (old.path.name if old else "")
         _prune(index_dir, keep={published[-1], previous})
         report.version = published[-1]

@@ -3,7 +3,9 @@
 Uploaded files are untrusted: their size and type are checked, they are parsed strictly with
 `corpus.load_file`, and only the parsed articles are written, under names `corpus.write_article`
 derives from the article id; the uploaded file name is never used as a path. Every change ends with
-an incremental `index.update` over the whole corpus folder. One process-wide lock serialises changes
+an incremental `index.update` over the whole corpus folder, lexical-first: the change is searchable
+at once, and only the uploaded articles are embedded (chunks a `rag index --max-embed` run left
+without a vector stay that command's job). One process-wide lock serialises changes
 (index.update also takes a file lock against other processes); readers keep the immutable Index they
 hold, and the caller picks up the new version with `Pipeline.reload()`.
 """
@@ -20,7 +22,7 @@ from rag.config import Settings
 from rag.errors import ArticleError, ArticleNotFound, CorpusEmpty
 from rag.types import Article
 
-UPLOAD_SUFFIXES = (".md", ".markdown", ".txt", ".jsonl")
+UPLOAD_SUFFIXES = (".md", ".markdown", ".txt", ".jsonl", ".html", ".htm")
 MAX_BYTES = 5_000_000
 
 Progress = Callable[..., object]  # called as progress(fraction, desc=...): gr.Progress fits
@@ -31,6 +33,7 @@ _LOCK = threading.Lock()  # one corpus change (files + index update) at a time i
 @dataclass
 class AddReport:
     added: list[str] = field(default_factory=list)  # article ids written to the corpus
+    updated: list[str] = field(default_factory=list)  # ids of web pages taken in before whose text has changed
     errors: list[str] = field(default_factory=list)  # "<file name>: <reason>", nothing of that file written
     duplicates: list[str] = field(default_factory=list)  # "<file name>: <reason>" for articles already there
     index: index_mod.IndexReport | None = None  # None when nothing was added
@@ -44,8 +47,9 @@ class RemoveReport:
 
 
 def _name(where) -> str:
-    """The file name (and jsonl line) of a location, for messages: never the upload's temp folder."""
-    return Path(str(where)).name
+    """The file name (and jsonl line) of a location, for messages: never the upload's temp folder.
+    A URL is shown whole."""
+    return str(where) if "://" in str(where) else Path(str(where)).name
 
 
 def _check_upload(path: Path, max_bytes: int) -> None:
@@ -63,14 +67,18 @@ def _step(progress: Progress | None, fraction: float, desc: str) -> None:
         progress(fraction, desc=desc)
 
 
-def _reindex(settings: Settings, embedder, progress: Progress | None) -> index_mod.IndexReport:
-    """index.update over the whole corpus folder (caller holds _LOCK)."""
+def _reindex(
+    settings: Settings, embedder, progress: Progress | None, embed: set[str], on_publish: Callable[[], object] | None
+) -> index_mod.IndexReport:
+    """index.update over the whole corpus folder, embedding only the articles in `embed` (caller holds _LOCK)."""
     from rag.embed import load_embedder, open_cache
 
     from rag.dedup import open_cache as dedup_cache
 
     signatures = dedup_cache(settings) if settings.dedup_threshold else None
-    loaded = corpus.load_corpus(settings.corpus_dir, settings.dedup_threshold, signatures)
+    loaded = corpus.load_corpus(
+        settings.corpus_dir, settings.dedup_threshold, signatures, max_article_chars=settings.max_article_chars
+    )
     _step(progress, 0.3, f"Đang lập chỉ mục {len(loaded.articles)} bài báo…")
     return index_mod.update(
         settings,
@@ -79,6 +87,9 @@ def _reindex(settings: Settings, embedder, progress: Progress | None) -> index_m
         progress=progress is not None,  # tqdm bars, which gr.Progress(track_tqdm=True) shows
         log=lambda _message: None,
         cache=open_cache(settings),
+        lexical_first=True,
+        embed_only=embed,
+        on_publish=on_publish,
     )
 
 
@@ -89,32 +100,67 @@ def add_files(
     embedder=None,
     max_bytes: int = MAX_BYTES,
     progress: Progress | None = None,
+    on_publish: Callable[[], object] | None = None,
 ) -> AddReport:
     """Parse each file, write its new articles into settings.corpus_dir, then update the index.
     A bad file is reported in `errors` and contributes nothing; the others are still added.
-    `embedder` defaults to the configured one (load_embedder)."""
+    `embedder` defaults to the configured one (load_embedder). `on_publish()` runs when an index
+    version goes live: first with the new articles searchable lexically, then with their vectors."""
     report = AddReport()
+    parsed = read_files(settings, paths, report, max_bytes=max_bytes, progress=progress)
+    return add_articles(settings, parsed, embedder=embedder, progress=progress, report=report, on_publish=on_publish)
+
+
+def read_files(
+    settings: Settings, paths: list[Path], report: AddReport, *, max_bytes: int = MAX_BYTES, progress: Progress | None = None
+) -> list[tuple[Path, list[Article]]]:
+    """(file, its articles) for each good file; each bad one gets a line in report.errors."""
     parsed: list[tuple[Path, list[Article]]] = []
     for i, raw in enumerate(paths):
         path = Path(raw)
         _step(progress, 0.1 * i / max(len(paths), 1), f"Đang đọc {path.name}…")
         try:
             _check_upload(path, max_bytes)
-            parsed.append((path, corpus.load_file(path)))
+            parsed.append((path, corpus.load_file(path, max_article_chars=settings.max_article_chars)))
         except ArticleError as e:
             report.errors.append(f"{_name(e.path)}: {e.reason}")
+    return parsed
 
+
+def add_articles(
+    settings: Settings,
+    parsed: list[tuple[str | Path, list[Article]]],
+    *,
+    embedder=None,
+    progress: Progress | None = None,
+    report: AddReport | None = None,
+    on_publish: Callable[[], object] | None = None,
+) -> AddReport:
+    """Write the new articles among `parsed` ((where they came from, articles) pairs: a file, a URL)
+    into settings.corpus_dir, then update the index. An article whose text or id is already there is
+    reported in `duplicates` / `errors` and not written, except a web page whose URL and id are those of
+    an article written here before: its new text replaces the old (`updated`)."""
+    report = report or AddReport()
     with _LOCK:
-        existing = corpus.load_corpus(settings.corpus_dir)
+        existing = corpus.load_corpus(settings.corpus_dir, max_article_chars=settings.max_article_chars)
         ids = {a.id for a in existing.articles}
         texts = {_text_key(a): a.id for a in existing.articles}
+        urls = {a.url: a.id for a in existing.articles if a.url}  # a web page keeps its id: same URL, same article
+        files = {a.id: Path(str(a.path)) for a in existing.articles}
         new: list[Article] = []
+        changed: list[Article] = []
         for path, articles in parsed:
             for a in articles:
                 target = settings.corpus_dir / corpus.article_filename(a.id)
                 where = _name(a.path or path)
                 if _text_key(a) in texts:
                     report.duplicates.append(f"{where}: same text as the article {texts[_text_key(a)]!r}")
+                elif a.url and urls.get(a.url) == a.id:
+                    if files.get(a.id) == target:  # its own file: the page changed since it was taken in
+                        texts[_text_key(a)] = a.id
+                        changed.append(a)
+                    else:
+                        report.duplicates.append(f"{where}: already in the corpus as {a.id!r} (same URL)")
                 elif a.id in ids:
                     report.errors.append(f"{where}: id {a.id!r} is already used by another article; change the id")
                 elif target.exists():
@@ -122,14 +168,17 @@ def add_files(
                 else:
                     ids.add(a.id)
                     texts[_text_key(a)] = a.id
+                    if a.url:
+                        urls[a.url] = a.id
                     new.append(a)
-        if not new:
+        if not new and not changed:
             return report
-        _step(progress, 0.2, f"Đang lưu {len(new)} bài báo…")
-        for a in new:
-            corpus.write_article(a, settings.corpus_dir)
-            report.added.append(a.id)
-        report.index = _reindex(settings, embedder, progress)
+        _step(progress, 0.2, f"Đang lưu {len(new) + len(changed)} bài báo…")
+        for articles, ids_out in ((new, report.added), (changed, report.updated)):
+            for a in articles:
+                corpus.write_article(a, settings.corpus_dir)
+                ids_out.append(a.id)
+        report.index = _reindex(settings, embedder, progress, set(report.added + report.updated), on_publish)
     _step(progress, 1.0, "Xong")
     return report
 
@@ -148,11 +197,14 @@ def list_articles(index: index_mod.Index) -> list[dict]:
     return sorted(rows, key=lambda r: (r["date"] or "", r["title"]), reverse=True)
 
 
-def remove_article(settings: Settings, article_id: str, *, embedder=None, progress: Progress | None = None) -> RemoveReport:
+def remove_article(
+    settings: Settings, article_id: str, *, embedder=None, progress: Progress | None = None,
+    on_publish: Callable[[], object] | None = None,
+) -> RemoveReport:
     """Delete the article (and any identical copies the reader skipped) from the corpus folder, then
     update the index. A .jsonl file loses just that line; a Markdown/text file is deleted."""
     with _LOCK:
-        loaded = corpus.load_corpus(settings.corpus_dir)
+        loaded = corpus.load_corpus(settings.corpus_dir, max_article_chars=settings.max_article_chars)
         article = next((a for a in loaded.articles if a.id == article_id), None)
         if article is None:
             raise ArticleNotFound(f"no article with id {article_id!r} in {settings.corpus_dir}")
@@ -169,7 +221,7 @@ def remove_article(settings: Settings, article_id: str, *, embedder=None, progre
                 _drop_lines(file, numbers)
             else:
                 file.unlink()
-        report = _reindex(settings, embedder, progress)
+        report = _reindex(settings, embedder, progress, set(), on_publish)  # nothing new to embed
     _step(progress, 1.0, "Xong")
     return RemoveReport(article_id, [str(f) for f in lines], report)
 

@@ -5,8 +5,8 @@ import math
 import re
 from collections import Counter
 
-from rag import ground
-from rag.text import fold_diacritics, nfc, split_sentences
+from rag import answertype, ground
+from rag.text import fold_diacritics, nfc, split_sentences, syllables
 
 
 def first_gold_rank(ranked_ids: list[str], gold: set[str]) -> int | None:
@@ -93,6 +93,35 @@ def contains_gold(pred: str, golds: list[str], fold: bool = False) -> float:
     return float(any((parts := _alias_parts(g, fold)) and all(f" {x} " in p for x in parts) for g in golds))
 
 
+_YES = {"có", "đúng", "yes", "true", "phải"}
+_NO = {"không", "sai", "no", "false", "chưa"}
+
+
+def yes_no(s: str) -> bool | None:
+    """True / False for a text that opens with a yes / no word ("Có. …", "Sai", "No, …"), else None."""
+    first = normalize_answer(s).split()[:1]
+    return True if first and first[0] in _YES else False if first and first[0] in _NO else None
+
+
+def extra_candidates(question: str, pred: str, golds: list[str]) -> list[str]:
+    """What the answer names, besides the gold answer, of the kind a single-answer question asks for:
+    the other years of a pasted sentence for "which year", other people for "who". An answer that
+    contains the gold string among other candidates does not say which one it is."""
+    expected = answertype.classify(question)
+    pred = _MARKERS.sub(" ", pred)
+    if not expected.typed or expected.plural or not pred.strip():
+        return []
+    gold_text = " ".join(golds)
+    if expected.kind == answertype.AGENT:
+        known = set(syllables(fold_diacritics(f"{gold_text} {question}")))
+        return [n for n in answertype.people(pred) if not set(syllables(fold_diacritics(n))) <= known]
+    if expected.kind == answertype.PLACE:
+        return []
+    seen = {answertype.candidate_key(c[2]) for c in answertype.candidates(expected.kind, f"{gold_text} ; {question}")}
+    seen |= {answertype.candidate_key(g) for g in golds}
+    return sorted({c[2] for c in answertype.candidates(expected.kind, pred) if answertype.candidate_key(c[2]) not in seen})
+
+
 def citation_verdicts(answer: str, passages: dict[int, str], similarity=None) -> list[dict]:
     """ALCE-style check of each answer sentence against the passages it cites ([n] -> passage text).
     A sentence with neither a marker nor a checkable claim (a connective) is not counted. `similarity`
@@ -170,6 +199,17 @@ def _mean_pct(values: list) -> float | None:
     return _pct(sum(values), len(values))
 
 
+def consistency(rows: list[dict]) -> float | None:
+    """Share of questions asked in several phrasings (rows sharing a "group") that got the same verdict,
+    right or wrong, in every phrasing."""
+    groups: dict[str, set[bool]] = {}
+    for r in rows:
+        if r.get("group"):
+            groups.setdefault(r["group"], set()).add(bool(r["verdicts"]["correct"]))
+    counted = [verdicts for g, verdicts in groups.items() if sum(r.get("group") == g for r in rows) > 1]
+    return _pct(sum(len(v) == 1 for v in counted), len(counted))
+
+
 def answer_summary(rows: list[dict]) -> dict:
     """Aggregate per-question rows of an answer run (rag.evaluate.answers writes them). Uses each row's
     answerable, abstained, type, raw_output, timings, retrieved article ids, gold_article_ids and verdicts
@@ -180,6 +220,8 @@ def answer_summary(rows: list[dict]) -> dict:
     answered = [r for r in answerable if not r["abstained"]]
     spoke = [r for r in ok if not r["abstained"]]  # every non-abstention, answerable or not
     v = lambda r: r["verdicts"]  # noqa: E731
+    wrong = [r for r in spoke if not v(r)["correct"]]  # shown as an answer, with its citations, and wrong
+    yes_no_rows = [r for r in answerable if v(r).get("yes_no") is not None]
     by_type: dict[str, list[bool]] = {}
     for r in ok:
         by_type.setdefault(r.get("type") or "-", []).append(v(r)["correct"])
@@ -188,6 +230,22 @@ def answer_summary(rows: list[dict]) -> dict:
         "errors": len(rows) - len(ok),
         "answerable": len(answerable),
         "unanswerable": len(ok) - len(answerable),
+        "wrong_but_cited": {
+            "count": len(wrong),
+            "of_answerable": _pct(sum(r["answerable"] for r in wrong), len(answerable)),
+            "of_answers": _pct(len(wrong), len(spoke)),
+            "answered_unanswerable": sum(not r["answerable"] for r in wrong),
+        },
+        "correct_answerable": _mean_pct([v(r)["correct"] for r in answerable]),
+        "wrongly_refused": _pct(sum(r["abstained"] for r in answerable), len(answerable)),
+        "abstained_unanswerable": _pct(sum(r["abstained"] for r in ok if not r["answerable"]), len(ok) - len(answerable)),
+        "contains_gold_with_other_candidates": sum(bool(v(r).get("extra_candidates")) and bool(v(r)["contains_fold"]) for r in answered),
+        "yes_no_correct": _mean_pct([v(r)["correct"] for r in yes_no_rows]),
+        "consistency": consistency(ok),
+        "squad_v2": {
+            "em": _mean_pct([v(r)["em_fold"] if r["answerable"] else float(r["abstained"]) for r in ok]),
+            "f1": _mean_pct([v(r)["f1_fold"] if r["answerable"] else float(r["abstained"]) for r in ok]),
+        },
         "accuracy": _mean_pct([v(r)["correct"] for r in ok]),
         "answer": {
             key: _mean_pct([v(r)[key] for r in answerable])

@@ -18,8 +18,8 @@ from typing import Iterator
 
 import numpy as np
 
-from rag import dates, ground, index as index_mod, prompt, text
-from rag.config import Settings, load_settings
+from rag import answertype, dates, ground, index as index_mod, prompt, text
+from rag.config import Settings, check, load_settings
 from rag.errors import CorpusEmpty, InvalidQuestion
 from rag.retrieve import Filters, Retriever
 from rag.types import Answer, Citation, Hit
@@ -122,7 +122,7 @@ class Pipeline:
     def search(self, query: str, *, k: int | None = None, retriever: str | None = None, filters=None) -> list[Hit]:
         if len(self.index) == 0:
             raise CorpusEmpty("the index has no articles: add files to the corpus folder and run `rag index`")
-        mode = retriever or self.settings.retriever
+        mode = check("retriever", retriever or self.settings.retriever)  # before an embedder loads for it
         r = Retriever(self.index, None if mode == "bm25" else self.embedder, self.settings)
         f = filters if isinstance(filters, Filters) or filters is None else Filters.from_dict(filters)
         return r.search(query, k=k, retriever=mode, filters=f)
@@ -131,6 +131,9 @@ class Pipeline:
         """Rewrite a follow-up into a self-contained question, so retrieval sees what it is about."""
         if not history or not any(h.get("role") == "user" for h in history):
             return question
+        resolved = resolve_person(question, history)
+        if resolved != question:  # "Ông ấy ...?" after an answer naming one person: no model needed
+            return resolved
         from rag.generate import complete
 
         try:
@@ -197,9 +200,14 @@ class Pipeline:
         filters=None,
         retriever: str | None = None,
         generator: str | None = None,
+        passages: list[Hit] | None = None,
     ) -> Iterator[str | Answer]:
+        """Yield verified answer text as it is produced, then the final Answer. `passages`: answer from
+        these instead of searching (reading comprehension: the question's own paragraph)."""
         t0 = time.perf_counter()
         q = validate(question, self.settings.max_question_chars)
+        if top_k is not None:  # checked before any model loads (the retriever checks it again)
+            check("top_k", top_k)
         lang = language(q)
         gen = self.generator(generator)
         timings: dict[str, float] = {}
@@ -207,10 +215,10 @@ class Pipeline:
         if standalone != q:
             timings["rewrite"] = _ms(t0)
         t1 = time.perf_counter()
-        hits = self.search(standalone, k=top_k or self.settings.top_k, retriever=retriever, filters=filters)
+        hits = passages or self.search(standalone, k=top_k, retriever=retriever, filters=filters)
         timings["retrieve"] = _ms(t1)
 
-        if not self.gate(standalone, hits):
+        if passages is None and not self.gate(standalone, hits):
             answer = self._abstain(q, lang, hits, gen.name, timings, t0)
             yield answer.text
             yield answer
@@ -218,8 +226,15 @@ class Pipeline:
 
         texts = {h.chunk.article_id: self.index.articles[h.chunk.article_id].text for h in hits}
         sources = prompt.select_sources(standalone, hits, self.settings.context_sentences, texts=texts)
+        expected = answertype.classify(standalone)
+        verifier = _Verifier(sources, self.embedder if lang != "vi" else None, standalone, expected)
+        if expected.kind == answertype.YESNO and (shown := verifier.yes_no(lang)):
+            # decided by the evidence sentence itself (the small model says "Có" to nearly anything)
+            timings["first_output"] = timings["total"] = _ms(t0)
+            yield shown
+            yield Answer(q, shown, verifier.citations(), False, timings, gen.name)
+            return
         messages = prompt.messages(q if standalone == q else standalone, sources)
-        verifier = _Verifier(sources, self.embedder if lang != "vi" else None)
         out_parts: list[str] = []
         held: list[str] = []  # connective sentences wait until a verified claim follows them
         buffer = ""
@@ -249,6 +264,13 @@ class Pipeline:
         if buffer.strip():
             yield from release(buffer.strip())
 
+        if not out_parts and (shown := verifier.from_evidence(lang)):
+            # the model refused or its answer was not the one asked for, but one sentence answers
+            # a when / how-many question with a single clear candidate: that candidate, cited
+            timings.setdefault("first_output", _ms(t0))
+            yield shown
+            out_parts.append(shown)
+            held.clear()
         if not out_parts:  # nothing verified: whatever the model said is not shown
             answer = self._abstain(q, lang, hits, gen.name, timings, t0)
             yield answer.text
@@ -285,14 +307,34 @@ def _complete_sentences(buffer: str) -> tuple[list[str], str]:
     return out, buffer[start:]
 
 
-class _Verifier:
-    """Checks answer sentences one by one against the numbered sources and renumbers citations."""
+_PRONOUN = re.compile(r"\b(ông|bà|anh|chị|cô)\s+(ấy|này|đó|ta)\b|\b(người này|người đó|vị này|he|she|him|her)\b", re.I)
 
-    def __init__(self, sources: list[prompt.Source], embedder=None):
+
+def resolve_person(question: str, history: list[dict]) -> str:
+    """Put the person the last answer named in place of "ông ấy" / "he" ("Ông ấy giữ chức vụ gì?" ->
+    "Ông Lâm Đình Thắng giữ chức vụ gì?"); the question unchanged when there is no such person."""
+    last = next((h.get("content") or "" for h in reversed(history) if h.get("role") == "assistant"), "")
+    people = answertype.people(last)
+    if not people or not _PRONOUN.search(question):
+        return question
+
+    def name(m: re.Match) -> str:
+        return f"{m.group(1)} {people[0]}" if m.group(1) else people[0]
+
+    return _PRONOUN.sub(name, question, count=1)
+
+
+class _Verifier:
+    """Checks answer sentences one by one against the numbered sources (is the claim in them?) and
+    against the question (is it the answer asked for?), and renumbers citations."""
+
+    def __init__(self, sources: list[prompt.Source], embedder=None, question: str = "", expected=None):
         self.sources = {s.n: s for s in sources}
         self.embedder = embedder  # for cross-lingual support only
+        self.question, self.expected = question, expected
         self.order: list[int] = []  # source numbers in order of first citation -> new marker = index + 1
         self.claims: dict[int, list[str]] = {}
+        self.rejected: list[tuple[str, str]] = []  # (claim, why it does not answer the question)
 
     def _similarities(self, claim: str) -> dict[int, float]:
         if self.embedder is None or ground.is_vietnamese(claim):
@@ -322,6 +364,12 @@ class _Verifier:
                     break
         if not good:
             return None
+        if self.expected is not None:
+            evidence = "\n".join(self.sources[n].passage for n in good)
+            verdict = answertype.check_claim(self.expected, self.question, claim, evidence)
+            if not verdict.ok:
+                self.rejected.append((claim, verdict.reason))
+                return None
         markers = []
         for n in good:
             if n not in self.order:
@@ -331,6 +379,25 @@ class _Verifier:
         end = claim[-1] if claim[-1] in ".!?…" else ""
         body = claim[:-1] if end else claim
         return f"{body} {''.join(markers)}{end or '.'}"
+
+    def yes_no(self, lang: str) -> str | None:
+        """"Có. <the deciding sentence> [n]." from the first source that decides the question, or None."""
+        for n, s in self.sources.items():
+            yes, sentence = answertype.decide_yesno(self.question, s.passage)
+            if yes is not None and (shown := self.accept(f"{sentence} [{n}]")):
+                word = {("vi", True): "Có", ("vi", False): "Không", ("en", True): "Yes", ("en", False): "No"}[lang, yes]
+                return f"{word}. {shown}"
+        return None
+
+    def from_evidence(self, lang: str) -> str | None:
+        """The single candidate a source sentence ties to a when / how-many question, cited, or None."""
+        if self.expected is None:
+            return None
+        for n, s in self.sources.items():
+            found = answertype.extract(self.expected, self.question, s.passage)
+            if found and (shown := self.accept(f"{answertype.phrase(self.expected, *found, lang)} [{n}]")):
+                return shown
+        return None
 
     def citations(self) -> list[Citation]:
         out = []

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag import text
-from rag.config import Settings
+from rag.config import Settings, check
 from rag.index import Index
 from rag.types import Hit
 
-RETRIEVERS = ("hybrid", "bm25", "dense")
 RRF_K = 60
 # Ordering by date reorders only candidates at least this share of the best fused score: "the newest
 # relevant article", not the newest article that happens to share a word with the question.
@@ -155,10 +154,8 @@ class Retriever:
         filters: Filters | None = None,
         query_vector: np.ndarray | None = None,
     ) -> list[Hit]:
-        k = k or self.settings.top_k
-        mode = retriever or self.settings.retriever
-        if mode not in RETRIEVERS:
-            raise ValueError(f"unknown retriever {mode!r}; choose one of {RETRIEVERS}")
+        k = self.settings.top_k if k is None else check("top_k", k)  # a caller's value obeys the setting's range
+        mode = check("retriever", retriever or self.settings.retriever)
         if len(self.index) == 0:
             return []
         allowed = filters.mask(self.index) if filters and filters.restricts() else None

@@ -144,14 +144,14 @@ def test_add_files_writes_safe_names_reports_bad_files_and_indexes(seeded, tmp_p
     good = md(up / "..;rm -rf ~.md", "Bão số 9 đổ bộ\n\nBão số 9 gây mưa lớn ở Quảng Ngãi.")  # id from the name
     sneaky = md(up / "b.md", "---\nid: ../../outside\ntitle: Thoát thư mục\n---\nNội dung thử thoát khỏi thư mục.")
     bad = md(up / "bad.md", "---\ntitle: Không đóng\nNội dung")
-    wrong = md(up / "x.html", "<html>")
+    wrong = md(up / "x.pdf", "%PDF-1.4")
     seen = []
     report = manage.add_files(settings, [good, sneaky, bad, wrong], embedder=emb,
                               progress=lambda f, desc="": seen.append(f))
     assert set(report.added) == {"..;rm -rf ~", "../../outside"}
     assert len(report.errors) == 2
     assert report.errors[0].startswith("bad.md: front matter") and str(up) not in report.errors[0]
-    assert report.errors[1].startswith("x.html: unsupported file type")
+    assert report.errors[1].startswith("x.pdf: unsupported file type")
     files = sorted(p.name for p in settings.corpus_dir.iterdir())
     assert all("/" not in f and not f.startswith(".") for f in files) and len(files) == 5
     assert not (tmp_path / "outside.md").exists() and not (settings.corpus_dir.parent / "outside.md").exists()
@@ -235,7 +235,7 @@ def test_chat_date_and_source_controls_become_filters():
     assert app.chat_filters("", " ", []) is None
     assert app.chat_filters("24/11/2025", "2025-11-30", ["Báo A"]) == {
         "date_from": "2025-11-24", "date_to": "2025-11-30", "source": ["Báo A"]}
-    with pytest.raises(RagError, match="Từ ngày.*không phải là ngày"):
+    with pytest.raises(RagError, match="Từ ngày=tuần trước.*ví dụ 28/11/2025"):
         app.chat_filters("tuần trước", "", None)
     arts = {"a": Article(id="a", title="A", text="x", source="Báo B", also=[{"source": "báo c"}, {"url": "u"}]),
             "b": Article(id="b", title="B", text="y", source="Báo A")}

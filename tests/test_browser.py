@@ -1,12 +1,16 @@
 """A real Chromium (Debian's, driven by Playwright) asks the real app a question and reads the answer."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, _free_port, _wait_http
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [  # see ../shared/TESTING.md
@@ -20,7 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 @pytest.fixture
-def page(app_server):
+def browser_page():
     sync_api = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():
         pytest.skip("no /usr/bin/chromium: apt-get install -y chromium")
@@ -70,3 +74,62 @@ def test_question_in_the_browser_streams_an_answer_with_sources(page, app_server
     assert "28/11/2025" in card.inner_text() and "HTV" in card.inner_text()
     assert "Lâm Đình Thắng" in " ".join(card.locator("mark").all_inner_texts())  # the quote, highlighted
     page.wait_for_function("() => !document.querySelector('textarea').disabled")  # ready for the next question
+
+
+# ---------------------------------------------------------------- hostile article titles (issue 11)
+
+EVIL_TITLE = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def page(app_server, browser_page):
+    return browser_page
+
+
+@pytest.fixture
+def hostile_app(tmp_path):
+    """The app over a two-article corpus, one titled with an HTML payload; bm25 and the smallest
+    generator, since an abstention needs neither the embedder nor a good model."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    rows = [
+        {"id": "evil", "title": EVIL_TITLE, "text": "Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng."},
+        {"id": "mua", "title": "Mưa lớn ở Huế", "text": "Mưa lớn kéo dài ở Huế gây ngập nhiều tuyến phố."},
+    ]
+    (corpus / "bai.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    env = {**os.environ, "RAG_CORPUS_DIR": str(corpus), "RAG_INDEX_DIR": str(tmp_path / "index"),
+           "RAG_RETRIEVER": "bm25", "RAG_GENERATOR": "smollm2-135m", "RAG_FEEDBACK_LOG": str(tmp_path / "fb.jsonl")}
+    # --max-embed 0: searchable lexically, without loading the embedding model
+    subprocess.run([sys.executable, "-m", "rag", "index", "--quiet", "--max-embed", "0"], cwd=ROOT, env=env,
+                   check=True, timeout=300)
+    log, port = tmp_path / "server.log", _free_port()
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        _wait_http(url, proc, log, timeout=180)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_an_html_article_title_named_by_an_abstention_is_shown_as_text(browser_page, hostile_app):
+    page = browser_page
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(hostile_app, wait_until="domcontentloaded")
+    box = page.locator("textarea").first
+    box.wait_for()
+    box.fill("Giá cà phê xuất khẩu năm 2030 là bao nhiêu?")  # only "giá" matches: the gate abstains
+    box.press("Enter")
+    bot = page.locator("[data-testid='bot']").last
+    answer = wait_until_stable(lambda: bot.inner_text() if bot.count() else "",
+                               done=lambda text: "Đang" not in text and "«" in text, timeout=300)
+    assert EVIL_TITLE in answer  # the closest article is named, its title as the characters it is
+    assert bot.locator("img").count() == 0 and dialogs == []

@@ -71,7 +71,7 @@ def test_reference_date_defaults_to_today_and_rejects_a_bad_setting():
     import datetime as dt
 
     assert dates.reference_date("") == dt.date.today()
-    with pytest.raises(InvalidSetting, match="RAG_TODAY='03/12/2025'.*YYYY-MM-DD"):
+    with pytest.raises(InvalidSetting, match="RAG_TODAY=03/12/2025.*YYYY-MM-DD"):
         dates.resolve("hôm qua", "03/12/2025")
 
 

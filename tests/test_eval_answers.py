@@ -192,14 +192,14 @@ def test_overrides_and_tables():
     assert evaluate.parse_overrides("retriever=bm25, top_k=6") == {"retriever": "bm25", "top_k": 6}
     with pytest.raises(ValueError, match="topk"):
         evaluate.parse_overrides("topk=6")
-    with pytest.raises(ValueError, match="expected int"):
+    with pytest.raises(ValueError, match="RAG_TOP_K=six: expected an integer from 1 to 100"):
         evaluate.parse_overrides("top_k=six")
     a = {"questions": 3, "answerable": 2, "errors": 0, "accuracy": 66.67, "answer": {"f1_fold": 50.0}, "latency_ms": {"total_p50": 1200.5}}
     b = a | {"accuracy": 100.0, "answer": {"f1_fold": None}}
     table = evaluate.summary_table({"retriever=bm25": a, "top_k=6": b})
     lines = table.splitlines()
     assert lines[0] == "| metric | retriever=bm25 | top_k=6 |"
-    assert "| accuracy (answerable: gold in answer; unanswerable: abstained) | 66.67 | 100 |" in lines
+    assert "| accuracy (answerable: correct; unanswerable: abstained) | 66.67 | 100 |" in lines
     assert "| token F1 (no diacritics) | 50 | – |" in lines and "| total p50 (ms) | 1200.5 | 1200.5 |" in lines
     assert not any("citation" in line for line in lines)  # metrics no run has are left out
 
@@ -249,3 +249,63 @@ def test_outcomes_split_abstentions_and_wrong_answers(tmp_path):
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     counts = outcomes.count(path)
     assert [counts[name] for name in outcomes.OUTCOMES] == [1, 1, 1, 1, 1, 1, 1, 1]
+
+
+def test_an_answer_naming_other_candidates_beside_the_gold_is_not_correct():
+    from rag.metrics import extra_candidates
+
+    q = "Bình Dương đứng Top1 Smart 21 năm nào?"
+    assert extra_candidates(q, "Lọt Top7 các năm 2021, 2022; Top1 năm 2023 [1].", ["2023"]) == ["2021", "2022"]
+    assert extra_candidates(q, "Năm 2023 [1].", ["2023"]) == []
+    assert extra_candidates("Ai phát biểu khai mạc?", "Ông Lâm Đình Thắng và ông Võ Minh Thành [1].", ["Lâm Đình Thắng"]) == ["Võ Minh Thành"]
+    assert extra_candidates("Bình Dương lọt Top7 trong những năm nào?", "Năm 2021, 2022 và 2023.", ["2021 && 2022"]) == []
+    # the same date written with "ngày", a citation marker and an acronym with a dot are not other candidates
+    assert extra_candidates("Hội nghị diễn ra vào ngày nào?", "Hội nghị diễn ra vào ngày 27/11 [1].", ["27/11"]) == []
+    assert extra_candidates("Lọt vào top bao nhiêu thành phố?", "Top 100 thành phố [1].", ["Top 100"]) == []
+    assert extra_candidates("Cơ quan nào chủ trì diễn đàn?", "UBND TP.HCM [1].", ["UBND TP.HCM"]) == []
+
+
+def test_yes_no_verdicts_and_consistency_and_wrong_but_cited_by_hand():
+    from rag.metrics import answer_summary, consistency, yes_no
+
+    assert (yes_no("Có. Bình Dương …"), yes_no("Không, …"), yes_no("Sai"), yes_no("Yes."), yes_no("Bình Dương")) == (
+        True, False, False, True, None)
+
+    def row(group, correct, answerable=True, abstained=False):
+        v = {"correct": correct, "contains_fold": float(correct), "em_fold": 0.0, "f1_fold": float(correct)}
+        v |= {k: 0 for k in ("contains", "em", "f1", "citations", "citations_supported", "sentences", "sentences_supported")}
+        return {"group": group, "answerable": answerable, "abstained": abstained, "verdicts": v | {
+            "gold_cited": True, "cited_passage_has_gold": True, "answer_in_context": True}, "timings": {}, "retrieved": [],
+            "gold_article_ids": []}
+
+    rows = [row("a", True), row("a", True), row("b", True), row("b", False), row("c", False),
+            row("d", False, abstained=True), row("u", False, answerable=False)]
+    assert consistency(rows) == 50.0  # a agrees, b does not; c alone does not count
+    s = answer_summary(rows)
+    # wrong and shown: b's second phrasing, c, and the unanswerable one that was answered
+    assert s["wrong_but_cited"] == {"count": 3, "of_answerable": 33.33, "of_answers": 50.0, "answered_unanswerable": 1}
+    assert s["wrongly_refused"] == 16.67 and s["abstained_unanswerable"] == 0.0
+    assert s["squad_v2"]["f1"] == round(100 * 3 / 7, 2)
+
+
+def test_given_context_answers_from_the_gold_paragraph_without_retrieval(settings, fake_embedder, tmp_path):
+    """Reading comprehension: a CSV's own paragraph is the only source, an unanswerable row (is_impossible)
+    refused counts as exact, and the context is never embedded (nothing is searched)."""
+    from rag import evalsets
+
+    csv_path = tmp_path / "rc.csv"
+    csv_path.write_text(
+        "id,title,context,question,answer,is_impossible,plausible_answer\n"
+        "1,Vàng,Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng.,Giá vàng miếng tăng bao nhiêu?,1 triệu đồng,0,\n"
+        "2,Vàng,Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng.,Giá vàng nhẫn tăng bao nhiêu?,,1,1 triệu đồng\n",
+        encoding="utf-8")
+    gold = evalsets.load(csv_path)
+    assert [it.answerable for it in gold.items] == [True, False] and gold.corpus[0].title == "Vàng"
+    gen = Scripted(RIGHT, REFUSAL)
+    report = evaluate.answers(gold, settings, tmp_path / "rc", embedder=fake_embedder, generator=gen, progress=False,
+                              log=lambda m: None, given_context=True)
+    s = report["summary"]
+    assert len(gen.prompts) == 2 and "Giá vàng miếng hôm nay tăng 1 triệu đồng" in gen.prompts[1][1]["content"]
+    assert s["correct_answerable"] == 100.0 and s["abstained_unanswerable"] == 100.0 and s["squad_v2"]["em"] == 50.0
+    assert fake_embedder.embedded == []  # lexical-only index: the paragraph was handed over, not searched
+    assert report["config"]["given_context"] == "1"

@@ -19,7 +19,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from rag import models
 from rag.config import load_settings
-from rag.errors import BackendError, ModelMissing
+from rag.errors import BackendError, InvalidSetting, ModelMissing
 from rag.generate import (
     LlamaCppGenerator,
     OpenAIGenerator,
@@ -219,8 +219,8 @@ def test_make_generator_errors(tmp_path):
     settings = load_settings(env={}, cache_dir=tmp_path)
     with pytest.raises(ModelMissing, match="rag models pull qwen2.5-coder-1.5b"):
         make_generator(settings.replace(backend="llama"))
-    with pytest.raises(BackendError, match="unknown backend 'vllm'"):
-        make_generator(settings.replace(backend="vllm"))
+    with pytest.raises(InvalidSetting, match="RAG_BACKEND=vllm: expected one of llama, transformers, openai"):
+        make_generator(settings.replace(backend="vllm"))  # refused by the settings already
     with pytest.raises(BackendError, match="RAG_OPENAI_URL"):
         make_generator(settings.replace(backend="openai"))
 

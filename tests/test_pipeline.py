@@ -185,3 +185,75 @@ def test_an_echoed_question_is_not_an_answer(make_pipeline):
     p, _ = make_pipeline("Giá vàng miếng hôm nay tăng bao nhiêu? Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1].")
     a = p.ask("Giá vàng miếng hôm nay tăng bao nhiêu?")
     assert a.text == "Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1]."
+
+
+# ------------------------------------------------------------------ answering the question that was asked
+
+FORUM = (
+    "Ngày 2-12, tại Trung tâm Hội nghị và Triển lãm, phường Bình Dương, TP.HCM diễn ra Diễn đàn Cộng đồng thông minh "
+    "2025 do UBND TP.HCM chủ trì.\n"
+    "Ông John Jung - Chủ tịch Diễn đàn Cộng đồng Thông minh (ICF) phát biểu - Ảnh: T.D.\n"
+    "Trước đó tỉnh Bình Dương từng đăng cai diễn đàn.\n"
+    "Trong đó 5 lần liên tiếp được vinh danh trong Smart 21 và lọt danh sách Top7 trong các năm 2021, 2022; Top1 năm 2023.\n"
+)
+
+
+@pytest.fixture
+def forum_pipeline(settings, fake_embedder, tmp_path):
+    from rag.corpus import load_file
+
+    page = tmp_path / "forum.md"
+    page.write_text(f"---\nid: forum\ntitle: Diễn đàn Cộng đồng thông minh 2025\ndate: 2025-12-02\n---\n{FORUM}", encoding="utf-8")
+    index.update(settings, load_file(page), fake_embedder, progress=False, log=lambda m: None)
+
+    def make(*replies):
+        gen = Scripted(*replies)
+        return Pipeline(settings, embedder=fake_embedder, generator=gen), gen
+
+    return make
+
+
+def test_a_year_from_the_right_sentence_but_the_wrong_clause_is_not_shown(forum_pipeline):
+    p, _ = forum_pipeline("Bình Dương đứng Top1 Smart 21 năm 2021 [1].")
+    a = p.ask("Bình Dương đứng Top1 Smart 21 năm nào?")
+    assert not a.abstained and "2021" not in a.text
+    assert a.text == "Năm 2023 [1]." and "Top1 năm 2023" in a.citations[0].quote
+
+
+def test_a_refusal_is_answered_from_a_sentence_that_clearly_answers(forum_pipeline):
+    p, _ = forum_pipeline("Các bài báo không đề cập đến điều này.")
+    a = p.ask("Bình Dương được vinh danh trong Smart 21 bao nhiêu lần liên tiếp?")
+    assert a.text == "5 lần [1]." and a.citations[0].article_id == "forum"
+
+
+def test_a_who_question_answered_with_a_place_is_not_shown(forum_pipeline):
+    p, _ = forum_pipeline("Trung tâm Hội nghị và Triển lãm, phường Bình Dương, TP.HCM [1].")
+    assert p.ask("Ai chủ trì Diễn đàn Cộng đồng thông minh 2025?").abstained
+    p, _ = forum_pipeline("Diễn đàn do UBND TP.HCM chủ trì [1].")
+    assert p.ask("Ai chủ trì Diễn đàn Cộng đồng thông minh 2025?").text == "Diễn đàn do UBND TP.HCM chủ trì [1]."
+
+
+def test_yes_no_is_answered_with_the_deciding_sentence_without_the_model(forum_pipeline):
+    p, gen = forum_pipeline("Có [1].")
+    a = p.ask("Có phải Bình Dương lọt Top1 Smart 21 năm 2021 không?")
+    assert a.text.startswith("Không. ") and "Top1 năm 2023" in a.text and a.text.endswith("[1].")
+    assert a.citations[0].article_id == "forum" and not gen.prompts
+    a = p.ask("Bình Dương lọt Top7 Smart 21 năm 2022 đúng không?")
+    assert a.text.startswith("Có. ")
+
+
+def test_a_captions_name_is_answerable_and_its_credit_is_not_indexed(forum_pipeline):
+    p, _ = forum_pipeline("Ông John Jung là Chủ tịch Diễn đàn Cộng đồng Thông minh (ICF) [1].")
+    assert not any("T.D." in c.text or "Ảnh" in c.text for c in p.index.chunks)
+    a = p.ask("Ông John Jung giữ chức vụ gì?")
+    assert not a.abstained and "Chủ tịch" in a.text and "John Jung" in a.citations[0].quote
+
+
+def test_a_follow_up_pronoun_names_the_person_just_answered(forum_pipeline):
+    p, gen = forum_pipeline("Ông John Jung là Chủ tịch Diễn đàn Cộng đồng Thông minh (ICF) [1].")
+    history = [{"role": "user", "content": "Ai phát biểu tại diễn đàn?"},
+               {"role": "assistant", "content": "Ông John Jung phát biểu tại diễn đàn [1]."}]
+    a = p.ask("Ông ấy giữ chức vụ gì?", history=history)
+    assert len(gen.prompts) == 1  # no model call to rewrite the question
+    assert "Câu hỏi: Ông John Jung giữ chức vụ gì?" in gen.prompts[0][1]["content"]
+    assert not a.abstained

@@ -79,7 +79,7 @@ def test_filters(retriever):
 
 
 def test_unknown_retriever(retriever):
-    with pytest.raises(ValueError, match="unknown retriever"):
+    with pytest.raises(ValueError, match="RAG_RETRIEVER=magic: expected one of hybrid, bm25, dense"):
         retriever.search("x", retriever="magic")
 
 

@@ -1,0 +1,444 @@
+"""What a question asks for, and whether a claim gives it.
+
+The support check (rag.ground) proves that a sentence is *in* a source; this module checks that it
+*answers the question*:
+- the answer's type matches the question's: who -> a person or an organisation, where -> a place,
+  when / which year -> a date or year, how many -> a number; the type must come from the claim's
+  new words, not from words it repeats from the question;
+- among several candidates of that type in the evidence sentence (the years in "Top7 trong các năm
+  2021, 2022; Top1 năm 2023"), the answer is the one tied to the question's own terms (the year next
+  to "Top1"), measured by distance in words, crossing a clause boundary (";", ":", a sentence end)
+  counting as far;
+- for when / how many questions, when the model refuses or its answer fails these checks, the
+  candidate can be taken from the evidence itself, but only from a sentence that holds nearly all of
+  the question's terms and has one clear winner: a refusal beats a guess.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rag import ground, text
+
+# ------------------------------------------------------------------ question kinds
+
+AGENT, PLACE, TIME, YEAR, DATE, NUMBER, YESNO, ANY = "agent", "place", "time", "year", "date", "number", "yesno", "any"
+_TYPED = {AGENT, PLACE, TIME, YEAR, DATE, NUMBER}
+
+# Checked in this order, on the lower-cased question; the first match decides.
+_KIND_PATTERNS = [
+    (YEAR, r"\bnăm (nào|bao nhiêu|mấy)\b|\b(which|what) year\b|\bin what year\b"),
+    (DATE, r"\b(ngày|hôm) (nào|bao nhiêu|mấy)\b|\b(which|what) (date|day)\b|\bon what day\b"),
+    (TIME, r"\b(khi nào|bao giờ|lúc nào|hồi nào|thời điểm nào|thời gian nào|tháng nào|tháng mấy|dịp nào)\b|^when\b|\bwhen\b"),
+    (NUMBER, r"\b(bao nhiêu|mấy|số lượng)\b|\bhow (many|much)\b|\bwhat (number|percentage|amount)\b"),
+    (PLACE, r"\b(ở đâu|tại đâu|đâu|nơi nào|địa điểm nào|chỗ nào|tỉnh nào|thành phố nào|quốc gia nào|nước nào|địa phương nào)\b"
+            r"|\bwhere\b|\b(which|what) (city|country|province|place|venue)\b"),
+    (AGENT, r"\b(ai|người nào|ông nào|bà nào|vị nào|cơ quan nào|đơn vị nào|tổ chức nào|công ty nào|doanh nghiệp nào)\b"
+            r"|\bwho(m|se)?\b|\b(which|what) (organi[sz]ation|agency|company|body|department)\b"),
+]
+_KIND_RES = [(k, re.compile(p)) for k, p in _KIND_PATTERNS]
+_KIND_RES_FOLDED = [(k, re.compile(text.fold_diacritics(p))) for k, p in _KIND_PATTERNS]
+_WH = re.compile(r"\b(ai|gì|nào|đâu|bao nhiêu|mấy|sao|thế nào|bao giờ)\b|\b(who|what|where|when|which|how|why)\b")
+_YESNO_VI = re.compile(
+    r"^(có phải|phải chăng|liệu)\b|\b(có phải|đúng hay sai|đúng không|phải không|hay không|có đúng)\b"
+    r"|\b(không|chưa)\s*[?]*\s*$"
+)
+_YESNO_EN = re.compile(r"^(is|are|was|were|do|does|did|has|have|had|can|could|will|would|should)\b")
+_PLURAL = re.compile(r"\b(những|các)\s+(\w+\s+){0,2}nào\b|\bnhững ai\b|\b(which|what) (years|dates|countries|cities|people)\b"
+                     r"|\bhai (ngày|năm)\b|\bwhich two\b")
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the question asks for: its kind, whether several answers are wanted, and its own terms."""
+
+    kind: str
+    plural: bool
+    focus: frozenset[str]  # the question's content syllables and numbers: what the answer must sit next to
+    unit: str = ""  # what a how-many question counts ("lần"): a number followed by it is the one asked for
+
+    @property
+    def typed(self) -> bool:
+        return self.kind in _TYPED
+
+
+_TOKEN = re.compile(r"[^\W\d_]+|\d+|[;:.!?…()]")
+_QUESTION_WORDS = set("ai gì nào đâu bao nhiêu mấy khi giờ sao thế who what where when which how why whom".split())
+
+
+def words(s: str) -> list[tuple[int, int, str]]:
+    """(start, end, lower-case token): letters and digits apart ("Top1" -> "top", "1"), clause marks kept."""
+    return [(m.start(), m.end(), m.group(0).lower()) for m in _TOKEN.finditer(text.nfc(s))]
+
+
+def terms(s: str) -> set[str]:
+    """The content tokens of a text: no function words, question words or punctuation."""
+    return {w for _, _, w in words(s) if w.isalnum() and w not in ground.STOPWORDS and w not in _QUESTION_WORDS}
+
+
+def classify(question: str) -> Expected:
+    q = " ".join(text.nfc(question).lower().split())
+    focus = frozenset(terms(q))
+    plural = bool(_PLURAL.search(q))
+    if _YESNO_EN.match(q) or (not _WH.search(q) and _YESNO_VI.search(q)) or "đúng hay sai" in q:
+        return Expected(YESNO, False, focus)
+    kinds = _kinds(q, _KIND_RES)
+    if not kinds and text.fold_diacritics(q) == q:  # typed without diacritics
+        kinds = _kinds(q, _KIND_RES_FOLDED)
+    if len({_GROUP.get(k, k) for k in kinds}) != 1:
+        return Expected(ANY, plural, focus)  # no wh-word, or two questions in one ("ở đâu, bao nhiêu hộ")
+    return Expected(kinds[0], plural, focus, _unit(q))
+
+
+_GROUP = {YEAR: TIME, DATE: TIME}
+
+
+def _kinds(q: str, patterns) -> list[str]:
+    """The kinds the question asks for, in _KIND_PATTERNS order; a matched phrase is used up
+    ("năm bao nhiêu" is a year, not also a number)."""
+    found = []
+    for kind, rx in patterns:
+        if m := rx.search(q):
+            found.append(kind)
+            q = rx.sub(" ", q)
+    return found
+
+
+def _unit(q: str) -> str:
+    """What a how-many question counts: "bao nhiêu lần" -> "lần", "how many people" -> "people"."""
+    m = re.search(r"\b(?:bao nhiêu|mấy|how many|how much)\s+(.+)", q)
+    if not m:
+        return ""
+    first = (text.words(m.group(1))[:1] or [""])[0].replace("_", " ")  # one word: "thành phố", "lần"
+    return "" if first in ground.STOPWORDS or first in _UNIT_STOP else first
+
+
+# ------------------------------------------------------------------ candidates in text
+
+_YEAR = r"(?:19|20)\d\d"
+_DAYMONTH = r"\d{1,2}\s*[/-]\s*\d{1,2}(?:\s*[/-]\s*(?:19|20)\d\d)?"
+_MONTHS_EN = "january|february|march|april|may|june|july|august|september|october|november|december"
+_DATE_RE = re.compile(
+    rf"\b(?:(?:ngày\s+)?{_DAYMONTH}|ngày\s+\d{{1,2}}(?:\s+tháng\s+\d{{1,2}})?(?:\s+năm\s+{_YEAR})?|\d{{1,2}}\s+tháng\s+\d{{1,2}}"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS_EN})|(?:{_MONTHS_EN})\s+\d{{1,2}}(?:st|nd|rd|th)?)\b",
+    re.I,
+)
+_YEAR_RE = re.compile(rf"(?<![\d/.,-])\b{_YEAR}\b(?![\d/.,]\d)")
+_MONTH_RE = re.compile(rf"\btháng\s+\d{{1,2}}(?:\s*/\s*{_YEAR})?\b|\b(?:{_MONTHS_EN})\b", re.I)
+_NUM_WORDS_VI = "một hai ba bốn sáu bảy tám chín mười mươi trăm nghìn ngàn triệu tỷ tỉ chục".split()
+_NUM_WORDS_EN = "one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty hundred hundreds thousand thousands million millions billion billions dozen dozens".split()
+_NUMBER_RE = re.compile(
+    r"(?:\b(?:top\s*)?\d[\d.,]*(?:\s*%)?"
+    rf"|\b(?:hàng|vài|mấy)\s+(?:chục|trăm|nghìn|ngàn|triệu|tỷ)\b|\b(?:{'|'.join(_NUM_WORDS_VI + _NUM_WORDS_EN)})\b"
+    r"|\bnăm\s+(?=lần|người|năm|tháng|ngày)\b)",
+    re.I,
+)
+# Where a place is named (Vietnamese administrative units, venues, prepositions) and frequent place names.
+_PLACE_WORDS = re.compile(
+    r"\b(tại|ở|trung tâm|phường|quận|huyện|xã|thị xã|thị trấn|tỉnh|thành phố|tp\.?|khách sạn|sân vận động|sân bay|"
+    r"hội trường|trụ sở|cung|nhà hát|đường|khu|thủ đô|miền|vùng|quốc gia|nước|city|province|district|centre|center|"
+    r"hotel|stadium|in|at)\b",
+    re.I,
+)
+PLACES = {text.fold_diacritics(p.strip()) for p in """
+tp.hcm, tphcm, hồ chí minh, sài gòn, hà nội, đà nẵng, hải phòng, cần thơ, huế, bình dương, đồng nai, bà rịa, vũng tàu,
+long an, tây ninh, bình phước, khánh hòa, nha trang, lâm đồng, đà lạt, quảng ninh, hạ long, nghệ an, thanh hóa,
+quảng nam, quảng ngãi, bình định, phú yên, gia lai, kon tum, đắk lắk, đắk nông, bắc ninh, bắc giang, hải dương,
+hưng yên, thái bình, nam định, ninh bình, hà nam, vĩnh phúc, phú thọ, thái nguyên, lào cai, yên bái, sơn la,
+điện biên, lai châu, hà giang, cao bằng, lạng sơn, tuyên quang, bắc kạn, hòa bình, quảng bình, quảng trị, hà tĩnh,
+bình thuận, ninh thuận, tiền giang, bến tre, vĩnh long, trà vinh, đồng tháp, an giang, kiên giang, hậu giang,
+sóc trăng, bạc liêu, cà mau, việt nam, trung quốc, mỹ, hoa kỳ, nhật bản, hàn quốc, singapore, thái lan, lào,
+campuchia, nga, pháp, đức, anh, úc, canada, brazil, ấn độ, tây ban nha, thổ nhĩ kỳ, ý, indonesia, malaysia,
+philippines, châu á, châu âu, đông nam á, vietnam, china, japan, korea, thailand, france, germany, russia, india,
+spain, turkey, australia, europe, asia, ho chi minh city, hanoi, binh duong
+""".replace("\n", " ").split(",") if p.strip()}
+_VENUE = re.compile(r"\b(tại|ở|phường|quận|huyện|xã|khách sạn|sân vận động|hội trường|trung tâm hội nghị|triển lãm|đường)\b", re.I)
+_ORG_WORDS = re.compile(
+    r"\b(sở|bộ|ubnd|ủy ban|uỷ ban|hđnd|công ty|tập đoàn|ngân hàng|trường|viện|đại học|tòa án|toà án|tand|vks|vksnd|"
+    r"công an|cục|tổng cục|ban|hội(?! (?:nghị|thảo|trường|chợ))|hiệp hội|đài|báo|quỹ|liên đoàn|câu lạc bộ|clb|đảng|chính phủ|quốc hội|"
+    r"doanh nghiệp|tổ chức|cơ quan|đơn vị|department|ministry|committee|company|group|bank|university|council|"
+    r"government|court|police|organi[sz]ation|agency|forum)\b",
+    re.I,
+)
+_ROLE_WORDS = re.compile(
+    r"\b(ông|bà|anh|chị|giám đốc|phó|chủ tịch|bộ trưởng|thứ trưởng|thủ tướng|tổng thống|bí thư|trưởng|tổng|"
+    r"chuyên gia|đại diện|người|bị cáo|nghi phạm|ca sĩ|cầu thủ|huấn luyện viên|hlv|mr|mrs|ms|dr|director|"
+    r"chairman|chair|president|minister|deputy|mayor|head|founder)\b",
+    re.I,
+)
+
+
+def _spans(rx: re.Pattern, s: str) -> list[tuple[int, int, str]]:
+    return [(m.start(), m.end(), m.group(0)) for m in rx.finditer(s)]
+
+
+def candidates(kind: str, s: str) -> list[tuple[int, int, str]]:
+    """(start, end, text) of the spans of `s` that are answers of this kind (year, date, number, time)."""
+    if kind == YEAR:
+        return _spans(_YEAR_RE, s)
+    if kind == DATE:
+        return _spans(_DATE_RE, s)
+    if kind == TIME:
+        dates = _spans(_DATE_RE, s)
+        inside = lambda a, b: any(x <= a and b <= y for x, y, _ in dates)  # noqa: E731
+        return sorted(dates + [c for c in _spans(_YEAR_RE, s) + _spans(_MONTH_RE, s) if not inside(c[0], c[1])])
+    if kind == NUMBER:
+        return [c for c in _spans(_NUMBER_RE, s) if not _YEAR_RE.fullmatch(c[2].strip())] or _spans(_NUMBER_RE, s)
+    return []
+
+
+_UNIT_STOP = set("và của trong với là thì mà để cho từ đến trên dưới tại ở theo khi".split())
+
+
+def with_unit(sentence: str, span: tuple[int, int, str], max_words: int = 2, unit: str = "") -> str:
+    """A number with the words that count what it counts: "5" -> "5 lần", "hàng trăm" -> "hàng trăm khách mời";
+    up to the unit the question asked about when there is one."""
+    out, end = span[2], span[1]
+    rest = sentence[end:]
+    for words_ in (unit, unit.split()[0] if unit else ""):  # the whole unit asked about, else its head word
+        m = re.match(rf"\s*{re.escape(words_)}\b", rest, re.I) if words_ else None
+        if m:
+            return sentence[span[0] : end + m.end()]
+    for m in list(re.finditer(r"\S+", rest))[:max_words]:
+        word = m.group(0)
+        bare = word.rstrip(",.;:!?…)")
+        if not bare.isalpha() or not bare.islower() or bare in _UNIT_STOP:
+            break
+        out = sentence[span[0] : end + m.start() + len(bare)]
+        if bare != word:
+            break
+    return out
+
+
+def candidate_key(span: str) -> str:
+    """Comparison form of a candidate: lower case, no diacritics, separators unified, a leading "ngày" /
+    "năm" dropped ("ngày 2-12" == "2/12", "năm 2023" == "2023")."""
+    key = re.sub(r"\s+", " ", text.fold_diacritics(span.lower()).replace("-", "/").replace(" / ", "/")).strip()
+    return re.sub(r"^(?:ngay|nam) ", "", key)
+
+
+# ------------------------------------------------------------------ does the claim have the right type?
+
+def _new_part(claim: str, question: str) -> str:
+    """The claim without the words it repeats from the question: where its answer must be."""
+    asked = set(text.syllables(text.fold_diacritics(question)))
+    words = re.findall(r"\S+", ground.MARKER.sub(" ", claim))
+    return " ".join(w for w in words if not set(text.syllables(text.fold_diacritics(w))) <= asked or not text.syllables(w))
+
+
+def _has_place(s: str) -> bool:
+    folded = " " + " ".join(text.syllables(text.fold_diacritics(s))) + " "
+    return bool(_PLACE_WORDS.search(s)) or any(f" {' '.join(text.syllables(p))} " in folded for p in PLACES)
+
+
+def _names_outside_places(s: str) -> list[str]:
+    out = []
+    for n in ground.names(s):
+        folded = " ".join(text.syllables(text.fold_diacritics(n)))
+        if folded and not any(folded == " ".join(text.syllables(p)) for p in PLACES):
+            out.append(n)
+    return out
+
+
+def right_type(expected: Expected, claim: str, question: str) -> bool:
+    """Does the claim's new part (what it adds to the question) hold an answer of the asked-for kind?"""
+    if not expected.typed:
+        return True
+    new = _new_part(claim, question)
+    if expected.kind in (YEAR, DATE, TIME, NUMBER):
+        return bool(candidates(expected.kind, new))
+    if expected.kind == PLACE:
+        return _has_place(new)
+    # AGENT: a person (a name that is not a place, or a role) or an organisation; a venue is not one
+    if _names_outside_places(new) or _ROLE_WORDS.search(new):
+        return True
+    return bool(_ORG_WORDS.search(new)) and not _VENUE.search(new)
+
+
+# ------------------------------------------------------------------ which candidate does the question point to?
+
+_CLAUSE_BREAK = re.compile(r"[;:.!?…()]")
+CLAUSE_DISTANCE = 8  # words: crossing a clause boundary counts as this far
+CLEAR_MARGIN = 1.5  # the best candidate's tie to the question must beat the next one by this factor
+
+
+def _weight(word: str) -> float:
+    """Codes and numbers ("top1", "57", "u23") single out one clause; ordinary words are shared more."""
+    return DISTINCTIVE_WEIGHT if any(c.isdigit() for c in word) else 1.0
+
+
+DISTINCTIVE_WEIGHT = 3.0
+
+
+def anchor_scores(expected: Expected, sentence: str, cands: list[tuple[int, int, str]]) -> list[float]:
+    """How strongly each candidate is tied to the question's own terms in this sentence: the sum over
+    the question's terms found there of weight / (1 + distance in words), a clause boundary adding
+    CLAUSE_DISTANCE. Terms inside a candidate do not count (the year asked about is not a clue)."""
+    tokens = words(sentence)
+    breaks = [0]
+    for _, _, t in tokens:
+        breaks.append(breaks[-1] + bool(_CLAUSE_BREAK.fullmatch(t)))
+    scores = []
+    for a, b, _ in cands:
+        pos = [i for i, (s, e, _) in enumerate(tokens) if s >= a and e <= b] or [0]
+        score = 0.0
+        for i, (_, _, w) in enumerate(tokens):
+            if w not in expected.focus or i in pos:
+                continue
+            inside_other = any(x <= tokens[i][0] < y for x, y, _ in cands)
+            if inside_other:
+                continue
+            d = min(abs(i - p) + CLAUSE_DISTANCE * abs(breaks[i + 1] - breaks[p + 1]) for p in pos)
+            score += _weight(w) / (1 + d)
+        if expected.unit and re.match(rf"\W*(?:\w+\s+)?{re.escape(expected.unit.split()[0])}\b", sentence[b:].lower()):
+            score += DISTINCTIVE_WEIGHT  # "5 lần" for "bao nhiêu lần"
+        scores.append(score)
+    return scores
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    reason: str = ""
+    better: str | None = None  # the candidate the evidence ties to the question, when it is clear
+
+
+def check_claim(expected: Expected, question: str, claim: str, evidence: str) -> Verdict:
+    """Does `claim` answer `question`, given the source text it was verified against?"""
+    if not right_type(expected, claim, question):
+        return Verdict(False, f"not a {expected.kind}")
+    if expected.kind not in (YEAR, DATE, TIME, NUMBER) or expected.plural:
+        return Verdict(True)
+    asked = {candidate_key(c[2]) for c in candidates(expected.kind, question)}
+    said = {candidate_key(c[2]) for c in candidates(expected.kind, _new_part(claim, question))} - asked
+    best_sentence, best = None, None
+    for a, b in text.split_sentences(evidence):
+        sentence = evidence[a:b]
+        cands = [c for c in candidates(expected.kind, sentence) if candidate_key(c[2]) not in asked]
+        if len(cands) < 2 or not said & {candidate_key(c[2]) for c in cands}:
+            continue  # one candidate: nothing to choose between; none said: not this sentence
+        scores = anchor_scores(expected, sentence, cands)
+        if best is None or max(scores) > best[0]:
+            best_sentence, best = sentence, (max(scores), cands, scores)
+    if best is None:
+        return Verdict(True)
+    top, cands, scores = best
+    ranked = sorted(zip(scores, [candidate_key(c[2]) for c in cands], [c[2] for c in cands]), reverse=True)
+    clear = top > 0 and (len(ranked) < 2 or ranked[0][0] >= CLEAR_MARGIN * ranked[1][0])
+    winner_key, winner = ranked[0][1], ranked[0][2]
+    if not clear:
+        return Verdict(True)
+    if winner_key not in said:
+        return Verdict(False, f"the evidence ties {winner!r} to the question, not {sorted(said)}", winner)
+    others = said & {k for _, k, _ in ranked[1:]}
+    if others:  # the sentence pasted whole: several candidates where one was asked for
+        return Verdict(False, f"names {len(others) + 1} candidates where one was asked for", winner)
+    return Verdict(True)
+
+
+def extract(expected: Expected, question: str, passage: str, min_coverage: float = 0.85) -> tuple[tuple[int, int, str], str] | None:
+    """(candidate span in the sentence, evidence sentence) from a passage, for when / how-many questions, or None.
+
+    Only from a sentence (with the one before it, which often names the subject) holding at least
+    `min_coverage` of the question's terms, whose names and numbers all occur in the passage, and
+    only when one candidate is clearly the one tied to the question's terms."""
+    if expected.kind not in (YEAR, DATE, TIME, NUMBER) or expected.plural or not expected.focus:
+        return None
+    if ground.check_mentions(question, passage):
+        return None
+    asked = {candidate_key(c[2]) for c in candidates(expected.kind, question)}
+    spans = text.split_sentences(passage)
+    best = None
+    for i, (a, b) in enumerate(spans):
+        sentence = passage[a:b]
+        around = terms(passage[spans[i - 1][0] : b] if i else sentence)
+        coverage = len(expected.focus & around) / len(expected.focus)
+        cands = [c for c in candidates(expected.kind, sentence) if candidate_key(c[2]) not in asked]
+        if coverage < min_coverage or not cands:
+            continue
+        scores = anchor_scores(expected, sentence, cands)
+        ranked = sorted(zip(scores, range(len(cands))), reverse=True)
+        if ranked[0][0] <= 0 or (len(ranked) > 1 and ranked[0][0] < CLEAR_MARGIN * ranked[1][0]):
+            continue
+        key = (coverage, ranked[0][0])
+        if best is None or key > best[0]:
+            best = (key, cands[ranked[0][1]], sentence)
+    return (best[1], best[2]) if best else None
+
+
+def phrase(expected: Expected, span: tuple[int, int, str], sentence: str, lang: str) -> str:
+    """The extracted candidate as a short answer: "Năm 2023", "Ngày 3-12", "5 lần", "In 2023"."""
+    value = with_unit(sentence, span, unit=expected.unit) if expected.kind == NUMBER else span[2]
+    if expected.kind == YEAR and not value.lower().startswith("năm"):
+        return f"Năm {value}" if lang == "vi" else f"In {value}"
+    if expected.kind == DATE and not value.lower().startswith("ngày"):
+        return f"Ngày {value}" if lang == "vi" else f"On {value}"
+    return value[:1].upper() + value[1:]
+
+
+def people(s: str) -> list[str]:
+    """Names in a text that are neither places nor organisations: "Lâm Đình Thắng" in an answer."""
+    return [n for n in _names_outside_places(s) if not _ORG_WORDS.search(n) and not any(c.isdigit() for c in n)]
+
+
+# ------------------------------------------------------------------ yes / no
+
+_YESNO_WORDS = {"phải", "chăng", "liệu", "đúng", "sai", "hay", "không", "chưa"}
+_MODIFIER = re.compile(r"\b(phó|nguyên|cựu|quyền|deputy|former|acting|vice)\s+(\w+)", re.I)
+_NEGATION = re.compile(r"\b(không|chưa|chẳng|chả|không hề|chưa từng)\s+(\w+)", re.I)
+# Words that narrow or strengthen a claim: a claim carrying one that the deciding sentence lacks says more
+# than the source does ("chỉ", "nhất thiết", "có thể", "vẫn", "hơn": how false statements differ from the law).
+_QUALIFIER = re.compile(
+    r"\b(chỉ|duy nhất|nhất thiết|bắt buộc|có thể|không cần|không phải|vẫn|luôn|mọi|tất cả|hơn|nhất|thêm|ngay|"
+    r"only|must|always|never|all|every|more|less|most)\b", re.I)
+YES_COVERAGE = 0.8  # share of the question's claim words the deciding sentence (and the one before) must hold
+ADDRESS_COVERAGE = 0.6  # below this the articles do not address the claim: no verdict
+
+
+def decide_yesno(question: str, passage: str) -> tuple[bool | None, str]:
+    """(True for yes / False for no / None for no verdict, the deciding sentence) from a passage.
+
+    No when the deciding sentence ties another year, date or number to the claim's terms than the one
+    claimed, or lacks a qualifier the claim makes ("chỉ", "có thể", "hơn"), or qualifies a role the claim
+    states bare ("Phó Giám đốc" vs "Giám đốc"), or negates a word the claim asserts; yes when it holds
+    nearly all the claim's words and contradicts none of them."""
+    claim = frozenset(terms(question) - _YESNO_WORDS)
+    held = set(text.syllables(ground.with_aliases(passage)))
+    unheld = [n for n in ground.names(question) if not set(text.syllables(n)) <= held]
+    if not claim or ground.check_mentions(question, passage) or unheld:
+        return None, ""  # a name or number of the claim that the articles never mention: no verdict
+    spans = text.split_sentences(passage)
+    best = None
+    for i, (a, b) in enumerate(spans):
+        around = terms(passage[spans[i - 1][0] : b] if i else passage[a:b])
+        coverage = len(claim & around) / len(claim)
+        numbers_held = len(ground.numbers(question) & ground.numbers(passage[a:b]))
+        if best is None or (coverage, numbers_held) > best[0]:
+            best = ((coverage, numbers_held), passage[a:b])
+    (coverage, _), sentence = best
+    if coverage < ADDRESS_COVERAGE:
+        return None, sentence
+    expected = Expected(YESNO, False, claim)
+    for kind in (YEAR, DATE, NUMBER):
+        claimed = {candidate_key(c[2]) for c in candidates(kind, question)}
+        found = candidates(kind, sentence)
+        if not claimed or not found:
+            continue
+        keys = [candidate_key(c[2]) for c in found]
+        if not claimed & set(keys):
+            return False, sentence  # the sentence gives its own value where the question claims one
+        if len(found) > 1 and kind != NUMBER:  # numbers in codes and counts are too many to rank
+            focus = Expected(kind, False, expected.focus - claimed)
+            ranked = sorted(zip(anchor_scores(focus, sentence, found), keys), reverse=True)
+            if ranked[0][0] > 0 and ranked[0][0] >= CLEAR_MARGIN * ranked[1][0] and ranked[0][1] not in claimed:
+                return False, sentence
+    q_lower, s_lower = question.lower(), sentence.lower()
+    if any(m.group(0) not in s_lower for m in _QUALIFIER.finditer(q_lower)):
+        return False, sentence
+    for m in _MODIFIER.finditer(s_lower):
+        if m.group(2) in q_lower and f"{m.group(1)} {m.group(2)}" not in q_lower:
+            return False, sentence
+    for m in _NEGATION.finditer(s_lower):
+        if m.group(2) in claim and m.group(0) not in q_lower:
+            return False, sentence
+    return (True if coverage >= YES_COVERAGE else None), sentence

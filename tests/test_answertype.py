@@ -1,0 +1,110 @@
+"""Does a claim answer the question asked? Question kinds, answer types, the candidate the question
+points to, answers taken from the evidence, and yes/no decided by the evidence sentence."""
+from __future__ import annotations
+
+import pytest
+
+from rag import answertype as at
+
+RANKINGS = ("Trong đó 5 lần liên tiếp được vinh danh là 1 trong 21 cộng đồng có Chiến lược phát triển Thành phố "
+            "thông minh tiêu biểu trên thế giới (Smart 21) và lọt danh sách Top7 trong các năm 2021, 2022; Top1 năm 2023.")
+PASSAGE = "Trước đó tỉnh Bình Dương (nay là TP.HCM) từng đăng cai diễn đàn. " + RANKINGS
+VENUE = ("Ngày 2-12, tại Trung tâm Hội nghị và Triển lãm, phường Bình Dương, TP.HCM diễn ra Hội nghị thượng đỉnh "
+         "toàn cầu Diễn đàn Cộng đồng thông minh 2025 do UBND TP.HCM chủ trì.")
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("Bình Dương đứng Top1 Smart 21 năm nào?", at.YEAR),
+    ("In which year was Binh Duong ranked first?", at.YEAR),
+    ("Phiên toàn thể diễn ra ngày nào?", at.DATE),
+    ("Hội nghị diễn ra khi nào?", at.TIME),
+    ("Diễn đàn có bao nhiêu khách mời?", at.NUMBER),
+    ("Bình Dương đứng Top1 năm bao nhiêu?", at.YEAR),  # one phrase, one kind
+    ("Diễn đàn được tổ chức ở đâu?", at.PLACE),
+    ("dien dan to chuc o dau", at.PLACE),  # typed without diacritics
+    ("Ai chủ trì diễn đàn?", at.AGENT),
+    ("Cơ quan nào chủ trì diễn đàn?", at.AGENT),
+    ("Có phải Bình Dương lọt Top1 năm 2021 không?", at.YESNO),
+    ("Hội nghị có được tổ chức vào chiều 27/11 không?", at.YESNO),
+    ("Is Binh Duong in the Top 7?", at.YESNO),
+    ("Smart 21 là danh sách gì?", at.ANY),
+    ("Mưa lớn ở đâu, bao nhiêu hộ sơ tán?", at.ANY),  # two questions in one: no single type to demand
+])
+def test_question_kinds(question, kind):
+    assert at.classify(question).kind == kind
+
+
+def test_plural_questions_are_not_held_to_one_candidate():
+    assert at.classify("Bình Dương lọt Top7 trong những năm nào?").plural
+    assert not at.classify("Bình Dương đứng Top1 năm nào?").plural
+
+
+@pytest.mark.parametrize("question, claim, ok", [
+    ("Ai chủ trì Diễn đàn Cộng đồng thông minh 2025?", "Trung tâm Hội nghị và Triển lãm, phường Bình Dương, TP.HCM.", False),
+    ("Ai chủ trì Diễn đàn Cộng đồng thông minh 2025?", "UBND TP.HCM chủ trì diễn đàn.", True),
+    ("Ai phát biểu khai mạc hội nghị?", "Là ông Lâm Đình Thắng, Giám đốc Sở Khoa học và Công nghệ.", True),
+    ("Diễn đàn có bao nhiêu khách mời?", "Các khách mời đến từ Brazil, Thổ Nhĩ Kỳ và Canada.", False),  # items, not a count
+    ("Diễn đàn có bao nhiêu khách mời?", "Diễn đàn có hàng trăm khách mời tham dự.", True),
+    ("Bình Dương đứng Top1 Smart 21 năm nào?", "Bình Dương đứng Top1 Smart 21.", False),  # repeats, adds no year
+    ("Diễn đàn tổ chức tại địa điểm nào ở TP.HCM?", "Diễn đàn được tổ chức tại TP.HCM.", False),  # only the question's city
+    ("Diễn đàn tổ chức tại địa điểm nào ở TP.HCM?", "Tại Trung tâm Hội nghị và Triển lãm, phường Bình Dương.", True),
+])
+def test_answer_type_must_come_from_the_claims_new_words(question, claim, ok):
+    assert at.right_type(at.classify(question), claim, question) is ok
+
+
+def test_the_year_next_to_the_questions_term_is_the_answer():
+    q = "Bình Dương đứng Top1 Smart 21 năm nào?"
+    e = at.classify(q)
+    wrong = at.check_claim(e, q, "Bình Dương đứng Top1 Smart 21 năm 2021.", PASSAGE)
+    assert not wrong.ok and wrong.better == "2023"
+    assert at.check_claim(e, q, "Bình Dương đứng Top1 năm 2023.", PASSAGE).ok
+    pasted = at.check_claim(e, q, "Bình Dương lọt Top7 trong các năm 2021, 2022; Top1 năm 2023.", PASSAGE)
+    assert not pasted.ok and "candidates" in pasted.reason
+    # asked about Top7, in the plural, the list is the answer
+    q7 = "Bình Dương lọt Top7 Smart 21 trong những năm nào?"
+    assert at.check_claim(at.classify(q7), q7, "Bình Dương lọt Top7 trong các năm 2021, 2022.", PASSAGE).ok
+
+
+def test_extraction_takes_the_clear_candidate_or_nothing():
+    for q in ("Bình Dương đứng Top1 Smart 21 năm nào?", "Bình Dương lọt top 1 smart 21 vào năm nào?"):
+        span, sentence = at.extract(at.classify(q), q, PASSAGE)
+        assert span[2] == "2023" and sentence == RANKINGS
+    q = "Bình Dương được vinh danh trong Smart 21 bao nhiêu lần liên tiếp?"
+    span, sentence = at.extract(at.classify(q), q, PASSAGE)
+    assert at.phrase(at.classify(q), span, sentence, "vi") == "5 lần"
+    q = "TP.HCM muốn đưa hệ sinh thái khởi nghiệp lọt vào top bao nhiêu thành phố năng động nhất?"
+    hcm = "TP.HCM quyết tâm đưa hệ sinh thái khởi nghiệp sáng tạo lọt vào Top 100 thành phố năng động nhất toàn cầu."
+    assert at.phrase(at.classify(q), *at.extract(at.classify(q), q, hcm), "vi") == "Top 100 thành phố"
+    # a question about something the passage does not hold gets nothing, whatever years stand in it
+    q = "Hà Nội đứng Top1 Smart 21 năm nào?"
+    assert at.extract(at.classify(q), q, PASSAGE) is None
+    q = "Bình Dương được công nhận đô thị loại 1 năm nào?"
+    assert at.extract(at.classify(q), q, PASSAGE) is None  # too few of the question's terms
+
+
+@pytest.mark.parametrize("question, passage, verdict", [
+    ("Có phải Bình Dương đứng Top1 Smart 21 năm 2023 không?", PASSAGE, True),
+    ("Có phải Bình Dương lọt Top1 Smart 21 năm 2021 không?", PASSAGE, False),  # 2021 belongs to Top7
+    ("Bình Dương lọt Top7 năm 2022 đúng không?", PASSAGE, True),
+    ("Ông Võ Minh Thành có phải là Giám đốc Sở Khoa học và Công nghệ TP.HCM không?",
+     "Phó Giám đốc Sở Khoa học và Công nghệ TP.HCM Võ Minh Thành cho biết diễn đàn là dấu mốc.", False),
+    ("Diễn đàn có được tổ chức tại Hà Nội không?", VENUE, None),  # never mentioned: no verdict
+    ("Diễn đàn năm nay có bao nhiêu nhà đầu tư Nhật Bản không?", VENUE, None),
+])
+def test_yes_no_is_decided_by_the_evidence_sentence(question, passage, verdict):
+    yes, sentence = at.decide_yesno(question, passage)
+    assert yes is verdict
+    if verdict is not None:
+        assert sentence in passage
+
+
+def test_people_are_names_that_are_not_places_or_organisations():
+    answer = "Là ông Lâm Đình Thắng, Giám đốc Sở Khoa học và Công nghệ Thành phố Hồ Chí Minh [1]."
+    assert at.people(answer) == ["Lâm Đình Thắng"]
+
+
+def test_a_claim_with_a_qualifier_its_source_lacks_is_not_confirmed():
+    law = "Hợp đồng lữ hành phải được lập thành văn bản. Doanh nghiệp được tổ chức tour cho khách du lịch."
+    assert at.decide_yesno("Chỉ doanh nghiệp được tổ chức tour cho khách du lịch, đúng hay sai?", law)[0] is False
+    assert at.decide_yesno("Doanh nghiệp được tổ chức tour cho khách du lịch, đúng hay sai?", law)[0] is True
