@@ -32,6 +32,8 @@ class Settings:
     threads: int = 0  # 0: one per core
     embed_dim: int = 768  # Matryoshka truncation; 768 = full
     embed_batch: int = 8
+    ray_address: str = ""  # `rag index` embeds through this Ray cluster (rag/ray_embed.py), e.g. 10.0.0.5:6379
+    embed_runtime: str = "torch"  # torch | onnx | onnx-int8 | openvino | openvino-bf16 (rag/onnx_embed.py, bench/embed_speed.py)
 
     # chunking
     chunk_size: int = 800  # characters
