@@ -65,6 +65,9 @@ class SentenceTransformerEmbedder:
         return normalise(v, self.dim)
 
 
+QUERY_PROMPT = "task: search result | query: "  # EmbeddingGemma's; in-process runtimes read it from the model
+
+
 def document_text(text: str, title: str | None) -> str:
     """EmbeddingGemma's document format, which carries the title (every runtime and server uses it)."""
     return f"title: {title or 'none'} | text: {text}"
@@ -138,22 +141,30 @@ _EMBEDDERS_LOCK = threading.Lock()
 
 
 def load_embedder(settings: Settings) -> Embedder:
-    """One embedder object per (model, runtime, dim) per process: the model loads once."""
-    from rag import models
-
-    key = (embedder_id(settings), str(settings.cache_dir))
+    """One embedder object per identity (model, runtime or server, dim) per process: the model loads once."""
+    key = (embedder_id(settings), str(settings.cache_dir), settings.embed_url)
     with _EMBEDDERS_LOCK:
         if key not in _EMBEDDERS:
-            path = models.resolve(settings.embedder, settings, kind="embedder")
-            common = dict(name=embedder_id(settings), dim=settings.embed_dim, threads=settings.threads,
-                          batch_size=settings.embed_batch)
-            if settings.embed_runtime == "torch":
-                _EMBEDDERS[key] = SentenceTransformerEmbedder(path, **common)
-            else:
-                from rag.onnx_embed import ExportedEmbedder
-
-                _EMBEDDERS[key] = ExportedEmbedder(path, settings.models_dir, settings.embed_runtime, **common)
+            _EMBEDDERS[key] = _make_embedder(settings)
         return _EMBEDDERS[key]
+
+
+def _make_embedder(settings: Settings) -> Embedder:
+    from rag import models
+
+    if settings.embed_url:
+        from rag.remote_embed import OpenAIEmbedder
+
+        return OpenAIEmbedder(settings.embed_url, settings.embed_model, dim=settings.embed_dim,
+                              batch_size=max(settings.embed_batch, 32))  # a server batches well
+    path = models.resolve(settings.embedder, settings, kind="embedder")
+    common = dict(name=embedder_id(settings), dim=settings.embed_dim, threads=settings.threads,
+                  batch_size=settings.embed_batch)
+    if settings.embed_runtime == "torch":
+        return SentenceTransformerEmbedder(path, **common)
+    from rag.onnx_embed import ExportedEmbedder
+
+    return ExportedEmbedder(path, settings.models_dir, settings.embed_runtime, **common)
 
 
 def open_cache(settings: Settings) -> EmbeddingCache:
@@ -168,6 +179,10 @@ def embedder_id(settings: Settings) -> str:
     from rag.errors import SettingsError
     from rag.onnx_embed import RUNTIMES
 
+    if settings.embed_url:
+        from rag.remote_embed import remote_id
+
+        return remote_id(settings.embed_model, settings.embed_dim)
     if settings.embed_runtime != "torch" and settings.embed_runtime not in RUNTIMES:
         raise SettingsError(f"RAG_EMBED_RUNTIME={settings.embed_runtime!r}: one of torch, {', '.join(RUNTIMES)}")
     base = settings.embedder if settings.embedder in models.REGISTRY else str(Path(settings.embedder).expanduser().resolve())
