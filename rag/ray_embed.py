@@ -14,9 +14,16 @@ Ray is optional (the `scale` extra)."""
 from __future__ import annotations
 
 import functools
+import os
+import shutil
+import signal
+import subprocess
+import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
 
 from rag import chunking
 from rag.config import Settings
@@ -35,7 +42,8 @@ class RayReport:
     cached: int = 0  # already in the cache before the job
     embedded: int = 0  # written by this job
     workers: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # from the job's start to its last batch
+    first_batch_s: float = 0.0  # actors starting and loading the model, then one batch
 
     def summary(self) -> str:
         rate = self.embedded / self.seconds if self.seconds else 0.0
@@ -107,6 +115,7 @@ def embed_with_ray(
             cache.put_many(dict(zip(batch["key"].tolist(), batch["vector"])))  # one transaction: resumable
             report.embedded += len(batch["key"])
             report.seconds = time.perf_counter() - t0
+            report.first_batch_s = report.first_batch_s or report.seconds
             if on_batch:
                 on_batch(report.embedded, len(todo))
     finally:
@@ -114,3 +123,61 @@ def embed_with_ray(
             ray.shutdown()
     log(report.summary())
     return report
+
+
+@contextmanager
+def local_cluster(nodes: int = 2, cpus_per_node: int = 1, pythonpath: Sequence[str] = ()) -> Iterator[str]:
+    """A throw-away Ray cluster on 127.0.0.1: a head and nodes-1 worker nodes, each `ray start --block`
+    in its own process group, stopped by id on exit (never `ray stop`, which stops every cluster on
+    the machine). Yields the address. For tests, bench/ray_embed.py and trying `rag index --ray` out."""
+    import socket
+    import tempfile
+
+    import ray
+
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    from rag.config import ROOT
+
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0",
+               PYTHONPATH=os.pathsep.join([str(ROOT), *pythonpath, os.environ.get("PYTHONPATH", "")]))
+    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths are length-limited
+    ray_cli = str(Path(sys.executable).parent / "ray")
+    procs: list[subprocess.Popen] = []
+
+    def start(args: list[str], log: str) -> None:
+        procs.append(subprocess.Popen(
+            [ray_cli, "start", "--block", "--num-cpus", str(cpus_per_node), "--node-ip-address", "127.0.0.1",
+             "--disable-usage-stats", *args], stdout=(temp / log).open("w"), stderr=subprocess.STDOUT, env=env,
+            start_new_session=True))
+
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    start(["--head", "--port", str(port), "--include-dashboard", "false", "--temp-dir", str(temp),
+           "--ray-client-server-port", str(free_port())], "head.log")
+    try:
+        ray.init(address=address, logging_level="WARNING", log_to_driver=False)  # waits for the head
+        for n in range(1, nodes):
+            start(["--address", address], f"worker{n}.log")
+        deadline = time.monotonic() + 90
+        while ray.cluster_resources().get("CPU", 0) < nodes * cpus_per_node:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Ray nodes did not join in 90 s; logs in {temp}")
+            time.sleep(0.5)
+        yield address
+    finally:
+        ray.shutdown()
+        for proc in reversed(procs):
+            for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+                try:
+                    os.killpg(proc.pid, sig)
+                    proc.wait(wait)
+                    break
+                except ProcessLookupError:
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        shutil.rmtree(temp, ignore_errors=True)

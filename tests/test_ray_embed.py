@@ -2,65 +2,23 @@
 started here), into the embedding cache, resumable after an interruption. Fake embedder: no model."""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
-
 import pytest
 
-from conftest import ROOT, FakeEmbedder, _free_port, make_articles
+from conftest import ROOT, FakeEmbedder, make_articles
 from rag import index
 from rag.embed import EmbeddingCache
 from rag.types import Article
 
-ray = pytest.importorskip("ray")
-RAY = Path(sys.executable).parent / "ray"
-
-
-def _start(args: list[str], log: Path) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]), RAY_USAGE_STATS_ENABLED="0")
-    return subprocess.Popen([str(RAY), "start", "--block", "--num-cpus", "1", "--node-ip-address", "127.0.0.1",
-                             "--disable-usage-stats", *args], stdout=log.open("w"), stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)  # its own process group: stopped by id at teardown
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-            proc.wait(wait)
-            return
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
+pytest.importorskip("ray")
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    """Head + one worker node, 1 CPU each, every port on loopback; yields the address."""
-    port = _free_port()
-    temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # short: Ray's unix socket paths are length-limited
-    head = _start(["--head", "--port", str(port), "--include-dashboard", "false", "--temp-dir", str(temp),
-                   "--ray-client-server-port", str(_free_port())], temp / "head.log")
-    address = f"127.0.0.1:{port}"
-    procs = [head]
-    try:
-        ray.init(address=address, logging_level="WARNING", log_to_driver=False)
-        procs.append(_start(["--address", address], temp / "worker.log"))
-        deadline = time.monotonic() + 60
-        while ray.cluster_resources().get("CPU", 0) < 2:
-            assert time.monotonic() < deadline, (temp / "worker.log").read_text()[-2000:]
-            time.sleep(0.5)
+    """A head and one worker node, 1 CPU each, on loopback; the nodes can import conftest (the fake)."""
+    from rag.ray_embed import local_cluster
+
+    with local_cluster(nodes=2, cpus_per_node=1, pythonpath=[str(ROOT / "tests")]) as address:
         yield address
-    finally:
-        ray.shutdown()
-        for p in reversed(procs):
-            _stop(p)
 
 
 def make_fake():  # called on the actors; conftest is importable there (PYTHONPATH of the nodes)
