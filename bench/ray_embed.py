@@ -54,11 +54,10 @@ def main(argv=None) -> int:
                                     log=lambda m: print(m, file=sys.stderr))
             wall = time.perf_counter() - t0
     rate = report.embedded / wall
-    steady = (report.embedded - ray_settings.embed_batch) / max(report.seconds - report.first_batch_s, 1e-9)
     print(f"| path | passages/s | × in-process |\n|---|---|---|\n| in-process ({embedder.name}, "
           f"{base.threads or os.cpu_count()} threads) | {inproc:.3f} | 1.0 |\n| Ray, 2 nodes × {args.cpus_per_node} "
-          f"actor(s), wall time incl. actor start and model loads | {rate:.3f} | {rate / inproc:.2f} |\n"
-          f"| Ray, after the first batch arrived (steady state) | {steady:.3f} | {steady / inproc:.2f} |\n\n"
+          f"actor(s), wall time incl. actor start and model loads | {rate:.3f} | {rate / inproc:.2f} |\n\n"
+          f"First batch back after {report.first_batch_s:.0f} s (actors starting, loading the model, one batch); "
           f"{report.embedded} chunks; {info['nproc']} cores ({info['cpu_model']}); load average "
           f"{info['loadavg_at_start']} at start, {[round(x, 2) for x in os.getloadavg()]} at end.")
     return 0

@@ -74,7 +74,7 @@ def retrieval(gold: GoldSet, settings: Settings, retrievers=("hybrid",), *, prog
         "corpus_size": len(gold.corpus),
         "chunks": len(index),
         "skipped_rows": len(gold.skipped),
-        "settings": {k: getattr(settings, k) for k in ("embedder", "embed_dim", "tokenizer", "fusion", "dense_weight", "chunk_size", "chunk_overlap")},
+        "settings": {k: getattr(settings, k) for k in ("embedder", "embed_runtime", "embed_dim", "tokenizer", "fusion", "dense_weight", "chunk_size", "chunk_overlap")},
         "timings_s": {"index": round(index_s, 2), "embed_queries": round(qembed_s, 2)},
         "retrievers": results,
     }

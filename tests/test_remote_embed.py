@@ -76,3 +76,22 @@ def test_index_and_search_through_an_embedding_server(embedding_server, settings
     # more dimensions asked than the server gives: said plainly
     with pytest.raises(SettingsError, match="returns 576-dimensional vectors: set RAG_EMBED_DIM=576"):
         load_embedder(settings.replace(embed_dim=768)).embed_queries(["x"])
+
+
+@pytest.mark.slow
+def test_ray_workers_call_the_embedding_server(embedding_server, settings, articles):
+    """`rag index --ray` with RAG_EMBED_URL: the actors build the configured embedder, i.e. the server client."""
+    pytest.importorskip("ray")
+    from rag.ray_embed import embed_with_ray, local_cluster, missing_rows
+
+    settings = settings.replace(embed_url=embedding_server, embed_model="smollm2-135m", embed_dim=576, embed_batch=2)
+    cache = open_cache(settings)
+    with local_cluster(nodes=2) as address:
+        report = embed_with_ray(settings, articles, address=address, cache=cache, log=lambda m: None)
+    assert report.embedded == report.chunks > 0 and missing_rows(settings, articles, embedder_id(settings), cache)[0] == []
+    direct = load_embedder(settings)
+    built = index.update(settings, articles, direct, cache=cache, progress=False, log=lambda m: None)
+    assert built.from_cache == built.chunks and built.embedded == 0
+    c = index.load(settings).chunks[0]
+    again = direct.embed_documents([c.text], [c.title])[0]
+    assert float(again @ index.load(settings).faiss.reconstruct(0)) > 0.999  # the server's vectors, via Ray
