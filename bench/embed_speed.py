@@ -1,7 +1,7 @@
 """Embedding speed: passages/s of each embedding runtime against today's sentence-transformers path,
 interleaved in one process on the same real chunks (the machine is shared: only ratios mean much).
 
-    .venv/bin/python bench/embed_speed.py [--n 64] [--rounds 4] [--runtimes torch,onnx,onnx-int8,openvino,openvino-bf16]
+    .venv/bin/python bench/embed_speed.py [--n 64] [--rounds 4] [--runtimes torch,onnx,openvino,openvino-bf16]
 
 The sample is n chunks of the vietnews corpus cut as `rag index` cuts them (bench.ingest.sample_chunks),
 split into `rounds` slices; every round runs every variant on the same slice, so a burst of load from
@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=64, help="chunks in the sample")
     p.add_argument("--rounds", type=int, default=4)
-    p.add_argument("--runtimes", default="torch,onnx,onnx-int8,openvino,openvino-bf16")
+    p.add_argument("--runtimes", default="torch,onnx,openvino,openvino-bf16")
     p.add_argument("--json", type=Path, help="write every figure here")
     args = p.parse_args(argv)
     from rag.config import load_settings

@@ -35,7 +35,7 @@ class Settings:
     ray_address: str = ""  # `rag index` embeds through this Ray cluster (rag/ray_embed.py), e.g. 10.0.0.5:6379
     embed_url: str = ""  # an OpenAI-compatible embedding server, e.g. http://10.0.0.7:8080/v1 (rag/remote_embed.py)
     embed_model: str = ""  # the model it serves (required with embed_url; part of the embedder's identity)
-    embed_runtime: str = "torch"  # torch | onnx | onnx-int8 | openvino | openvino-bf16 (rag/onnx_embed.py, bench/embed_speed.py)
+    embed_runtime: str = "torch"  # torch | onnx | openvino | openvino-bf16 (rag/onnx_embed.py, bench/embed_speed.py)
 
     # chunking
     chunk_size: int = 800  # characters

@@ -3,9 +3,10 @@
 Same model, same prompts, same pooling and dense layers (the whole sentence-transformers pipeline is
 one graph), several times the passages/s of PyTorch on CPU (bench/embed_speed.py). Runtimes:
     onnx           ONNX Runtime, fp32 (vectors equal PyTorch's to ~1e-6)
-    onnx-int8      ONNX Runtime on a dynamically quantised int8 copy (smaller, faster, not identical)
-    openvino       OpenVINO, fp32
-    openvino-bf16  OpenVINO computing in bfloat16 where the CPU has it (nearly identical)
+    openvino       OpenVINO, fp32 (the same)
+    openvino-bf16  OpenVINO computing in bfloat16 where the CPU has it (nearly identical, the fastest)
+Measured and dropped: ONNX Runtime on a dynamically quantised int8 copy (5.3x, but hybrid MRR@10 -0.5
+on ALQAC, past the 0.3 allowed; bench/results/SUMMARY.md).
 The export (~1.5 min, ~4 GB RAM, a 1.2 GB file) happens on first use into
 cache_dir/models/onnx/<model>/ under a file lock, so concurrent processes (Ray actors) export once.
 Needs the optional packages of the `scale` extra (onnx, onnxscript, onnxruntime, openvino)."""
@@ -23,8 +24,8 @@ import numpy as np
 
 from rag.errors import ModelMissing
 
-RUNTIMES = ("onnx", "onnx-int8", "openvino", "openvino-bf16")
-_PACKAGES = {"onnx": "onnxruntime", "onnx-int8": "onnxruntime", "openvino": "openvino", "openvino-bf16": "openvino"}
+RUNTIMES = ("onnx", "openvino", "openvino-bf16")
+_PACKAGES = {"onnx": "onnxruntime", "openvino": "openvino", "openvino-bf16": "openvino"}
 
 
 def export_dir(model_path: Path, models_dir: Path) -> Path:
@@ -33,7 +34,7 @@ def export_dir(model_path: Path, models_dir: Path) -> Path:
     return models_dir / "onnx" / f"{Path(resolved).name}-{hashlib.sha256(resolved.encode()).hexdigest()[:8]}"
 
 
-def _export_fp32(model_path: Path, target: Path) -> None:
+def _export(model_path: Path, target: Path) -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -58,36 +59,19 @@ def _export_fp32(model_path: Path, target: Path) -> None:
     )
 
 
-def _quantise_int8(source: Path, target: Path) -> None:
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    model = onnx.load(str(source))
-    del model.graph.value_info[:]  # the exporter's intermediate shapes trip the quantiser's shape inference
-    clean = target.with_suffix(".clean.onnx")
-    onnx.save(model, str(clean))
-    try:
-        quantize_dynamic(str(clean), str(target), weight_type=QuantType.QInt8)
-    finally:
-        clean.unlink(missing_ok=True)
-
-
-def ensure_export(model_path: Path, models_dir: Path, int8: bool = False, log=print) -> Path:
-    """The ONNX file for this model (int8 or fp32), exported on first use; atomic and locked."""
+def ensure_export(model_path: Path, models_dir: Path, log=print) -> Path:
+    """The ONNX file for this model, exported on first use; atomic, and locked against other processes."""
     folder = export_dir(model_path, models_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    fp32, q8 = folder / "model.onnx", folder / "model-int8.onnx"
-    target = q8 if int8 else fp32
+    target = folder / "model.onnx"
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process exporting the same model: wait, then reuse
-        for path, make in ((fp32, lambda t: _export_fp32(model_path, t)), (q8, lambda t: _quantise_int8(fp32, t))):
-            if path.exists() or (path is q8 and not int8):
-                continue
-            log(f"exporting {model_path} to {path} (once; about a minute and a half)")
-            tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+        if not target.exists():
+            log(f"exporting {model_path} to {target} (once; about a minute and a half)")
+            tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
             try:
-                make(tmp)
-                os.replace(tmp, path)
+                _export(model_path, tmp)
+                os.replace(tmp, target)
             finally:
                 tmp.unlink(missing_ok=True)
     return target
@@ -121,7 +105,7 @@ class ExportedEmbedder:
             ) from e
         from transformers import AutoTokenizer
 
-        model = ensure_export(self.path, self.models_dir, int8=self.runtime == "onnx-int8")
+        model = ensure_export(self.path, self.models_dir)
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
         if package == "onnxruntime":
             import onnxruntime as ort

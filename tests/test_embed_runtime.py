@@ -15,8 +15,8 @@ from rag.errors import IndexMismatch, SettingsError
 def test_runtime_is_part_of_the_embedder_identity():
     torch_id = embedder_id(load_settings({}))
     assert torch_id == "embeddinggemma-300m@768"  # unchanged: indexes built before runtimes existed stay valid
-    onnx_id = embedder_id(load_settings({"RAG_EMBED_RUNTIME": "onnx-int8"}))
-    assert onnx_id == "embeddinggemma-300m+onnx-int8@768"
+    onnx_id = embedder_id(load_settings({"RAG_EMBED_RUNTIME": "openvino-bf16"}))
+    assert onnx_id == "embeddinggemma-300m+openvino-bf16@768"
     assert cache_key(torch_id, "doc", "x", "t") != cache_key(onnx_id, "doc", "x", "t")
 
 
