@@ -1,107 +1,65 @@
-"""Scale-out dense embedding with Ray Data: N workers run the same EmbeddingGemma model over the
-corpus's chunks and the driver writes the vectors into the embedding cache that `rag index` reads.
-`rag index` afterwards finds every chunk in the cache and publishes a fully dense index in minutes.
+"""Ray against in-process embedding on this machine: the same real chunks embedded (1) by
+rag.embed.embed_some in this process and (2) by `rag.ray_embed.embed_with_ray` through a local Ray
+cluster started here (a head and one worker node on 127.0.0.1, --cpus-per-node each), each into its
+own empty embedding cache, with the configured embedder (RAG_EMBED_RUNTIME / RAG_EMBED_URL apply).
 
-    .venv/bin/python bench/ray_embed.py CORPUS [--workers 4] [--cpus-per-worker 2] [--address auto] [--limit N]
+    .venv/bin/python bench/ray_embed.py [--n 32] [--cpus-per-node 1]
 
-CORPUS is anything `rag.corpus.load_corpus` reads (a folder, a .jsonl or .jsonl.gz file). Chunks already
-in the cache are skipped, so the job is resumable and never pays twice. Ray is not a dependency of the
-project: without it this script stops with a message and does nothing.
-
-Why the driver writes: the cache is one sqlite file, which wants one writer; the workers only compute.
-Cost: the single-process rate measured by bench/run.py (passages/s) times N workers, minus Ray overhead;
-see bench/README.md.
+Prints passages/s of both and the ratio. On one 2-core machine Ray cannot beat in-process (the same
+cores, plus actor start-up, model loads in each actor and serialisation); the point of the path is a
+cluster of many machines, where throughput is about N workers × the single-worker rate.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def chunk_rows(corpus: Path, settings, cache, embedder_name: str) -> tuple[list[dict], int]:
-    """(rows still to embed: cache key, text, title; chunks in total), cut exactly as `rag index` cuts."""
-    from rag import chunking
-    from rag.corpus import load_corpus
-    from rag.embed import cache_key
-
-    loaded = load_corpus(corpus)
-    splitter = chunking.make_splitter(settings.chunk_size, settings.chunk_overlap)
-    chunks = [c for a in loaded.articles for c in chunking.split(a, splitter=splitter)]
-    rows = [{"key": cache_key(embedder_name, "doc", c.text, c.title), "text": c.text, "title": c.title} for c in chunks]
-    have = cache.get_many([r["key"] for r in rows])
-    return [r for r in rows if r["key"] not in have], len(rows)
+from bench.ingest import sample_chunks  # noqa: E402
+from bench.measure import bench_settings, machine, vietnews_subset  # noqa: E402
 
 
-class EmbedBatch:
-    """One Ray actor: loads the model once, then embeds batches with the project's own embedder
-    (same document prompt, Matryoshka dimension and normalisation as `rag index`)."""
-
-    def __init__(self, model_path: str, name: str, dim: int, threads: int):
-        from rag.embed import SentenceTransformerEmbedder
-
-        self.embedder = SentenceTransformerEmbedder(Path(model_path), name=name, dim=dim, threads=threads)
-
-    def __call__(self, batch: dict) -> dict:
-        vectors = self.embedder.embed_documents(list(batch["text"]), list(batch["title"]))
-        return {"key": batch["key"], "vector": vectors}
-
-
-def main(argv: list[str] | None = None) -> int:
+def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("corpus", type=Path)
-    p.add_argument("--workers", type=int, default=2, help="model replicas (Ray actors)")
-    p.add_argument("--cpus-per-worker", type=int, default=1, help="torch threads and Ray CPUs per replica")
-    p.add_argument("--batch", type=int, default=32, help="chunks per model call")
-    p.add_argument("--address", default=None, help="Ray cluster address ('auto' to join a running cluster)")
-    p.add_argument("--limit", type=int, help="embed at most this many chunks (a trial run)")
+    p.add_argument("--n", type=int, default=32, help="chunks")
+    p.add_argument("--cpus-per-node", type=int, default=1, help="CPUs (= actors of one thread) per Ray node")
     args = p.parse_args(argv)
-    try:
-        import ray
-    except ImportError:
-        print("Ray is not installed, so nothing was done. Ray is optional and not a dependency of the project:\n"
-              "  .venv/bin/pip install 'ray[data]'   # then run this script again\n"
-              "Without Ray, `rag index --max-embed N` fills the same cache in resumable steps on one machine.",
-              file=sys.stderr)
-        return 2
+    from rag.embed import embed_some, load_embedder, open_cache
+    from rag.ray_embed import embed_with_ray, local_cluster
+    from rag.types import Article
 
-    from rag import models
-    from rag.config import load_settings
-    from rag.embed import embedder_id, open_cache
+    info = machine()
+    with tempfile.TemporaryDirectory() as work:
+        sample = sample_chunks(vietnews_subset(300, Path(work)), args.n)
+        # one article per chunk, with the chunk's text: `rag index` cuts it back into exactly that chunk
+        articles = [Article(id=f"c{i}", title=title, text=text) for i, (text, title) in enumerate(sample)]
+        base = bench_settings(Path(work) / "inproc")
+        embedder = load_embedder(base)
+        embedder.embed_documents(["khởi động"], [""])  # model load outside the timing, as Ray's actors' is not
+        t0 = time.perf_counter()
+        embed_some(embedder, [t for t, _ in sample], [ti for _, ti in sample], cache=open_cache(base),
+                   batch_size=base.embed_batch, progress=False)
+        inproc = len(sample) / (time.perf_counter() - t0)
+        print(f"in-process: {inproc:.3f} passages/s", file=sys.stderr)
 
-    settings = load_settings()
-    cache = open_cache(settings)
-    name = embedder_id(settings)
-    missing, total = chunk_rows(args.corpus, settings, cache, name)
-    todo = missing[: args.limit] if args.limit else missing
-    print(f"{total} chunks in {args.corpus}, {total - len(missing)} already cached; "
-          f"embedding {len(todo)} with {args.workers} worker(s)", file=sys.stderr)
-    if not todo:
-        return 0
-    model_path = str(models.resolve(settings.embedder, settings, kind=models.EMBEDDER))
-
-    ray.init(address=args.address, ignore_reinit_error=True)
-    t0 = time.perf_counter()
-    vectors = ray.data.from_items(todo).map_batches(
-        EmbedBatch,
-        fn_constructor_kwargs={"model_path": model_path, "name": name, "dim": settings.embed_dim,
-                               "threads": args.cpus_per_worker},
-        batch_size=args.batch,
-        batch_format="numpy",
-        concurrency=args.workers,
-        num_cpus=args.cpus_per_worker,
-    )
-    done = 0
-    for batch in vectors.iter_batches(batch_size=256, batch_format="numpy"):
-        cache.put_many(dict(zip(batch["key"].tolist(), batch["vector"])))  # committed per batch: resumable
-        done += len(batch["key"])
-        rate = done / (time.perf_counter() - t0)
-        print(f"\r{done}/{len(todo)} chunks, {rate:.2f}/s", end="", file=sys.stderr)
-    print(f"\nDone in {time.perf_counter() - t0:.0f}s. Now run `rag index` on the same corpus: every vector "
-          "comes from the cache.", file=sys.stderr)
+        ray_settings = bench_settings(Path(work) / "ray", threads=1)
+        with local_cluster(nodes=2, cpus_per_node=args.cpus_per_node) as address:
+            t0 = time.perf_counter()
+            report = embed_with_ray(ray_settings, articles, address=address, cache=open_cache(ray_settings),
+                                    log=lambda m: print(m, file=sys.stderr))
+            wall = time.perf_counter() - t0
+    rate = report.embedded / wall
+    print(f"| path | passages/s | × in-process |\n|---|---|---|\n| in-process ({embedder.name}, "
+          f"{base.threads or os.cpu_count()} threads) | {inproc:.3f} | 1.0 |\n| Ray, 2 nodes × {args.cpus_per_node} "
+          f"actor(s), wall time incl. actor start and model loads | {rate:.3f} | {rate / inproc:.2f} |\n\n"
+          f"First batch back after {report.first_batch_s:.0f} s (actors starting, loading the model, one batch); "
+          f"{report.embedded} chunks; {info['nproc']} cores ({info['cpu_model']}); load average "
+          f"{info['loadavg_at_start']} at start, {[round(x, 2) for x in os.getloadavg()]} at end.")
     return 0
 
 

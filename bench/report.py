@@ -176,7 +176,7 @@ def dense(res: dict) -> str:
         f"{num(c['ours_s_per_1000_articles'] / 60, 1)} min of this machine ({num(c['ours_core_h_per_1000_articles'], 2)} core-hours), "
         f"BASELINE {num(c['baseline_s_per_1000_articles'] / 60, 1)} min. The embedding cache makes this a one-off cost "
         "for OURS; the BASELINE pays it again at every rebuild.",
-        f"Scale-out (computed from the one-thread rate; `bench/ray_embed.py`, Ray overhead ignored): "
+        f"Scale-out (computed from the one-thread rate; `rag index --ray`, Ray overhead ignored): "
         f"{num(c['one_core_h_per_1000_articles'], 2)} core-hours per 1,000 articles, {num(c['one_core_h_full_corpus'], 1)} "
         f"core-hours for the {int(max(lex, key=int)):,} articles here: ≈ {num(c['one_core_h_full_corpus'] / 16, 1)} h on "
         f"16 one-core workers, ≈ {num(c['one_core_h_full_corpus'] / 64, 2)} h on 64."])

@@ -83,6 +83,8 @@ def cmd_index(args) -> int:
     if not loaded.articles:
         raise CorpusEmpty(f"no readable articles in {settings.corpus_dir}: add .md, .txt or .jsonl files")
     say(f"{len(loaded.articles)} articles from {settings.corpus_dir}", err=True)
+    if args.ray or settings.ray_address:
+        _embed_with_ray(settings, loaded.articles, args)
     report = index.update(
         settings,
         loaded.articles,
@@ -106,6 +108,20 @@ def _filters(args):
     from rag.retrieve import Filters
 
     return Filters.from_dict({k: v for k, v in (("date_from", args.since), ("date_to", args.until), ("source", args.source)) if v})
+
+
+def _embed_with_ray(settings, articles, args) -> None:
+    """Publish lexically (seconds), then fill the embedding cache through the Ray cluster; the caller's
+    update then publishes the dense side from the cache."""
+    from rag import index
+    from rag.embed import load_embedder, open_cache
+    from rag.ray_embed import embed_with_ray
+
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    index.update(settings, articles, load_embedder(settings), rebuild=args.rebuild, progress=not args.quiet, log=log,
+                 cache=open_cache(settings), max_embed=0)
+    args.rebuild = False  # done: the update after the job must reuse what this one published
+    embed_with_ray(settings, articles, address=args.ray or settings.ray_address, cache=open_cache(settings), log=log)
 
 
 def cmd_search(args) -> int:
@@ -332,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-embed", type=int, metavar="N",
         help="embed at most N chunks this run; the rest are searchable lexically until a later run embeds them",
     )
+    ix.add_argument("--ray", metavar="ADDRESS", help="embed through this Ray cluster (env RAG_RAY_ADDRESS), e.g. 10.0.0.5:6379")
     ix.add_argument("--json", action="store_true")
     ix.add_argument("--quiet", action="store_true")
     ix.set_defaults(func=cmd_index)

@@ -46,6 +46,10 @@ class Settings:
     threads: int = setting(0, min=0, max=1024)  # 0: one per core
     embed_dim: int = setting(768, min=8, max=8192)  # Matryoshka truncation; 768 = full
     embed_batch: int = setting(8, min=1, max=4096)
+    ray_address: str = ""  # `rag index` embeds through this Ray cluster (rag/ray_embed.py), e.g. 10.0.0.5:6379
+    embed_url: str = ""  # an OpenAI-compatible embedding server, e.g. http://10.0.0.7:8080/v1 (rag/remote_embed.py)
+    embed_model: str = ""  # the model it serves (required with embed_url; part of the embedder's identity)
+    embed_runtime: str = setting("torch", choices=("torch", "onnx", "openvino", "openvino-bf16"))  # rag/onnx_embed.py, bench/embed_speed.py
 
     # reading articles
     max_article_chars: int = setting(1_000_000, min=1_000, max=1_000_000_000)  # a longer article is skipped, reported

@@ -60,10 +60,17 @@ class SentenceTransformerEmbedder:
         return normalise(v, self.dim)
 
     def embed_documents(self, texts, titles):
-        # EmbeddingGemma's document format carries the title: "title: {title} | text: {text}".
-        formatted = [f"title: {t or 'none'} | text: {x}" for x, t in zip(texts, titles)]
+        formatted = [document_text(x, t) for x, t in zip(texts, titles)]
         v = self.model.encode(formatted, prompt="", batch_size=self.batch_size, convert_to_numpy=True)
         return normalise(v, self.dim)
+
+
+QUERY_PROMPT = "task: search result | query: "  # EmbeddingGemma's; in-process runtimes read it from the model
+
+
+def document_text(text: str, title: str | None) -> str:
+    """EmbeddingGemma's document format, which carries the title (every runtime and server uses it)."""
+    return f"title: {title or 'none'} | text: {text}"
 
 
 class EmbeddingCache:
@@ -104,6 +111,7 @@ def embed_some(
     found = cache.get_many(keys) if cache else {}
     out = {i: found[k] for i, k in enumerate(keys) if k in found}
     missing = [i for i in range(len(texts)) if i not in out][:limit]
+    missing.sort(key=lambda i: len(texts[i]))  # batches of similar lengths carry little padding
     bar = tqdm(total=len(missing), desc=desc, unit="text", disable=not progress or not missing)
     for s in range(0, len(missing), batch_size):
         idx = missing[s : s + batch_size]
@@ -133,18 +141,30 @@ _EMBEDDERS_LOCK = threading.Lock()
 
 
 def load_embedder(settings: Settings) -> Embedder:
-    """One embedder object per (model, dim) per process: the model loads once."""
-    from rag import models
-
-    key = (settings.embedder, settings.embed_dim, str(settings.cache_dir))
+    """One embedder object per identity (model, runtime or server, dim) per process: the model loads once."""
+    key = (embedder_id(settings), str(settings.cache_dir), settings.embed_url)
     with _EMBEDDERS_LOCK:
         if key not in _EMBEDDERS:
-            path = models.resolve(settings.embedder, settings, kind="embedder")
-            _EMBEDDERS[key] = SentenceTransformerEmbedder(
-                path, name=embedder_id(settings), dim=settings.embed_dim, threads=settings.threads,
-                batch_size=settings.embed_batch,
-            )
+            _EMBEDDERS[key] = _make_embedder(settings)
         return _EMBEDDERS[key]
+
+
+def _make_embedder(settings: Settings) -> Embedder:
+    from rag import models
+
+    if settings.embed_url:
+        from rag.remote_embed import OpenAIEmbedder
+
+        return OpenAIEmbedder(settings.embed_url, settings.embed_model, dim=settings.embed_dim,
+                              batch_size=max(settings.embed_batch, 32))  # a server batches well
+    path = models.resolve(settings.embedder, settings, kind="embedder")
+    common = dict(name=embedder_id(settings), dim=settings.embed_dim, threads=settings.threads,
+                  batch_size=settings.embed_batch)
+    if settings.embed_runtime == "torch":
+        return SentenceTransformerEmbedder(path, **common)
+    from rag.onnx_embed import ExportedEmbedder
+
+    return ExportedEmbedder(path, settings.models_dir, settings.embed_runtime, **common)
 
 
 def open_cache(settings: Settings) -> EmbeddingCache:
@@ -152,8 +172,15 @@ def open_cache(settings: Settings) -> EmbeddingCache:
 
 
 def embedder_id(settings: Settings) -> str:
-    """The embedder's identity as recorded in the index manifest, known without loading the model."""
+    """The embedder's identity as recorded in the index manifest, known without loading the model.
+    A runtime other than torch computes (slightly) different vectors, so it is part of the identity:
+    switching runtime asks for a rebuild and never mixes vectors in one index or cache key."""
     from rag import models
 
+    if settings.embed_url:
+        from rag.remote_embed import remote_id
+
+        return remote_id(settings.embed_model, settings.embed_dim)
     base = settings.embedder if settings.embedder in models.REGISTRY else str(Path(settings.embedder).expanduser().resolve())
-    return f"{base}@{settings.embed_dim}"
+    runtime = "" if settings.embed_runtime == "torch" else f"+{settings.embed_runtime}"
+    return f"{base}{runtime}@{settings.embed_dim}"

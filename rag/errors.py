@@ -71,3 +71,7 @@ class ModelVerificationError(RagError):
 
 class BackendError(RagError):
     """A generation backend failed (server unreachable, bad response...)."""
+
+
+class SettingsError(RagError, ValueError):
+    """A setting has a value the code cannot use (the message names the setting and the choices)."""

@@ -77,7 +77,7 @@ def retrieval(gold: GoldSet, settings: Settings, retrievers=("hybrid",), *, prog
         "corpus_size": len(gold.corpus),
         "chunks": len(index),
         "skipped_rows": len(gold.skipped),
-        "settings": {k: getattr(settings, k) for k in ("embedder", "embed_dim", "tokenizer", "fusion", "dense_weight", "chunk_size", "chunk_overlap")},
+        "settings": {k: getattr(settings, k) for k in ("embedder", "embed_runtime", "embed_dim", "tokenizer", "fusion", "dense_weight", "chunk_size", "chunk_overlap")},
         "timings_s": {"index": round(index_s, 2), "embed_queries": round(qembed_s, 2)},
         "retrievers": results,
     }
@@ -87,7 +87,10 @@ def retrieval(gold: GoldSet, settings: Settings, retrievers=("hybrid",), *, prog
 
 SEARCH_DEPTH = 10  # chunks retrieved per question for the retrieval metrics of an answer run
 # Settings that do not change answers, left out of a run's identity (so moving the cache keeps resuming).
-_NOT_CONFIG = {"corpus_dir", "index_dir", "cache_dir", "threads", "embed_batch", "hub", "max_question_chars"}
+_NOT_CONFIG = {"corpus_dir", "index_dir", "cache_dir", "threads", "embed_batch", "hub", "max_question_chars",
+               # where and how vectors are computed: a different embedder means another index version,
+               # which is part of the identity already
+               "ray_address", "embed_url", "embed_model", "embed_runtime"}
 
 
 # The modules whose code shapes an answer: editing one makes earlier rows stale.

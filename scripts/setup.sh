@@ -18,10 +18,12 @@ if ! ls "$WHEELS"/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1; then
   .venv/bin/pip wheel -q --no-deps -w "$WHEELS" "$LLAMA"
 fi
 
-stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)"
+EXTRAS=dev
+[ "${1:-}" = "test" ] && EXTRAS=dev,scale  # the tests also cover the scale-out paths (Ray, ONNX/OpenVINO)
+stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)-$EXTRAS"
 if [ ! -f "$stamp" ]; then
   echo "== installing packages"
-  .venv/bin/pip install -q --find-links "$WHEELS" -e ".[dev]"
+  .venv/bin/pip install -q --find-links "$WHEELS" -e ".[$EXTRAS]"
   rm -f .venv/.installed-* && touch "$stamp"
 fi
 
