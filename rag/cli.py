@@ -15,7 +15,7 @@ def _print_json(obj) -> None:
 
 
 def _settings(args):
-    over = {k: getattr(args, k, None) for k in ("corpus_dir", "index_dir", "retriever", "top_k", "generator", "backend")}
+    over = {k: getattr(args, k, None) for k in ("home", "corpus_dir", "index_dir", "retriever", "top_k", "generator", "backend")}
     return load_settings(**over)
 
 
@@ -158,9 +158,7 @@ def _gold(args):
 
 
 def _report_dir(args, default: str) -> Path:
-    from rag.config import ROOT
-
-    return Path(args.report) if args.report else ROOT / "build" / "eval" / default
+    return Path(args.report) if args.report else _settings(args).home / "build" / "eval" / default
 
 
 def cmd_eval_answers(args) -> int:
@@ -214,12 +212,9 @@ def _gold_options(parser) -> None:
 
 
 def cmd_serve(args) -> int:
-    from rag.config import ROOT
+    from rag import web
 
-    sys.path.insert(0, str(ROOT))  # app.py lives at the repo root, beside the package
-    import app
-
-    return app.main(args.host, args.port, settings=_settings(args))
+    return web.main(args.host, args.port, settings=_settings(args))
 
 
 # ------------------------------------------------------------------ parser
@@ -227,8 +222,13 @@ def cmd_serve(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag", description="Vietnamese-first question answering over news articles")
-    p.add_argument("--corpus-dir", type=Path, help="articles folder (default: corpus/, env RAG_CORPUS_DIR)")
-    p.add_argument("--index-dir", type=Path, help="index folder (default: embeddings/, env RAG_INDEX_DIR)")
+    p.add_argument(
+        "--home", type=Path,
+        help="data folder holding corpus/ and embeddings/ (env RAG_HOME; default: the current directory when it "
+        "has them, else the user data folder, seeded with the default articles)",
+    )
+    p.add_argument("--corpus-dir", type=Path, help="articles folder (default: HOME/corpus, env RAG_CORPUS_DIR)")
+    p.add_argument("--index-dir", type=Path, help="index folder (default: HOME/embeddings, env RAG_INDEX_DIR)")
     sub = p.add_subparsers(dest="command", required=True)
 
     models = sub.add_parser("models", help="provision and list models").add_subparsers(dest="models_cmd", required=True)

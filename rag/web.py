@@ -1,12 +1,12 @@
 """Web chat over the indexed news articles (Gradio 6), with sources, feedback and corpus management.
 
-Run:  python app.py [--host 127.0.0.1] [--port 7860]     (or `rag serve`; env RAG_HOST / RAG_PORT)
+Run:  rag serve [--host 127.0.0.1] [--port 7860]     (or `python app.py` in a checkout; env RAG_HOST / RAG_PORT)
 It binds to 127.0.0.1 unless another host is asked for.
 
 The page: a chat whose answers stream in as the pipeline verifies them, with [n] markers linked to a
 sources panel (quote highlighted in its article, full text on demand); settings (sources, retriever,
 model); thumbs up/down appended to a JSON Lines log (env RAG_FEEDBACK_LOG, default
-feedback/feedback.jsonl); a tab to upload (.md/.txt/.jsonl), list and remove articles.
+feedback/feedback.jsonl in the data folder); a tab to upload (.md/.txt/.jsonl), list and remove articles.
 
 API: the named endpoint "ask" answers one question (no history) and returns `Answer.to_dict()`:
     from gradio_client import Client
@@ -20,7 +20,6 @@ one stream); chat history and sources are per browser session (gr.State).
 """
 from __future__ import annotations
 
-import argparse
 import fcntl
 import html
 import json
@@ -33,9 +32,11 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline machines: no telemetry calls
 
 import gradio as gr  # noqa: E402
+import uvicorn  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
 
-from rag import manage, models, text  # noqa: E402
-from rag.config import ROOT, Settings, load_settings  # noqa: E402
+from rag import manage, models, openai_api, text  # noqa: E402
+from rag.config import Settings, load_settings  # noqa: E402
 from rag.errors import RagError  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 from rag.types import Answer, Article, Citation  # noqa: E402
@@ -212,13 +213,12 @@ def model_choices(settings: Settings) -> list[tuple[str, str]]:
 _FEEDBACK_LOCK = threading.Lock()
 
 
-def feedback_path() -> Path:
-    return Path(os.environ.get("RAG_FEEDBACK_LOG") or ROOT / "feedback" / "feedback.jsonl").expanduser()
+def feedback_path(settings: Settings) -> Path:
+    return Path(os.environ.get("RAG_FEEDBACK_LOG") or settings.home / "feedback" / "feedback.jsonl").expanduser()
 
 
-def log_feedback(record: dict, path: Path | None = None) -> Path:
+def log_feedback(record: dict, path: Path) -> Path:
     """Append one JSON line; the file lock keeps lines whole if several app processes share the log."""
-    path = path or feedback_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(record, ensure_ascii=False) + "\n"
     with _FEEDBACK_LOCK, path.open("a", encoding="utf-8") as f:
@@ -333,7 +333,7 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
             "abstained": turn["answer"]["abstained"],
             "model": turn["answer"]["model"],
             "settings": turn["settings"],
-        })
+        }, feedback_path(settings))
         gr.Info("Cảm ơn bạn đã góp ý!")
 
     # --- corpus
@@ -438,27 +438,20 @@ THEME = gr.themes.Soft(
 
 
 def main(host: str | None = None, port: int | None = None, settings: Settings | None = None) -> int:
-    """Serve until interrupted. host/port default to RAG_HOST/RAG_PORT, then 127.0.0.1:7860."""
+    """Serve the chat page and the OpenAI-compatible /v1 API (rag.openai_api) on one server until
+    interrupted. host/port default to RAG_HOST/RAG_PORT, then 127.0.0.1:7860."""
     host = host or os.environ.get("RAG_HOST") or DEFAULT_HOST
     port = int(port or os.environ.get("RAG_PORT") or DEFAULT_PORT)
     pipeline = Pipeline(settings or load_settings())
     ready = threading.Event()
     demo = build_app(pipeline, ready)
     threading.Thread(target=warm, args=(pipeline, ready), name="warm-up", daemon=True).start()
-    demo.queue(default_concurrency_limit=1).launch(
-        server_name=host, server_port=port, max_file_size=manage.MAX_BYTES, show_error=True,
-        theme=THEME, css=CSS, footer_links=["api"], ssr_mode=False,
+    server = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # Gradio documents its own API
+    server.include_router(openai_api.router(pipeline))  # /v1/...: OpenAI-compatible, same pipeline and models
+    gr.mount_gradio_app(
+        server, demo.queue(default_concurrency_limit=1), path="/", server_name=host, server_port=port,
+        max_file_size=manage.MAX_BYTES, show_error=True, theme=THEME, css=CSS, footer_links=["api"], ssr_mode=False,
     )
+    print(f"Serving the chat on http://{host}:{port}/ and the OpenAI-compatible API on http://{host}:{port}/v1", flush=True)
+    uvicorn.run(server, host=host, port=port, log_level="warning")
     return 0
-
-
-def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Web chat over the indexed news articles")
-    p.add_argument("--host", help=f"interface to bind (default {DEFAULT_HOST}, env RAG_HOST)")
-    p.add_argument("--port", type=int, help=f"port (default {DEFAULT_PORT}, env RAG_PORT)")
-    return p.parse_args(argv)
-
-
-if __name__ == "__main__":
-    args = _parse_args()
-    raise SystemExit(main(args.host, args.port))
