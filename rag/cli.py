@@ -6,8 +6,9 @@ import json
 import sys
 from pathlib import Path
 
+from rag import __version__
 from rag.config import load_settings
-from rag.errors import RagError
+from rag.errors import InvalidQuestion, RagError
 
 
 def _print_json(obj) -> None:
@@ -104,26 +105,64 @@ def cmd_search(args) -> int:
 # ------------------------------------------------------------------ ask
 
 
-def cmd_ask(args) -> int:
-    from rag.pipeline import Pipeline
-    from rag.types import Answer
+EXIT_ABSTAINED = 3  # `rag ask --strict`: the articles did not answer (0 answered, 2 bad input, 1 other error)
 
-    settings = _settings(args)
-    pipeline = Pipeline(settings)
-    answer = None
-    for piece in pipeline.ask_stream(args.question, top_k=args.top_k, generator=args.model):
-        if isinstance(piece, Answer):
-            answer = piece
-        elif args.stream and not args.json:
-            print(piece, end="", flush=True)
-    if args.json:
-        _print_json(answer.to_dict())
-        return 0
+
+def _questions(args) -> list[str]:
+    """The questions to answer: the arguments ("-" = all of stdin as one question), then --file's lines."""
+    out = [sys.stdin.read() if q == "-" else q for q in args.question]
+    if args.file:
+        try:
+            lines = Path(args.file).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise InvalidQuestion(f"cannot read questions from {args.file}: {e}") from e
+        out += [line for line in lines if line.strip()]
+    if not out:
+        raise InvalidQuestion("no question given: `rag ask \"...\"`, `rag ask -` (stdin) or `rag ask --file questions.txt`")
+    return out
+
+
+def _print_answer(answer, args) -> None:
     print(answer.text if not args.stream else "")
     for c in answer.citations:
         print(f"  [{c.marker}] {c.title} ({c.date or 'n.d.'}, {c.source or '?'}) {c.url or ''}".rstrip())
         print(f"      “{c.quote}”")
-    return 0
+
+
+def cmd_ask(args) -> int:
+    from rag.pipeline import Pipeline
+    from rag.types import Answer
+
+    questions = _questions(args)
+    many = len(questions) > 1  # several answers: JSON Lines with --json, a blank line between texts
+    pipeline = Pipeline(_settings(args))
+    bad = abstained = 0
+    for n, question in enumerate(questions):
+        if many and not args.json:
+            print(("\n" if n else "") + f"? {' '.join(question.split())}")
+        answer = None
+        try:
+            for piece in pipeline.ask_stream(question, top_k=args.top_k, generator=args.model):
+                if isinstance(piece, Answer):
+                    answer = piece
+                elif args.stream and not args.json:
+                    print(piece, end="", flush=True)
+        except InvalidQuestion as e:  # one bad line of a file loses none of the others
+            if not many:
+                raise
+            bad += 1
+            print(json.dumps({"question": question, "error": str(e)}, ensure_ascii=False) if args.json else f"error: {e}")
+            continue
+        abstained += answer.abstained
+        if args.json and many:
+            print(json.dumps(answer.to_dict(), ensure_ascii=False, default=str), flush=True)
+        elif args.json:
+            _print_json(answer.to_dict())
+        else:
+            _print_answer(answer, args)
+    if bad:
+        return InvalidQuestion.exit_code
+    return EXIT_ABSTAINED if args.strict and abstained else 0
 
 
 # ------------------------------------------------------------------ eval
@@ -222,6 +261,7 @@ def cmd_serve(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag", description="Vietnamese-first question answering over news articles")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument(
         "--home", type=Path,
         help="data folder holding corpus/ and embeddings/ (env RAG_HOME; default: the current directory when it "
@@ -257,9 +297,14 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--json", action="store_true")
     se.set_defaults(func=cmd_search)
 
-    ak = sub.add_parser("ask", help="answer a question from the indexed articles, with citations")
-    ak.add_argument("question")
-    ak.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    ak = sub.add_parser(
+        "ask", help="answer questions from the indexed articles, with citations",
+        description="Exit status: 0 answered, 3 some question abstained (with --strict), 2 bad input, 1 other error.",
+    )
+    ak.add_argument("question", nargs="*", help='one or more questions; "-" reads one question from stdin')
+    ak.add_argument("--file", help="a text file with one question per line (blank lines skipped)")
+    ak.add_argument("--json", action="store_true", help="print the Answer as JSON (JSON Lines for several questions)")
+    ak.add_argument("--strict", action="store_true", help=f"exit with status {EXIT_ABSTAINED} when a question is not answered")
     ak.add_argument("--stream", action="store_true", help="print the answer as it is generated")
     ak.add_argument("--top-k", type=int, help="passages retrieved")
     ak.add_argument("--retriever", choices=("hybrid", "bm25", "dense"))
