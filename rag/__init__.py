@@ -10,13 +10,6 @@ from __future__ import annotations
 
 import importlib
 
-try:
-    from importlib.metadata import PackageNotFoundError, version as _version
-
-    __version__ = _version("rag-news-vi")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
-
 # public name -> module that defines it
 _EXPORTS = {
     "ask": "rag.pipeline",
@@ -34,7 +27,19 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # ~20 ms: only when asked
+
+    try:
+        return version("rag-news-vi")
+    except PackageNotFoundError:  # a source tree that is not installed
+        return "0+unknown"
+
+
 def __getattr__(name: str):
+    if name == "__version__":
+        globals()[name] = value = _version()
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'rag' has no attribute {name!r}")
