@@ -13,6 +13,7 @@ API: the named endpoint "ask" answers one question (no history) and returns `Ans
     Client("http://127.0.0.1:7860/").predict("Ai phát biểu khai mạc hội nghị ngày 27/11?", 4, "hybrid", api_name="/ask")
 or over plain HTTP: POST /gradio_api/call/ask with {"data": [question, top_k, retriever]} returns
 {"event_id": ID}; GET /gradio_api/call/ask/ID then streams the result as server-sent events.
+The same server answers OpenAI's chat API under /v1 (rag/openai_api.py), for OpenAI clients and chat front-ends.
 
 One Pipeline serves every session; its models load once, warmed in a background thread at start-up
 (a question asked meanwhile waits for the load). Generation is queued one at a time (llama.cpp runs
