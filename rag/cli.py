@@ -12,9 +12,10 @@ import time
 import traceback
 from pathlib import Path
 
+from rag import __version__
 from rag.clean import escape_controls
 from rag.config import load_settings
-from rag.errors import RagError
+from rag.errors import InvalidQuestion, RagError
 
 
 def say(text: str = "", *, err: bool = False, end: str = "\n", flush: bool = False) -> None:
@@ -28,7 +29,7 @@ def _print_json(obj) -> None:
 
 
 def _settings(args):
-    over = {k: getattr(args, k, None) for k in ("corpus_dir", "index_dir", "retriever", "top_k", "generator", "backend")}
+    over = {k: getattr(args, k, None) for k in ("home", "corpus_dir", "index_dir", "retriever", "top_k", "generator", "backend")}
     return load_settings(**over)
 
 
@@ -151,21 +152,28 @@ def cmd_search(args) -> int:
 # ------------------------------------------------------------------ ask
 
 
-def cmd_ask(args) -> int:
-    from rag.pipeline import Pipeline
-    from rag.types import Answer
+EXIT_ABSTAINED = 3  # `rag ask --strict`: the articles did not answer (0 answered, 2 bad input, 1 other error)
 
-    settings = _settings(args)
-    pipeline = Pipeline(settings)
-    answer = None
-    for piece in pipeline.ask_stream(args.question, top_k=args.top_k, generator=args.model, filters=_filters(args)):
-        if isinstance(piece, Answer):
-            answer = piece
-        elif args.stream and not args.json:
-            say(piece, end="", flush=True)
-    if args.json:
-        _print_json(answer.to_dict())
-        return 0
+
+def _questions(args) -> list[str]:
+    """The questions to answer: the arguments ("-" = all of stdin as one question), then --file's lines."""
+    out = [sys.stdin.read() if q == "-" else q for q in args.question]
+    if args.file:
+        try:
+            lines = Path(args.file).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise InvalidQuestion(f"cannot read questions from {args.file}: {e}") from e
+        out += [line for line in lines if line.strip()]
+    if not out:
+        raise InvalidQuestion("no question given: `rag ask \"...\"`, `rag ask -` (stdin) or `rag ask --file questions.txt`")
+    return out
+
+
+def _json_line(obj) -> None:
+    say(escape_controls(json.dumps(obj, ensure_ascii=False, default=str), "\\u{:04x}"), flush=True)
+
+
+def _print_answer(answer, args) -> None:
     say(answer.text if not args.stream else "")
     if answer.period:
         say(answer.period["note"])
@@ -174,7 +182,45 @@ def cmd_ask(args) -> int:
         for other in c.also:  # the same story under other sources
             say(f"      = {other.get('title', '')} ({other.get('date') or 'n.d.'}, {other.get('source') or '?'}) {other.get('url') or ''}".rstrip())
         say(f"      “{c.quote}”")
-    return 0
+
+
+def cmd_ask(args) -> int:
+    from rag.pipeline import Pipeline
+    from rag.types import Answer
+
+    questions = _questions(args)
+    many = len(questions) > 1  # several answers: JSON Lines with --json, a blank line between texts
+    pipeline = Pipeline(_settings(args))
+    bad = abstained = 0
+    for n, question in enumerate(questions):
+        if many and not args.json:
+            say(("\n" if n else "") + f"? {' '.join(question.split())}")
+        answer = None
+        try:
+            for piece in pipeline.ask_stream(question, top_k=args.top_k, generator=args.model, filters=_filters(args)):
+                if isinstance(piece, Answer):
+                    answer = piece
+                elif args.stream and not args.json:
+                    say(piece, end="", flush=True)
+        except InvalidQuestion as e:  # one bad line of a file loses none of the others
+            if not many:
+                raise
+            bad += 1
+            if args.json:
+                _json_line({"question": question, "error": str(e)})
+            else:
+                say(f"error: {e}")
+            continue
+        abstained += answer.abstained
+        if args.json and many:
+            _json_line(answer.to_dict())
+        elif args.json:
+            _print_json(answer.to_dict())
+        else:
+            _print_answer(answer, args)
+    if bad:
+        return InvalidQuestion.exit_code
+    return EXIT_ABSTAINED if args.strict and abstained else 0
 
 
 # ------------------------------------------------------------------ eval
@@ -209,9 +255,7 @@ def _gold(args):
 
 
 def _report_dir(args, default: str) -> Path:
-    from rag.config import ROOT
-
-    return Path(args.report) if args.report else ROOT / "build" / "eval" / default
+    return Path(args.report) if args.report else _settings(args).home / "build" / "eval" / default
 
 
 def cmd_eval_answers(args) -> int:
@@ -316,12 +360,9 @@ def cmd_watch(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from rag.config import ROOT
+    from rag import web
 
-    sys.path.insert(0, str(ROOT))  # app.py lives at the repo root, beside the package
-    import app
-
-    return app.main(args.host, args.port, settings=_settings(args))
+    return web.main(args.host, args.port, settings=_settings(args))
 
 
 # ------------------------------------------------------------------ parser
@@ -329,8 +370,14 @@ def cmd_serve(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag", description="Vietnamese-first question answering over news articles")
-    p.add_argument("--corpus-dir", type=Path, help="articles folder (default: corpus/, env RAG_CORPUS_DIR)")
-    p.add_argument("--index-dir", type=Path, help="index folder (default: embeddings/, env RAG_INDEX_DIR)")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument(
+        "--home", type=Path,
+        help="data folder holding corpus/ and embeddings/ (env RAG_HOME; default: the current directory when it "
+        "has them, else the user data folder, seeded with the default articles)",
+    )
+    p.add_argument("--corpus-dir", type=Path, help="articles folder (default: HOME/corpus, env RAG_CORPUS_DIR)")
+    p.add_argument("--index-dir", type=Path, help="index folder (default: HOME/embeddings, env RAG_INDEX_DIR)")
     sub = p.add_subparsers(dest="command", required=True)
 
     models = sub.add_parser("models", help="provision and list models").add_subparsers(dest="models_cmd", required=True)
@@ -361,9 +408,14 @@ def build_parser() -> argparse.ArgumentParser:
     _filter_options(se)
     se.set_defaults(func=cmd_search)
 
-    ak = sub.add_parser("ask", help="answer a question from the indexed articles, with citations")
-    ak.add_argument("question")
-    ak.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    ak = sub.add_parser(
+        "ask", help="answer questions from the indexed articles, with citations",
+        description="Exit status: 0 answered, 3 some question abstained (with --strict), 2 bad input, 1 other error.",
+    )
+    ak.add_argument("question", nargs="*", help='one or more questions; "-" reads one question from stdin')
+    ak.add_argument("--file", help="a text file with one question per line (blank lines skipped)")
+    ak.add_argument("--json", action="store_true", help="print the Answer as JSON (JSON Lines for several questions)")
+    ak.add_argument("--strict", action="store_true", help=f"exit with status {EXIT_ABSTAINED} when a question is not answered")
     ak.add_argument("--stream", action="store_true", help="print the answer as it is generated")
     ak.add_argument("--top-k", type=int, help="passages retrieved")
     ak.add_argument("--retriever", choices=("hybrid", "bm25", "dense"))

@@ -4,18 +4,53 @@
 Each field declares what it allows next to it (`setting(default, min=, max=)` or `choices=`);
 `check()` enforces that for environment variables, CLI options, `Settings(...)`, `replace()` and
 per-call overrides such as `ask(top_k=...)` alike, raising InvalidSetting.
-"""
+
+Where the articles and the index live (`home`, then `home/corpus` and `home/embeddings`):
+1. the project folder given by `--home` / RAG_HOME;
+2. else the current directory, when it has a `corpus/` or `embeddings/` folder (a checkout, a project);
+3. else the platform's user data folder (platformdirs: ~/.local/share/rag on Linux), seeded on first
+   use with the default corpus that ships inside the package, so a fresh install answers out of the box.
+RAG_CORPUS_DIR / RAG_INDEX_DIR (or --corpus-dir / --index-dir) still move either folder on its own."""
 from __future__ import annotations
 
 import dataclasses
 import math
 import os
+import shutil
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from rag.errors import InvalidSetting
 
-ROOT = Path(__file__).resolve().parent.parent  # repo root: default corpus/ and embeddings/ live here
+APP_NAME = "rag"
+SEED_CORPUS = Path(__file__).resolve().parent / "data" / "corpus"  # package data (a link to ../../corpus in git)
+
+
+def default_home(cwd: Path | None = None) -> Path:
+    """The data folder when none is given: see the module docstring (steps 2 and 3)."""
+    cwd = Path.cwd() if cwd is None else cwd
+    if (cwd / "corpus").is_dir() or (cwd / "embeddings").is_dir():
+        return cwd
+    import platformdirs  # only here: most runs never need it
+
+    home = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    seed_corpus(home / "corpus")
+    return home
+
+
+def seed_corpus(corpus_dir: Path) -> None:
+    """Copy the packaged default articles into a corpus folder that does not exist yet (atomically:
+    a half-copied folder is never left under the final name)."""
+    if corpus_dir.exists():
+        return
+    corpus_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = corpus_dir.with_name(f".{corpus_dir.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(SEED_CORPUS, tmp)
+    try:
+        tmp.rename(corpus_dir)
+    except OSError:  # another process seeded it first
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _default_cache() -> Path:
@@ -32,8 +67,9 @@ def setting(default=dataclasses.MISSING, *, min=None, max=None, choices=None, de
 @dataclass(frozen=True)
 class Settings:
     # where things are
-    corpus_dir: Path = ROOT / "corpus"
-    index_dir: Path = ROOT / "embeddings"
+    home: Path | None = None  # data folder (module docstring); given both folders: the corpus folder's parent
+    corpus_dir: Path | None = None  # None: home/corpus
+    index_dir: Path | None = None  # None: home/embeddings
     cache_dir: Path = setting(default_factory=_default_cache)  # models, embedding cache, eval indexes
 
     # models: a name from rag.models.REGISTRY, or a local path (file for GGUF, folder for the embedder)
@@ -85,7 +121,17 @@ class Settings:
     dedup_threshold: float = setting(0.5, min=0.0, max=1.0)  # MinHash Jaccard above which two texts are one story (eval/RESULTS.md); 0: off
     today: str = ""  # reference date for "hôm qua", "tuần trước"... as YYYY-MM-DD (reproducible evals); "": today
 
+    # serving
+    api_key: str = dataclasses.field(default="", repr=False)  # RAG_API_KEY: Bearer key required by /v1/* (rag.openai_api)
+
     def __post_init__(self):
+        if self.home is None:  # resolved only when needed: explicit folders never seed the user data folder
+            both = self.corpus_dir is not None and self.index_dir is not None
+            object.__setattr__(self, "home", Path(self.corpus_dir).parent if both else default_home())
+        if self.corpus_dir is None:
+            object.__setattr__(self, "corpus_dir", Path(self.home) / "corpus")
+        if self.index_dir is None:
+            object.__setattr__(self, "index_dir", Path(self.home) / "embeddings")
         for f in fields(self):  # frozen: store the checked (e.g. str -> Path) value
             object.__setattr__(self, f.name, check(f.name, getattr(self, f.name)))
         if self.chunk_overlap >= self.chunk_size:
@@ -99,7 +145,7 @@ class Settings:
         return self.cache_dir / "models"
 
 
-_KINDS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "text", "Path": "a path"}
+_KINDS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "text", "Path": "a path", "Path | None": "a path"}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -128,7 +174,7 @@ def check(name: str, value):
     f = _field(name)
     kind, rules = str(f.type), f.metadata
     ok = True
-    if kind == "Path":
+    if kind in ("Path", "Path | None"):  # folders left None are resolved before they are checked
         ok = isinstance(value, (str, os.PathLike))
         value = Path(value).expanduser() if ok else value
     elif kind == "bool":
@@ -173,4 +219,5 @@ def load_settings(env: dict | None = None, **overrides) -> Settings:
         raw = env.get(f"RAG_{f.name.upper()}")
         if raw is not None and raw != "":
             values[f.name] = _coerce(f.name, str(f.type), raw)
-    return Settings(**values).replace(**overrides)
+    # one construction, so a home given by env or override also moves the corpus and index folders under it
+    return Settings(**(values | {k: v for k, v in overrides.items() if v is not None}))

@@ -87,7 +87,7 @@ def retrieval(gold: GoldSet, settings: Settings, retrievers=("hybrid",), *, prog
 
 SEARCH_DEPTH = 10  # chunks retrieved per question for the retrieval metrics of an answer run
 # Settings that do not change answers, left out of a run's identity (so moving the cache keeps resuming).
-_NOT_CONFIG = {"corpus_dir", "index_dir", "cache_dir", "threads", "embed_batch", "hub", "max_question_chars",
+_NOT_CONFIG = {"api_key", "home", "corpus_dir", "index_dir", "cache_dir", "threads", "embed_batch", "hub", "max_question_chars",
                # where and how vectors are computed: a different embedder means another index version,
                # which is part of the identity already
                "ray_address", "embed_url", "embed_model", "embed_runtime"}

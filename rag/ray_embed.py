@@ -140,10 +140,9 @@ def local_cluster(nodes: int = 2, cpus_per_node: int = 1, pythonpath: Sequence[s
             s.bind(("127.0.0.1", 0))
             return s.getsockname()[1]
 
-    from rag.config import ROOT
-
+    package_parent = Path(__file__).resolve().parent.parent  # where workers import `rag` from, as this process does
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0",
-               PYTHONPATH=os.pathsep.join([str(ROOT), *pythonpath, os.environ.get("PYTHONPATH", "")]))
+               PYTHONPATH=os.pathsep.join([str(package_parent), *pythonpath, os.environ.get("PYTHONPATH", "")]))
     temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths are length-limited
     ray_cli = str(Path(sys.executable).parent / "ray")
     procs: list[subprocess.Popen] = []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import app
+from rag import web as app
 from rag import index, manage
 from rag.config import Settings
 from rag.corpus import load_corpus, write_article

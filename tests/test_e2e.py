@@ -7,10 +7,12 @@ import shutil
 import pytest
 
 from rag import corpus, ground, index
-from rag.config import ROOT, load_settings
+from rag.config import load_settings
 from rag.embed import load_embedder, open_cache
 from rag.pipeline import Pipeline
 from rag.text import fold_diacritics
+
+from conftest import ROOT
 
 pytestmark = pytest.mark.slow
 HTV = "htv-dot-pha-cong-nghe-2025-11-28"

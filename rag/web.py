@@ -1,0 +1,529 @@
+"""Web chat over the indexed news articles (Gradio 6), with sources, feedback and corpus management.
+
+Run:  rag serve [--host 127.0.0.1] [--port 7860]     (or `python app.py` in a checkout; env RAG_HOST / RAG_PORT)
+It binds to 127.0.0.1 unless another host is asked for.
+
+The page: a chat whose answers stream in as the pipeline verifies them, with [n] markers linked to a
+sources panel (quote highlighted in its article, full text on demand); settings (sources, retriever,
+model); thumbs up/down appended to a JSON Lines log (env RAG_FEEDBACK_LOG, default
+feedback/feedback.jsonl in the data folder); a tab to upload (.md/.txt/.jsonl), list and remove articles.
+
+API: the named endpoint "ask" answers one question (no history) and returns `Answer.to_dict()`:
+    from gradio_client import Client
+    Client("http://127.0.0.1:7860/").predict("Ai phát biểu khai mạc hội nghị ngày 27/11?", 4, "hybrid", api_name="/ask")
+(optional 4th-6th arguments: since, until, source, e.g. "2025-11-01", "", "HTV")
+or over plain HTTP: POST /gradio_api/call/ask with {"data": [question, top_k, retriever]} returns
+{"event_id": ID}; GET /gradio_api/call/ask/ID then streams the result as server-sent events.
+The same server answers OpenAI's chat API under /v1 (rag/openai_api.py), for OpenAI clients and chat front-ends.
+
+One Pipeline serves every session; its models load once, warmed in a background thread at start-up
+(a question asked meanwhile waits for the load). Generation is queued one at a time (llama.cpp runs
+one stream); chat history and sources are per browser session (gr.State).
+"""
+from __future__ import annotations
+
+import fcntl
+import html
+import json
+import os
+import re
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline machines: no telemetry calls
+
+import gradio as gr  # noqa: E402
+import uvicorn  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+
+from rag import ingest, manage, models, openai_api, text  # noqa: E402
+from rag.config import Settings, load_settings  # noqa: E402
+from rag.errors import InvalidSetting, RagError  # noqa: E402
+from rag.pipeline import Pipeline  # noqa: E402
+from rag.types import Answer, Article, Citation  # noqa: E402
+
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
+RETRIEVERS = {"hybrid": "Kết hợp (hybrid)", "bm25": "Từ khoá (BM25)", "dense": "Ngữ nghĩa (dense)"}
+MODEL_LABELS = {
+    "qwen2.5-coder-1.5b": "Qwen2.5-Coder 1.5B (chính xác hơn)",
+    "qwen2.5-coder-0.5b": "Qwen2.5-Coder 0.5B (nhanh hơn)",
+}
+EXAMPLES = [
+    "Ai phát biểu khai mạc hội nghị ngày 27/11?",
+    "Hội nghị NextGen do những đơn vị nào tổ chức?",
+    "Bình Dương đứng Top1 Smart 21 năm nào?",
+    "Diễn đàn Cộng đồng thông minh 2025 diễn ra ở đâu và khi nào?",
+]
+HISTORY_TURNS = 3  # earlier exchanges passed to the pipeline: enough for follow-ups, short prompts
+CONTEXT_CHARS = 300  # article text shown around a quote, each side, within its paragraph
+NO_SOURCES = '<div class="rag-sources rag-empty">Nguồn trích dẫn của câu trả lời sẽ hiện ở đây.</div>'
+
+INTRO = """# Hỏi đáp tin tức
+Đặt câu hỏi về các bài báo trong kho. Câu trả lời chỉ dựa trên các bài báo, kèm trích dẫn **[n]**
+dẫn tới nguồn ở khung bên phải; nếu các bài báo không nhắc đến điều bạn hỏi, trợ lý sẽ nói rõ."""
+
+CSS = """
+.rag-sources { display: flex; flex-direction: column; gap: 10px; }
+.rag-sources h3 { margin: 0 0 2px; font-size: 1.05rem; }
+.rag-empty { color: var(--body-text-color-subdued); padding: 12px; border: 1px dashed var(--border-color-primary);
+  border-radius: 8px; }
+.rag-src { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 10px 14px;
+  background: var(--background-fill-secondary); scroll-margin-top: 12px; }
+.rag-src:target { outline: 2px solid var(--color-accent); }
+.rag-src-title { font-weight: 600; line-height: 1.35; }
+.rag-marker { color: var(--color-accent); font-weight: 700; margin-right: 4px; }
+.rag-meta { color: var(--body-text-color-subdued); font-size: 0.85rem; margin: 3px 0 8px; }
+.rag-meta a { color: var(--link-text-color); }
+.rag-context { border-left: 3px solid var(--color-accent); margin: 0; padding: 4px 10px; white-space: pre-wrap;
+  line-height: 1.5; }
+.rag-sources mark { background: #fde68a; color: #1f2937; padding: 0 2px; border-radius: 3px; }
+.rag-sources details { margin-top: 8px; }
+.rag-sources summary { cursor: pointer; color: var(--link-text-color); font-size: 0.9rem; }
+.rag-fulltext { white-space: pre-wrap; max-height: 360px; overflow-y: auto; margin-top: 6px; padding: 8px 10px;
+  border-radius: 6px; background: var(--background-fill-primary); line-height: 1.5; font-size: 0.92rem; }
+.rag-timing { color: var(--body-text-color-subdued); font-size: 0.8rem; }
+#articles * { font-family: var(--font) !important; }  /* monospace fonts lack Vietnamese precomposed letters */
+"""
+
+
+# ---------------------------------------------------------------- rendering (pure, unit-tested)
+
+
+def format_date(iso: str | None) -> str:
+    """'2025-11-28' -> '28/11/2025' (as Vietnamese readers write dates); anything else as it is."""
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", iso or "")
+    return f"{m[3]}/{m[2]}/{m[1]}" if m else (iso or "")
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL if it is plain http(s): article metadata is untrusted (no javascript: links)."""
+    return url if url and re.match(r"https?://[^\s\"'<>]+$", url, re.IGNORECASE) else None
+
+
+def quote_spans(article_text: str, quote: str) -> list[tuple[int, int]]:
+    """Where each sentence of `quote` occurs in the article, whatever the whitespace between words.
+    A quote may join sentences that are paragraphs apart, so they are looked for one by one."""
+    spans = []
+    for a, b in text.split_sentences(quote) or [(0, len(quote))]:
+        words = quote[a:b].split()
+        if not words:
+            continue
+        m = re.search(r"\s+".join(map(re.escape, words)), article_text)
+        if m:
+            spans.append(m.span())
+    return sorted(spans)
+
+
+def highlight(source: str, spans: list[tuple[int, int]], start: int = 0, end: int | None = None) -> str:
+    """source[start:end] as escaped HTML, with the spans (clipped to the window) in <mark>."""
+    end = len(source) if end is None else end
+    out, pos = [], start
+    for a, b in spans:
+        a, b = max(a, pos), min(b, end)
+        if a >= b:
+            continue
+        out += [html.escape(source[pos:a]), "<mark>", html.escape(source[a:b]), "</mark>"]
+        pos = b
+    out.append(html.escape(source[pos:end]))
+    return "".join(out)
+
+
+def context_window(source: str, spans: list[tuple[int, int]], chars: int = CONTEXT_CHARS) -> tuple[int, int]:
+    """The paragraph(s) holding the spans, cut to `chars` on each side of them."""
+    first, last = spans[0][0], spans[-1][1]
+    para_start = source.rfind("\n", 0, first) + 1
+    para_end = source.find("\n", last)
+    para_end = len(source) if para_end < 0 else para_end
+    return max(para_start, first - chars), min(para_end, last + chars)
+
+
+def _context_html(cit: Citation, article: Article | None) -> tuple[str, str]:
+    """(the quote inside its surrounding text, the whole article) as HTML; the quote alone if the
+    article is gone (removed since) or the quote cannot be found in it."""
+    spans = quote_spans(article.text, cit.quote) if article else []
+    if not spans:
+        quote = f"<mark>{html.escape(cit.quote)}</mark>"
+        return quote, html.escape(article.text) if article else ""
+    a, b = context_window(article.text, spans)
+    ctx = ("…" if a > 0 else "") + highlight(article.text, spans, a, b) + ("…" if b < len(article.text) else "")
+    return ctx, highlight(article.text, spans)
+
+
+def render_also(other: dict) -> str:
+    """One more place the cited story appeared (a near-duplicate stored once), as a meta line."""
+    parts = [html.escape(x) for x in (format_date(other.get("date")), other.get("source"), other.get("title")) if x]
+    url = safe_url(other.get("url"))
+    if url:
+        parts.append(f'<a href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">Mở ↗</a>')
+    return f'<div class="rag-meta">Cũng đăng: {" · ".join(parts)}</div>'
+
+
+def render_source(cit: Citation, article: Article | None) -> str:
+    meta = [html.escape(x) for x in (format_date(cit.date), cit.source) if x]
+    url = safe_url(cit.url)
+    if url:
+        meta.append(f'<a href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">Mở bài gốc ↗</a>')
+    also = "".join(render_also(other) for other in cit.also)
+    context, full = _context_html(cit, article)
+    details = (
+        f'<details><summary>Xem toàn văn bài báo</summary><div class="rag-fulltext">{full}</div></details>'
+        if full else ""
+    )
+    return (
+        f'<div class="rag-src" id="src-{cit.marker}">'
+        f'<div class="rag-src-title"><span class="rag-marker">[{cit.marker}]</span>{html.escape(cit.title)}</div>'
+        f'<div class="rag-meta">{" · ".join(meta)}</div>{also}'
+        f'<blockquote class="rag-context">{context}</blockquote>{details}</div>'
+    )
+
+
+def render_sources(answer: Answer, articles: dict[str, Article]) -> str:
+    """The sources panel for one answer; all article content is escaped (it is untrusted)."""
+    total = answer.timings.get("total")
+    timing = f'<div class="rag-timing">{html.escape(answer.model)} · {total / 1000:.1f} giây</div>' if total else ""
+    if not answer.citations:
+        note = "Không có nguồn nào hỗ trợ câu trả lời." if answer.abstained else "Câu trả lời không trích dẫn nguồn nào."
+        return f'<div class="rag-sources"><div class="rag-empty">{note}</div>{timing}</div>'
+    items = "".join(render_source(c, articles.get(c.article_id)) for c in answer.citations)
+    return f'<div class="rag-sources"><h3>Nguồn trích dẫn ({len(answer.citations)})</h3>{items}{timing}</div>'
+
+
+def answer_from_dict(d: dict) -> Answer:
+    """The inverse of Answer.to_dict(), for answers kept in a session's state."""
+    return Answer(**{**d, "citations": [Citation(**c) for c in d["citations"]]})
+
+
+def link_markers(answer_text: str, citations: list[Citation]) -> str:
+    """Markdown for the chat: each known [n] becomes a link to its card in the sources panel."""
+    known = {c.marker for c in citations}
+
+    def link(m: re.Match) -> str:
+        n = int(m[1])
+        return f"[[{n}]](#src-{n})" if n in known else m[0]
+
+    return re.sub(r"\[(\d+)\]", link, answer_text)
+
+
+def chat_filters(since: str | None, until: str | None, sources: list[str] | None) -> dict | None:
+    """The settings panel's date range and sources as retrieval filters; dates as 28/11/2025 or 2025-11-28."""
+    from rag.corpus import parse_date
+
+    out: dict = {}
+    for key, value, label in (("date_from", since, "Từ ngày"), ("date_to", until, "Đến ngày")):
+        if value and value.strip():
+            iso = parse_date(value.strip())
+            if iso is None:
+                raise InvalidSetting(label, value.strip(), "một ngày, ví dụ 28/11/2025")
+            out[key] = iso
+    if sources:
+        out["source"] = list(sources)
+    return out or None
+
+
+def source_names(articles: dict[str, Article]) -> list[str]:
+    """Every source an indexed story appeared under (near-duplicates included), for the source filter."""
+    return sorted({p["source"] for a in articles.values() for p in a.appearances() if p.get("source")}, key=str.lower)
+
+
+def history_messages(turns: list[dict], limit: int = HISTORY_TURNS) -> list[dict]:
+    """The last exchanges as the pipeline's chat history ({"role", "content"} dicts)."""
+    out = []
+    for t in turns[-limit:]:
+        out += [{"role": "user", "content": t["question"]}, {"role": "assistant", "content": t["answer"]["text"]}]
+    return out
+
+
+def model_choices(settings: Settings) -> list[tuple[str, str]]:
+    """(label, name) of the generators to offer: the configured one first, then the provisioned others."""
+    ready = {r["name"] for r in models.status(settings) if r["provisioned"]}
+    names = [settings.generator] + [n for n in MODEL_LABELS if n in ready and n != settings.generator]
+    return [(MODEL_LABELS.get(n, n), n) for n in names]
+
+
+# ---------------------------------------------------------------- feedback log
+
+_FEEDBACK_LOCK = threading.Lock()
+
+
+def feedback_path(settings: Settings) -> Path:
+    return Path(os.environ.get("RAG_FEEDBACK_LOG") or settings.home / "feedback" / "feedback.jsonl").expanduser()
+
+
+def log_feedback(record: dict, path: Path) -> Path:
+    """Append one JSON line; the file lock keeps lines whole if several app processes share the log."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, ensure_ascii=False) + "\n"
+    with _FEEDBACK_LOCK, path.open("a", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.write(line)
+        f.flush()
+    return path
+
+
+# ---------------------------------------------------------------- corpus tab helpers
+
+
+def upload_message(report: manage.AddReport) -> str:
+    lines = []
+    if report.added:
+        lines.append(f"Đã thêm {len(report.added)} bài: " + ", ".join(f"«{i}»" for i in report.added))
+    if report.updated:
+        lines.append(f"Đã cập nhật {len(report.updated)} bài: " + ", ".join(f"«{i}»" for i in report.updated))
+    if report.index:
+        lines.append(f"Chỉ mục đã cập nhật: {report.index.chunks} đoạn ({report.index.embedded} đoạn mới được nhúng).")
+    lines += [f"Bỏ qua (đã có trong kho): {d}" for d in report.duplicates]
+    lines += [f"**Không thêm được:** {e}" for e in report.errors]
+    if not lines:
+        lines.append("Không có bài mới nào.")
+    return "\n\n".join(_escape_md(x) for x in lines)
+
+
+def _escape_md(s: str) -> str:
+    """For text put into Markdown (gr.Markdown, the chat): file names, ids, reasons and article titles
+    are user input, so no HTML from them, whatever Gradio's sanitizer would let through."""
+    return html.escape(s, quote=False)
+
+
+def warm(pipeline: Pipeline, ready: threading.Event) -> None:
+    """Load the index and the models before the first question (Pipeline.warm_up), in the background."""
+    try:
+        pipeline.warm_up()
+    except RagError as e:  # e.g. no index yet: the page says so when a question is asked
+        print(f"warm-up: {e}", flush=True)
+    finally:
+        ready.set()
+
+
+# ---------------------------------------------------------------- the app
+
+
+def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Blocks:
+    settings = pipeline.settings
+    ready = ready or threading.Event()
+    choices = model_choices(settings)
+
+    def articles_view():
+        try:
+            rows = manage.list_articles(pipeline.index)
+        except RagError as e:
+            return [], gr.Dropdown(choices=[], value=None), f"**Lỗi:** {_escape_md(str(e))}"
+        table = [[r["id"], r["title"], format_date(r["date"]), r["source"] or "", r["chunks"]] for r in rows]
+        ids = gr.Dropdown(choices=[(f"{r['title']} ({r['id']})", r["id"]) for r in rows], value=None)
+        return table, ids, f"{len(rows)} bài báo trong chỉ mục."
+
+    def _sources_or_none() -> list[str]:
+        try:
+            return source_names(pipeline.index.articles)
+        except RagError:  # no index yet: the chat says so when asked
+            return []
+
+    # --- chat
+
+    def start_turn(message: str, chat: list):
+        q = (message or "").strip()
+        if not q:
+            return gr.skip(), gr.skip(), ""
+        return gr.Textbox(value="", interactive=False), chat + [{"role": "user", "content": q}], q
+
+    def respond(question: str, chat: list, turns: list, top_k: int, retriever: str, model: str,
+                since: str = "", until: str = "", sources: list | None = None):
+        if not question:
+            yield gr.skip(), gr.skip(), gr.skip()
+            return
+        wait = "_Đang tìm trong các bài báo…_" if ready.is_set() else "_Đang khởi động mô hình (lần đầu mất khoảng một phút)…_"
+        chat = chat + [{"role": "assistant", "content": wait}]
+        yield chat, turns, '<div class="rag-sources rag-empty">Đang tìm nguồn…</div>'
+        shown, answer = "", None
+        try:
+            stream = pipeline.ask_stream(
+                question, history=history_messages(turns), top_k=int(top_k), retriever=retriever, generator=model,
+                filters=chat_filters(since, until, sources),
+            )
+            for piece in stream:
+                if isinstance(piece, Answer):
+                    answer = piece
+                else:
+                    shown += piece
+                    chat[-1] = {"role": "assistant", "content": _escape_md(shown)}
+                    yield chat, turns, gr.skip()
+        except RagError as e:
+            chat[-1] = {"role": "assistant", "content": f"**Lỗi:** {_escape_md(str(e))}"}
+            yield chat, turns, NO_SOURCES
+            return
+        period = f"\n\n_{answer.period['note']}_" if answer.period else ""  # which dates the question meant
+        # the text quotes untrusted articles (an abstention names their titles): HTML in it is shown as text
+        chat[-1] = {"role": "assistant", "content": link_markers(_escape_md(answer.text), answer.citations) + period}
+        turn = {"question": question, "answer": answer.to_dict(), "message": len(chat) - 1,
+                "settings": {"top_k": int(top_k), "retriever": retriever, "generator": model,
+                             "filters": chat_filters(since, until, sources)}}
+        yield chat, turns + [turn], render_sources(answer, pipeline.index.articles)
+
+    def show_sources(turns: list, data: gr.SelectData):
+        """Clicking an earlier answer (or one of its [n] links) brings its sources back into the panel."""
+        turn = next((t for t in turns if t["message"] == data.index), None)
+        if turn is None:
+            return gr.skip()
+        return render_sources(answer_from_dict(turn["answer"]), pipeline.index.articles)
+
+    def on_like(turns: list, data: gr.LikeData):
+        turn = next((t for t in turns if t["message"] == data.index), None)
+        if turn is None or data.liked is None:
+            return
+        rating = {True: "up", False: "down"}.get(data.liked, str(data.liked))
+        log_feedback({
+            "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "rating": rating,
+            "question": turn["question"],
+            "answer": turn["answer"]["text"],
+            "citations": turn["answer"]["citations"],
+            "abstained": turn["answer"]["abstained"],
+            "model": turn["answer"]["model"],
+            "settings": turn["settings"],
+        }, feedback_path(settings))
+        gr.Info("Cảm ơn bạn đã góp ý!")
+
+    # --- corpus
+
+    def upload(files, progress=gr.Progress(track_tqdm=True)):
+        if not files:
+            return ("Chưa chọn tệp nào.",) + articles_view()[:2]
+        try:
+            report = manage.add_files(  # on_publish: the chat searches the new articles before they are embedded
+                settings, [Path(f) for f in files], embedder=pipeline.embedder, progress=progress,
+                on_publish=pipeline.reload,
+            )
+        except RagError as e:
+            return (f"**Lỗi:** {_escape_md(str(e))}",) + articles_view()[:2]
+        if report.index:
+            pipeline.reload()
+        return (upload_message(report),) + articles_view()[:2]
+
+    def add_urls(urls: str, progress=gr.Progress(track_tqdm=True)):
+        try:
+            report = ingest.add_urls(settings, urls or "", embedder=pipeline.embedder, on_publish=pipeline.reload)
+        except RagError as e:
+            return (f"**Lỗi:** {_escape_md(str(e))}",) + articles_view()[:2]
+        if report.index:
+            pipeline.reload()
+        return (upload_message(report),) + articles_view()[:2]
+
+    def remove(article_id: str | None, progress=gr.Progress(track_tqdm=True)):
+        if not article_id:
+            return ("Chọn một bài để xoá.",) + articles_view()[:2]
+        try:
+            manage.remove_article(
+                settings, article_id, embedder=pipeline.embedder, progress=progress, on_publish=pipeline.reload
+            )
+        except RagError as e:
+            return (f"**Lỗi:** {_escape_md(str(e))}",) + articles_view()[:2]
+        pipeline.reload()
+        return (f"Đã xoá «{_escape_md(article_id)}» và cập nhật chỉ mục.",) + articles_view()[:2]
+
+    # --- API
+
+    def ask(question: str, top_k: int = settings.top_k, retriever: str = settings.retriever,
+            since: str = "", until: str = "", source: str = "") -> dict:
+        """Answer one question from the indexed articles; returns the Answer as a dict
+        (text, citations, abstained, timings, model, period). Optional: articles published since/until
+        a date (2025-11-28 or 28/11/2025) and from one source."""
+        if retriever not in RETRIEVERS:
+            raise gr.Error(f"retriever must be one of {', '.join(RETRIEVERS)}")
+        try:
+            filters = chat_filters(since, until, [source] if source else None)
+            return pipeline.ask(question, top_k=int(top_k), retriever=retriever, filters=filters).to_dict()
+        except RagError as e:
+            raise gr.Error(str(e)) from e
+
+    with gr.Blocks(title="Hỏi đáp tin tức", analytics_enabled=False) as demo:
+        turns = gr.State([])  # per session: [{"question", "answer": Answer dict, "message", "settings"}]
+        question = gr.State("")
+        gr.Markdown(INTRO)
+        with gr.Tabs():
+            with gr.Tab("Hỏi đáp"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3):
+                        chatbot = gr.Chatbot(
+                            label="Trò chuyện", height=460, buttons=["copy"],
+                            placeholder="Hãy đặt câu hỏi về các bài báo trong kho.",
+                        )
+                        msg = gr.Textbox(
+                            placeholder="Nhập câu hỏi rồi nhấn Enter…", show_label=False, submit_btn="Gửi",
+                            max_length=settings.max_question_chars, autofocus=True,
+                        )
+                        gr.Examples(EXAMPLES, inputs=msg, label="Câu hỏi mẫu")
+                        clear = gr.Button("Xoá hội thoại", variant="secondary", size="sm")
+                        with gr.Accordion("Cài đặt", open=False):
+                            top_k = gr.Slider(1, 10, value=settings.top_k, step=1, label="Số đoạn nguồn tìm kiếm (top_k)")
+                            retriever = gr.Radio(
+                                [(v, k) for k, v in RETRIEVERS.items()], value=settings.retriever, label="Cách tìm kiếm"
+                            )
+                            model = gr.Dropdown(choices, value=choices[0][1], label="Mô hình trả lời")
+                            with gr.Row():
+                                since = gr.Textbox(label="Từ ngày", placeholder="dd/mm/yyyy")
+                                until = gr.Textbox(label="Đến ngày", placeholder="dd/mm/yyyy")
+                            source_pick = gr.Dropdown([], multiselect=True, label="Nguồn báo (để trống: tất cả)")
+                    with gr.Column(scale=2):
+                        sources = gr.HTML(NO_SOURCES, label="Nguồn trích dẫn", elem_id="sources")
+            with gr.Tab("Quản lý bài báo"):
+                gr.Markdown(
+                    f"Thêm bài báo (.md, .txt, .jsonl, .html; tối đa {manage.MAX_BYTES // 1_000_000} MB mỗi tệp): "
+                    "chỉ mục được cập nhật ngay, "
+                    "chỉ những bài mới được nhúng. Định dạng tệp: xem `corpus/README.md`."
+                )
+                files = gr.File(label="Tệp bài báo", file_count="multiple", file_types=list(manage.UPLOAD_SUFFIXES))
+                add_btn = gr.Button("Thêm vào kho và lập chỉ mục", variant="primary")
+                urls = gr.Textbox(label="Hoặc địa chỉ trang báo, RSS hay sitemap (cách nhau bởi dấu cách)", lines=2)
+                url_btn = gr.Button("Tải về, thêm vào kho và lập chỉ mục")
+                status = gr.Markdown()
+                table = gr.Dataframe(
+                    headers=["Mã", "Tiêu đề", "Ngày", "Nguồn", "Số đoạn"], interactive=False, wrap=True,
+                    label="Bài báo đã lập chỉ mục", elem_id="articles",
+                    column_widths=["26%", "46%", "11%", "10%", "7%"],
+                )
+                with gr.Row(equal_height=True):
+                    to_remove = gr.Dropdown(label="Chọn bài để xoá", choices=[], scale=3)
+                    remove_btn = gr.Button("Xoá bài", variant="stop", scale=1)
+
+        ui = {"api_visibility": "undocumented"}  # the page's own events; the API is "ask" below
+        msg.submit(start_turn, [msg, chatbot], [msg, chatbot, question], queue=False, **ui).then(
+            respond, [question, chatbot, turns, top_k, retriever, model, since, until, source_pick], [chatbot, turns, sources],
+            concurrency_id="generate", **ui,
+        ).then(lambda: gr.Textbox(interactive=True), None, msg, queue=False, **ui)
+        chatbot.like(on_like, [turns], None, queue=False, **ui)
+        chatbot.select(show_sources, [turns], sources, queue=False, **ui)
+        reset = (lambda: ([], [], NO_SOURCES), None, [chatbot, turns, sources])
+        clear.click(*reset, queue=False, **ui)
+        chatbot.clear(*reset, queue=False, **ui)
+        add_btn.click(upload, files, [status, table, to_remove], concurrency_id="corpus", **ui)
+        url_btn.click(add_urls, urls, [status, table, to_remove], concurrency_id="corpus", **ui)
+        remove_btn.click(remove, to_remove, [status, table, to_remove], concurrency_id="corpus", **ui)
+        demo.load(articles_view, None, [table, to_remove, status], **ui)
+        demo.load(lambda: gr.Dropdown(choices=_sources_or_none()), None, source_pick, **ui)
+        gr.api(ask, api_name="ask", concurrency_id="generate")
+    return demo
+
+
+THEME = gr.themes.Soft(
+    primary_hue="blue", font=["system-ui", "Noto Sans", "DejaVu Sans", "sans-serif"], font_mono=["monospace"]
+)
+
+
+def main(host: str | None = None, port: int | None = None, settings: Settings | None = None) -> int:
+    """Serve the chat page and the OpenAI-compatible /v1 API (rag.openai_api) on one server until
+    interrupted. host/port default to RAG_HOST/RAG_PORT, then 127.0.0.1:7860."""
+    host = host or os.environ.get("RAG_HOST") or DEFAULT_HOST
+    port = int(port or os.environ.get("RAG_PORT") or DEFAULT_PORT)
+    pipeline = Pipeline(settings or load_settings())
+    ready = threading.Event()
+    demo = build_app(pipeline, ready)
+    threading.Thread(target=warm, args=(pipeline, ready), name="warm-up", daemon=True).start()
+    server = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # Gradio documents its own API
+    server.include_router(openai_api.router(pipeline))  # /v1/...: OpenAI-compatible, same pipeline and models
+    gr.mount_gradio_app(
+        server, demo.queue(default_concurrency_limit=1), path="/", server_name=host, server_port=port,
+        max_file_size=manage.MAX_BYTES, show_error=True, theme=THEME, css=CSS, footer_links=["api"], ssr_mode=False,
+    )
+    print(f"Serving the chat on http://{host}:{port}/ and the OpenAI-compatible API on http://{host}:{port}/v1", flush=True)
+    uvicorn.run(server, host=host, port=port, log_level="warning")
+    return 0
