@@ -49,7 +49,7 @@ def cmd_models_list(args) -> int:
 
 
 def cmd_index(args) -> int:
-    from rag import corpus, index
+    from rag import corpus, store
     from rag.embed import load_embedder, open_cache
     from rag.errors import CorpusEmpty
 
@@ -64,7 +64,7 @@ def cmd_index(args) -> int:
     if not loaded.articles:
         raise CorpusEmpty(f"no readable articles in {settings.corpus_dir}: add .md, .txt or .jsonl files")
     print(f"{len(loaded.articles)} articles from {settings.corpus_dir}", file=sys.stderr)
-    report = index.update(
+    report = store.update(
         settings,
         loaded.articles,
         load_embedder(settings),
@@ -83,12 +83,12 @@ def cmd_index(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from rag import index
+    from rag import store
     from rag.embed import load_embedder
     from rag.retrieve import Retriever
 
     settings = _settings(args)
-    idx = index.load(settings)
+    idx = store.load(settings)
     embedder = None if settings.retriever == "bm25" else load_embedder(settings)
     hits = Retriever(idx, embedder, settings).search(args.query, k=args.k or settings.top_k)
     if args.json:

@@ -33,6 +33,12 @@ class Settings:
     embed_dim: int = 768  # Matryoshka truncation; 768 = full
     embed_batch: int = 8
 
+    # storage (rag/store.py): local files, or a Milvus server (pip install '.[scale]')
+    store: str = "local"  # local | milvus
+    milvus_uri: str = ""  # e.g. http://127.0.0.1:19530
+    milvus_token: str = ""  # user:password or API key, if the server wants one
+    milvus_collection: str = "rag"  # prefix of the collections: <prefix>_chunks, <prefix>_articles, <prefix>_meta
+
     # chunking
     chunk_size: int = 800  # characters
     chunk_overlap: int = 120

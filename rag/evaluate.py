@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from rag import ground, metrics
-from rag import index as index_mod
+from rag import store
 from rag.config import Settings, load_settings
 from rag.embed import embed_cached, load_embedder, open_cache
 from rag.errors import InvalidQuestion
@@ -26,8 +26,11 @@ from rag.retrieve import Retriever
 def ensure_corpus_index(gold: GoldSet, settings: Settings, embedder, *, progress=True, log=print) -> Settings:
     """Index a gold set's own corpus under the cache (once; reruns reuse it) and return settings pointing at it."""
     digest = hashlib.sha256("\x00".join(sorted(a.id for a in gold.corpus)).encode()).hexdigest()[:12]
-    eval_settings = settings.replace(index_dir=settings.cache_dir / "eval" / f"{gold.name}-{digest}")
-    report = index_mod.update(eval_settings, gold.corpus, embedder, progress=progress, log=log, cache=open_cache(settings))
+    eval_settings = settings.replace(
+        index_dir=settings.cache_dir / "eval" / f"{gold.name}-{digest}",
+        milvus_collection=re.sub(r"\W", "_", f"{settings.milvus_collection}_eval_{gold.name}_{digest}"),
+    )
+    report = store.update(eval_settings, gold.corpus, embedder, progress=progress, log=log, cache=open_cache(settings))
     log(f"eval corpus {gold.name}: {report.summary()}")
     return eval_settings
 
@@ -48,7 +51,7 @@ def retrieval(gold: GoldSet, settings: Settings, retrievers=("hybrid",), *, prog
     embedder = load_embedder(settings)
     t0 = time.perf_counter()
     eval_settings = ensure_corpus_index(gold, settings, embedder, progress=progress, log=log)
-    index = index_mod.load(eval_settings, expected_embedder=embedder.name)
+    index = store.load(eval_settings, expected_embedder=embedder.name)
     index_s = time.perf_counter() - t0
     questions = [it.question for it in gold.items]
     t1 = time.perf_counter()
@@ -231,7 +234,7 @@ def answers(
         settings = ensure_corpus_index(gold, settings, embedder, progress=progress, log=log)
     recording = _Recording(generator or make_generator(settings))
     pipeline = Pipeline(settings, embedder=embedder, generator=recording)
-    config = run_config(settings, pipeline.index.path.name)
+    config = run_config(settings, pipeline.index.version)
     key = _config_key(config)
     chunk_text = {c.id: c.text for c in pipeline.index.chunks}
     similarity = _similarity(pipeline)

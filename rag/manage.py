@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from rag import corpus, index as index_mod
+from rag import corpus, index as index_mod, store
 from rag.config import Settings
 from rag.errors import ArticleError, ArticleNotFound, CorpusEmpty
 from rag.types import Article
@@ -69,7 +69,7 @@ def _reindex(settings: Settings, embedder, progress: Progress | None) -> index_m
 
     loaded = corpus.load_corpus(settings.corpus_dir)
     _step(progress, 0.3, f"Đang lập chỉ mục {len(loaded.articles)} bài báo…")
-    return index_mod.update(
+    return store.update(
         settings,
         loaded.articles,
         embedder if embedder is not None else load_embedder(settings),
