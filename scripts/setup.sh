@@ -21,7 +21,7 @@ fi
 stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "== installing packages"
-  .venv/bin/pip install -q --find-links "$WHEELS" -e ".[dev]"
+  .venv/bin/pip install -q --find-links "$WHEELS" -e ".[dev,scale]"  # scale: Milvus store tests
   rm -f .venv/.installed-* && touch "$stamp"
 fi
 
