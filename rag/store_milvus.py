@@ -79,7 +79,10 @@ def connect(settings: Settings):
 
     if not settings.milvus_uri:
         raise ValueError("RAG_STORE=milvus needs RAG_MILVUS_URI, e.g. http://127.0.0.1:19530")
-    return MilvusClient(uri=settings.milvus_uri, token=settings.milvus_token or "")
+    # pymilvus pings every 10 s even on an idle connection; a gRPC server with default settings (milvus-lite's)
+    # answers "too many pings" and drops the connection while, say, the model embeds. Ping only during calls.
+    keepalive = {"grpc.keepalive_permit_without_calls": False, "grpc.keepalive_time_ms": 60_000}
+    return MilvusClient(uri=settings.milvus_uri, token=settings.milvus_token or "", grpc_options=keepalive)
 
 
 def names(settings: Settings) -> dict[str, str]:

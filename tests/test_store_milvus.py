@@ -166,3 +166,26 @@ def test_missing_and_mismatched_index_say_what_to_do(msettings, fake_embedder, a
 def test_unknown_store_is_refused(settings):
     with pytest.raises(ValueError, match="RAG_STORE"):
         store.load(settings.replace(store="elastic"))
+
+
+@pytest.mark.slow
+def test_real_embedder_default_corpus_same_top_hits(tmp_path, milvus_uri):
+    """EmbeddingGemma on the default corpus: the Milvus store answers retrieval as the local store does."""
+    from rag import corpus
+    from rag.config import ROOT, load_settings
+    from rag.embed import load_embedder, open_cache
+
+    local = load_settings(corpus_dir=ROOT / "corpus", index_dir=tmp_path / "index")
+    milvus = local.replace(store="milvus", milvus_uri=milvus_uri, milvus_collection=f"real{uuid.uuid4().hex[:8]}")
+    embedder = load_embedder(local)
+    arts = corpus.load_corpus(local.corpus_dir).articles
+    for s in (local, milvus):
+        store.update(s, arts, embedder, progress=False, log=lambda m: None, cache=open_cache(s))
+    questions = ["HTV đột phá công nghệ gì?", "Diễn đàn cộng đồng thông minh bàn về điều gì?", "Who spoke at the forum?"]
+    for q in questions:
+        qv = embedder.embed_queries([q])[0]
+        for mode in ("bm25", "dense", "hybrid"):
+            a = Retriever(store.load(local, expected_embedder=embedder.name), embedder, local).search(q, k=4, retriever=mode, query_vector=qv)
+            b = Retriever(store.load(milvus, expected_embedder=embedder.name), embedder, milvus).search(q, k=4, retriever=mode, query_vector=qv)
+            assert a and [h.chunk.id for h in a] == [h.chunk.id for h in b], (q, mode)
+            np.testing.assert_allclose([h.score for h in a], [h.score for h in b], rtol=1e-4, atol=1e-5)
