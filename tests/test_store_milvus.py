@@ -189,3 +189,16 @@ def test_real_embedder_default_corpus_same_top_hits(tmp_path, milvus_uri):
             b = Retriever(store.load(milvus, expected_embedder=embedder.name), embedder, milvus).search(q, k=4, retriever=mode, query_vector=qv)
             assert (a or mode == "bm25") and [h.chunk.id for h in a] == [h.chunk.id for h in b], (q, mode)
             np.testing.assert_allclose([h.score for h in a], [h.score for h in b], rtol=1e-4, atol=1e-5)
+
+
+def test_pipeline_answers_and_cites_from_milvus(msettings, articles, fake_embedder):
+    from conftest import Scripted
+
+    from rag.pipeline import Pipeline
+
+    store.update(msettings, articles, fake_embedder, progress=False, log=lambda m: None)
+    p = Pipeline(msettings, embedder=fake_embedder, generator=Scripted("Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1]."))
+    a = p.ask("Giá vàng miếng hôm nay tăng bao nhiêu?", filters={"source": "báo a", "date_from": "2025-11-01"})
+    assert not a.abstained
+    (c,) = a.citations
+    assert c.article_id == "vang" and c.date == "2025-11-27" and "1 triệu đồng" in c.quote
