@@ -252,6 +252,7 @@ def update(
         client.delete(n["articles"], ids=report.deleted[i : i + BATCH])
     value = {"config": wanted, "fingerprint": fingerprint, "counts": {"articles": len(articles), "chunks": len(chunks)},
              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    client.flush(n["chunks"])  # seal what was written: durable, and searched from built segment indexes
     client.upsert(n["meta"], [{"id": META_KEY, "value": json.dumps(value), "v": [0.0, 0.0]}])  # the commit point
     report.version = fingerprint[:12]
     report.seconds = time.perf_counter() - t0
