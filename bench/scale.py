@@ -154,6 +154,15 @@ def measure_milvus(kind: str, n: int, dim: int, n_queries: int, cache: Path, wor
             "latency_ms": percentiles(lat), "recall_at_10": round(recall, 4)}
 
 
+def table(rows: list[dict]) -> str:
+    """The measured rows as the Markdown table in bench/SCALE.md."""
+    out = ["| vectors | chunks | index | build s | index MB | p50 ms | p95 ms | recall@10 |", "|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["vectors"], r["n"], r["index"])):
+        lat = r["latency_ms"]
+        out.append(f"| {r['vectors']} | {r['n']:,} | {r['index']} | {r['build_s']} | {r['index_mb']:,.0f} | {lat['p50']} | {lat['p95']} | {r['recall_at_10']:.3f} |")
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -184,6 +193,7 @@ def main() -> None:
                     record(isolated(measure_faiss, name, kind, n, args.dim, args.queries, args.cache, args.threads))
             if n in args.milvus_sizes and ("milvus-lite FLAT", kind, n) not in done:
                 record(isolated(measure_milvus, kind, n, args.dim, args.queries, args.cache, args.workdir))
+    print(table(rows))
 
 
 if __name__ == "__main__":
