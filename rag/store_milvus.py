@@ -43,7 +43,7 @@ from rag.types import Article, Chunk
 K1, B = 1.5, 0.75  # bm25s defaults (method "lucene"), as the local store uses
 BATCH = 500  # rows per insert/query call: well under the gRPC message limit at 768-d
 META_KEY = "index"
-_CHUNK_FIELDS = ["id", "article_id", "position", "start", "end", "text", "title", "meta"]
+_CHUNK_FIELDS = ["id", "article_id", "position", "start", "end", "text", "title", "meta", "row"]
 
 
 def term_id(token: str) -> int:
@@ -108,6 +108,7 @@ def _create(client, settings: Settings) -> None:
     s = client.create_schema(auto_id=False)
     s.add_field("id", DataType.VARCHAR, is_primary=True, max_length=512)
     s.add_field("article_id", DataType.VARCHAR, max_length=512)
+    s.add_field("row", DataType.INT64)  # order in the corpus: the search key, so ties rank as in the local store
     s.add_field("position", DataType.INT64)
     s.add_field("start", DataType.INT64)
     s.add_field("end", DataType.INT64)
@@ -231,9 +232,9 @@ def update(
     for i in range(0, len(stale), BATCH):
         client.delete(n["chunks"], ids=stale[i : i + BATCH])
     rows = []
-    for c, sp in zip(chunks, sparse):
+    for row, (c, sp) in enumerate(zip(chunks, sparse)):
         a = by_id[c.article_id]
-        rows.append(c.to_dict() | {
+        rows.append(c.to_dict() | {"row": row,
             "meta": json.dumps(a.meta(), ensure_ascii=False), "source": (a.source or "").lower(),
             "date": a.date or "", "dense": vectors[c.id].tolist(), "sparse": sp,
         })
@@ -284,13 +285,14 @@ class _Articles(Mapping):
 
 
 class MilvusStore:
-    """The Store protocol (rag/store.py) over the collections; keys are chunk ids, a filter is an expression."""
+    """The Store protocol (rag/store.py) over the collections. A key is a chunk's row (its order in the corpus,
+    as in the local store: equal scores, e.g. of duplicate chunks, then rank the same); a filter is an expression."""
 
     def __init__(self, settings: Settings, client, meta: dict):
         self.client, self.names, self.meta = client, names(settings), meta
         self.config = meta["config"]
         self.articles = _Articles(client, self.names["articles"], meta["counts"]["articles"])
-        self._rows: dict[str, dict] = {}  # chunk rows seen in results, for chunk() and article_meta()
+        self._rows: dict[int, dict] = {}  # chunk rows seen in results, for chunk() and article_meta()
 
     @property
     def version(self) -> str:
@@ -299,9 +301,9 @@ class MilvusStore:
     def __len__(self) -> int:
         return self.meta["counts"]["chunks"]
 
-    def chunk(self, key: str) -> Chunk:
+    def chunk(self, key: int) -> Chunk:
         r = self._rows[key]
-        return Chunk(**{f: r[f] for f in _CHUNK_FIELDS if f != "meta"})
+        return Chunk(**{f: r[f] for f in _CHUNK_FIELDS if f not in ("meta", "row")})
 
     def article_meta(self, article_id: str) -> dict:
         for r in self._rows.values():
@@ -319,7 +321,7 @@ class MilvusStore:
             parts.append(f'date != "" and date >= {_quote(filters.date_from or "")} and date <= {_quote(filters.date_to or "9999")}')
         return " and ".join(f"({p})" for p in parts) or 'id != ""'
 
-    def _search(self, field: str, data, k: int, allowed: str | None) -> list[tuple[str, float]]:
+    def _search(self, field: str, data, k: int, allowed: str | None) -> list[tuple[int, float]]:
         if len(self) == 0 or k <= 0:
             return []
         res = self.client.search(
@@ -330,16 +332,17 @@ class MilvusStore:
             self._rows.clear()
         out = []
         for hit in res[0]:
-            self._rows[hit["id"]] = hit["entity"] | {"id": hit["id"]}
+            row = int(hit["entity"]["row"])
+            self._rows[row] = hit["entity"] | {"id": hit["id"]}
             if hit["distance"] > 0:
-                out.append((hit["id"], float(hit["distance"])))
+                out.append((row, float(hit["distance"])))
         return out
 
-    def lexical(self, tokens: list[str], k: int, allowed: str | None = None) -> list[tuple[str, float]]:
+    def lexical(self, tokens: list[str], k: int, allowed: str | None = None) -> list[tuple[int, float]]:
         q = query_vector(tokens)
         return self._search("sparse", q, k, allowed) if q else []
 
-    def dense(self, query_vector: np.ndarray, k: int, allowed: str | None = None) -> list[tuple[str, float]]:
+    def dense(self, query_vector: np.ndarray, k: int, allowed: str | None = None) -> list[tuple[int, float]]:
         return self._search("dense", np.asarray(query_vector, dtype=np.float32).tolist(), k, allowed)
 
     def without_vector(self) -> set:
