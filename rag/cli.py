@@ -63,7 +63,7 @@ def cmd_models_list(args) -> int:
 
 
 def cmd_index(args) -> int:
-    from rag import corpus, index
+    from rag import corpus, store
     from rag.dedup import open_cache as dedup_cache
     from rag.embed import load_embedder, open_cache
     from rag.errors import CorpusEmpty
@@ -86,7 +86,7 @@ def cmd_index(args) -> int:
     say(f"{len(loaded.articles)} articles from {settings.corpus_dir}", err=True)
     if args.ray or settings.ray_address:
         _embed_with_ray(settings, loaded.articles, args)
-    report = index.update(
+    report = store.update(
         settings,
         loaded.articles,
         load_embedder(settings),
@@ -126,13 +126,13 @@ def _embed_with_ray(settings, articles, args) -> None:
 
 
 def cmd_search(args) -> int:
-    from rag import dates, index
+    from rag import dates, store
     from rag.embed import load_embedder
     from rag.ground import is_vietnamese
     from rag.retrieve import Retriever
 
     settings = _settings(args)
-    idx = index.load(settings)
+    idx = store.load(settings)
     embedder = None if settings.retriever == "bm25" else load_embedder(settings)
     period = dates.resolve(args.query, settings.today)  # as `rag ask` does: "mới nhất", "tuần trước"...
     if period and not args.json:

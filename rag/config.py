@@ -90,6 +90,12 @@ class Settings:
     # reading articles
     max_article_chars: int = setting(1_000_000, min=1_000, max=1_000_000_000)  # a longer article is skipped, reported
 
+    # storage (rag/store.py): local files, or a Milvus server (pip install '.[scale]')
+    store: str = "local"  # local | milvus
+    milvus_uri: str = ""  # e.g. http://127.0.0.1:19530
+    milvus_token: str = ""  # user:password or API key, if the server wants one
+    milvus_collection: str = "rag"  # prefix of the collections: <prefix>_chunks, <prefix>_articles, <prefix>_meta
+
     # chunking
     chunk_size: int = setting(800, min=50, max=100_000)  # characters
     chunk_overlap: int = setting(120, min=0, max=50_000)  # and less than chunk_size

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from rag import ground, metrics
-from rag import index as index_mod
+from rag import store
 from rag.config import Settings, load_settings
 from rag.embed import embed_cached, load_embedder, open_cache
 from rag.errors import InvalidQuestion
@@ -28,9 +28,12 @@ def ensure_corpus_index(gold: GoldSet, settings: Settings, embedder, *, progress
     """Index a gold set's own corpus under the cache (once; reruns reuse it) and return settings pointing at it.
     `lexical_only`: no vectors (nothing will be searched densely, e.g. reading comprehension)."""
     digest = hashlib.sha256("\x00".join(sorted(a.id for a in gold.corpus)).encode()).hexdigest()[:12]
-    eval_settings = settings.replace(index_dir=settings.cache_dir / "eval" / f"{gold.name}-{digest}")
-    report = index_mod.update(eval_settings, gold.corpus, embedder, progress=progress, log=log, cache=open_cache(settings),
-                              max_embed=0 if lexical_only else None)
+    eval_settings = settings.replace(
+        index_dir=settings.cache_dir / "eval" / f"{gold.name}-{digest}",
+        milvus_collection=re.sub(r"\W", "_", f"{settings.milvus_collection}_eval_{gold.name}_{digest}"),
+    )
+    report = store.update(eval_settings, gold.corpus, embedder, progress=progress, log=log, cache=open_cache(settings),
+                          max_embed=0 if lexical_only else None)
     log(f"eval corpus {gold.name}: {report.summary()}")
     return eval_settings
 
@@ -51,7 +54,7 @@ def retrieval(gold: GoldSet, settings: Settings, retrievers=("hybrid",), *, prog
     embedder = load_embedder(settings)
     t0 = time.perf_counter()
     eval_settings = ensure_corpus_index(gold, settings, embedder, progress=progress, log=log)
-    index = index_mod.load(eval_settings, expected_embedder=embedder.name)
+    index = store.load(eval_settings, expected_embedder=embedder.name)
     index_s = time.perf_counter() - t0
     questions = [it.question for it in gold.items]
     t1 = time.perf_counter()
@@ -265,7 +268,7 @@ def answers(
         settings = ensure_corpus_index(gold, settings, embedder, progress=progress, log=log, lexical_only=given_context)
     recording = _Recording(generator or make_generator(settings))
     pipeline = Pipeline(settings, embedder=embedder, generator=recording)
-    config = run_config(settings, pipeline.index.path.name) | ({"given_context": "1"} if given_context else {})
+    config = run_config(settings, pipeline.index.version) | ({"given_context": "1"} if given_context else {})
     key = _config_key(config)
     chunk_text = {c.id: c.text for c in pipeline.index.chunks}
     similarity = _similarity(pipeline)

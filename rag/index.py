@@ -69,6 +69,7 @@ class Index:
     chunks: list[Chunk]
     faiss: object  # faiss IndexIDMap2 over unit vectors; id i = chunks[i] (chunks may lack a vector)
     bm25: object  # bm25s.BM25, doc i = chunks[i]
+    _unembedded: set[int] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def config(self) -> dict:
@@ -80,6 +81,56 @@ class Index:
     @property
     def dense_coverage(self) -> float:
         return self.faiss.ntotal / len(self.chunks) if self.chunks else 1.0
+
+    # The Store protocol (rag/store.py): keys are rows of self.chunks, a filter is a boolean row mask.
+
+    @property
+    def version(self) -> str:
+        return self.path.name
+
+    def chunk(self, key: int) -> Chunk:
+        return self.chunks[key]
+
+    def article_meta(self, article_id: str) -> dict:
+        return self.articles[article_id].meta()
+
+    def prepare_filter(self, filters) -> np.ndarray:
+        return filters.mask(self)
+
+    def lexical(self, tokens: list[str], k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        ids = self.bm25.get_tokens_ids(tokens)
+        if not ids:
+            return []
+        return top_scores(self.bm25.get_scores_from_ids(ids), k, allowed)
+
+    def dense(self, query_vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        n = len(self.chunks)
+        # With a filter, look further down the list so the allowed chunks are still found.
+        depth = n if allowed is not None else min(k, n)
+        q = np.ascontiguousarray(query_vector[None, :], dtype=np.float32)
+        scores, rows = self.faiss.search(q, depth)
+        pairs = [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+        if allowed is not None:
+            pairs = [(r, s) for r, s in pairs if allowed[r]]
+        return [(r, s) for r, s in pairs[:k] if s > 0]
+
+    def without_vector(self) -> set[int]:
+        if self._unembedded is None:
+            n = len(self.chunks)
+            self._unembedded = set() if self.faiss.ntotal == n else set(range(n)) - set(vector_ids(self.faiss).tolist())
+        return self._unembedded
+
+
+def top_scores(scores: np.ndarray, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+    """The k best positive scores as (row, score), best first; rows outside `allowed` never count."""
+    if allowed is not None:
+        scores = np.where(allowed, scores, -np.inf)
+    k = min(k, len(scores))
+    if k <= 0:
+        return []
+    idx = np.argpartition(-scores, k - 1)[:k]
+    idx = idx[np.argsort(-scores[idx], kind="stable")]
+    return [(int(i), float(scores[i])) for i in idx if np.isfinite(scores[i]) and scores[i] > 0]
 
 
 @dataclass

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from rag import corpus, index as index_mod
+from rag import corpus, index as index_mod, store
 from rag.config import Settings
 from rag.errors import ArticleError, ArticleNotFound, CorpusEmpty
 from rag.types import Article
@@ -80,7 +80,7 @@ def _reindex(
         settings.corpus_dir, settings.dedup_threshold, signatures, max_article_chars=settings.max_article_chars
     )
     _step(progress, 0.3, f"Đang lập chỉ mục {len(loaded.articles)} bài báo…")
-    return index_mod.update(
+    return store.update(
         settings,
         loaded.articles,
         embedder if embedder is not None else load_embedder(settings),

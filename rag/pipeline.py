@@ -18,7 +18,7 @@ from typing import Iterator
 
 import numpy as np
 
-from rag import answertype, dates, ground, index as index_mod, prompt, text
+from rag import answertype, dates, ground, prompt, store, text
 from rag.config import Settings, check, load_settings
 from rag.errors import CorpusEmpty, InvalidQuestion
 from rag.retrieve import Filters, Retriever
@@ -97,7 +97,7 @@ class Pipeline:
         with self._lock:
             if self._index is None:
                 embedder_name = self._embedder.name if self._embedder is not None else None
-                self._index = index_mod.load(self.settings, expected_embedder=embedder_name)
+                self._index = store.load(self.settings, expected_embedder=embedder_name)
             return self._index
 
     def reload(self) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 from rag import text
 from rag.config import Settings, check
 from rag.index import Index
+from rag.store import Store
 from rag.types import Hit
 
 RRF_K = 60
@@ -86,17 +87,6 @@ class Filters:
         return relevant + rest
 
 
-def _top(scores: np.ndarray, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
-    if allowed is not None:
-        scores = np.where(allowed, scores, -np.inf)
-    k = min(k, len(scores))
-    if k <= 0:
-        return []
-    idx = np.argpartition(-scores, k - 1)[:k]
-    idx = idx[np.argsort(-scores[idx], kind="stable")]
-    return [(int(i), float(scores[i])) for i in idx if np.isfinite(scores[i]) and scores[i] > 0]
-
-
 def _minmax(pairs: list[tuple[int, float]]) -> dict[int, float]:
     if not pairs:
         return {}
@@ -108,7 +98,7 @@ def _minmax(pairs: list[tuple[int, float]]) -> dict[int, float]:
 
 
 class Retriever:
-    def __init__(self, index: Index, embedder, settings: Settings):
+    def __init__(self, index: Store, embedder, settings: Settings):
         import faiss
 
         # One query at a time: OpenMP's thread start-up costs more than it saves (bench: hybrid p95 at
@@ -116,35 +106,15 @@ class Retriever:
         faiss.omp_set_num_threads(1)
         self.index, self.embedder, self.settings = index, embedder, settings
         self._tok = text.tokenizer(index.config["tokenizer"])
-        self._unembedded: set[int] | None = None
 
-    def _without_vector(self) -> set[int]:
-        if self._unembedded is None:
-            from rag.index import vector_ids
-
-            n = len(self.index)
-            self._unembedded = set() if self.index.faiss.ntotal == n else set(range(n)) - set(vector_ids(self.index.faiss).tolist())
-        return self._unembedded
-
-    def bm25(self, query: str, k: int, allowed=None) -> list[tuple[int, float]]:
-        tokens = self._tok(query)
-        ids = self.index.bm25.get_tokens_ids(tokens)
-        if not ids:
-            return []
-        return _top(self.index.bm25.get_scores_from_ids(ids), k, allowed)
+    def bm25(self, query: str, k: int, allowed=None) -> list[tuple[object, float]]:
+        return self.index.lexical(self._tok(query), k, allowed)
 
     def dense(self, query: str, k: int, allowed=None, query_vector: np.ndarray | None = None):
         if self.embedder is None:
             raise ValueError("dense retrieval needs an embedder")
-        q = self.embedder.embed_queries([query]) if query_vector is None else query_vector[None, :]
-        n = len(self.index)
-        # With a filter, look further down the list so the allowed chunks are still found.
-        depth = n if allowed is not None else min(k, n)
-        scores, rows = self.index.faiss.search(np.ascontiguousarray(q, dtype=np.float32), depth)
-        pairs = [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
-        if allowed is not None:
-            pairs = [(r, s) for r, s in pairs if allowed[r]]
-        return [(r, s) for r, s in pairs[:k] if s > 0]
+        q = self.embedder.embed_queries([query])[0] if query_vector is None else query_vector
+        return self.index.dense(q, k, allowed)
 
     def search(
         self,
@@ -158,7 +128,7 @@ class Retriever:
         mode = check("retriever", retriever or self.settings.retriever)
         if len(self.index) == 0:
             return []
-        allowed = filters.mask(self.index) if filters and filters.restricts() else None
+        allowed = self.index.prepare_filter(filters) if filters and filters.restricts() else None
         depth = max(k, self.settings.candidates)
         lists: dict[str, list[tuple[int, float]]] = {}
         if mode in ("hybrid", "bm25"):
@@ -178,7 +148,7 @@ class Retriever:
             nb, nd = _minmax(lists["bm25"]), _minmax(lists["dense"])
             # A chunk not embedded yet (partial dense coverage) has an unknown dense score, not zero:
             # it stands on its BM25 score alone.
-            unknown = self._without_vector()
+            unknown = self.index.without_vector()
             fused = {
                 i: nb[i] if i in unknown else w * nd.get(i, 0.0) + (1 - w) * nb.get(i, 0.0)
                 for i in set(nb) | set(nd)
@@ -187,15 +157,15 @@ class Retriever:
             fused = raw[mode]
         order = sorted(fused, key=lambda i: (-fused[i], i))
         if filters:
-            order = filters.order(order, fused, lambda i: self.index.articles[self.index.chunks[i].article_id].date)
+            order = filters.order(order, fused, lambda i: self.index.article_meta(self.index.chunk(i).article_id).get("date"))
         order = order[:k]
         hits = []
         for i in order:
-            chunk = self.index.chunks[i]
+            chunk = self.index.chunk(i)
             hits.append(
                 Hit(
                     chunk=chunk,
-                    article=self.index.articles[chunk.article_id].meta(),
+                    article=self.index.article_meta(chunk.article_id),
                     score=fused[i],
                     ranks={name: ranks[name].get(i) for name in lists},
                     scores={name: raw[name][i] for name in lists if i in raw[name]},
