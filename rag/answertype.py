@@ -303,10 +303,38 @@ class Verdict:
     better: str | None = None  # the candidate the evidence ties to the question, when it is clear
 
 
+# "tại <place>" up to the verb or clause that follows it: the place a sentence names, as specific as it is.
+_LOCATION = re.compile(
+    r"\b(?:tại|ở)\s+(?P<place>(?:[^.;:!?]|\.(?=\w))+?)(?=\s+(?:diễn ra|xảy ra|do|với|vào|trong|từ|đã|sẽ|được|đang|là|có|"
+    r"khi|nhằm|để|gây|khiến|làm|bị|cho|thuộc|của|ngày|hôm|sáng|trưa|chiều|tối|đêm)\b|[.;:!?](?!\w)|$)",
+    re.I)
+
+
+def locations(sentence: str) -> list[str]:
+    return [m.group("place").strip(" ,") for m in _LOCATION.finditer(sentence)]
+
+
+def _vaguer_place(claim_new: str, evidence: str) -> str | None:
+    """The fuller location phrase of the evidence when the claim names only part of it ("TP.HCM" where the
+    sentence says "tại Trung tâm Hội nghị và Triển lãm, phường Bình Dương, TP.HCM")."""
+    said = set(text.syllables(text.fold_diacritics(claim_new)))
+    if not said:
+        return None
+    for a, b in text.split_sentences(evidence):
+        for place in locations(evidence[a:b]):
+            whole = set(text.syllables(text.fold_diacritics(place)))
+            if said < whole and len(whole - said) >= 2:
+                return place
+    return None
+
+
 def check_claim(expected: Expected, question: str, claim: str, evidence: str) -> Verdict:
     """Does `claim` answer `question`, given the source text it was verified against?"""
     if not right_type(expected, claim, question):
         return Verdict(False, f"not a {expected.kind}")
+    if expected.kind == PLACE and not expected.plural:
+        fuller = _vaguer_place(_new_part(claim, question), evidence)
+        return Verdict(False, "less specific than the place its source names", fuller) if fuller else Verdict(True)
     if expected.kind not in (YEAR, DATE, TIME, NUMBER) or expected.plural:
         return Verdict(True)
     asked = {candidate_key(c[2]) for c in candidates(expected.kind, question)}
@@ -367,8 +395,10 @@ def extract(expected: Expected, question: str, passage: str, min_coverage: float
 
 
 def phrase(expected: Expected, span: tuple[int, int, str], sentence: str, lang: str) -> str:
-    """The extracted candidate as a short answer: "Năm 2023", "Ngày 3-12", "5 lần", "In 2023"."""
+    """The extracted candidate as a short answer: "Năm 2023", "Ngày 3-12", "5 lần", "In 2023", "Tại …"."""
     value = with_unit(sentence, span, unit=expected.unit) if expected.kind == NUMBER else span[2]
+    if expected.kind == PLACE:
+        return f"Tại {value}" if lang == "vi" else f"At {value}"
     if expected.kind == YEAR and not value.lower().startswith("năm"):
         return f"Năm {value}" if lang == "vi" else f"In {value}"
     if expected.kind == DATE and not value.lower().startswith("ngày"):

@@ -119,7 +119,9 @@ def extra_candidates(question: str, pred: str, golds: list[str]) -> list[str]:
         return []
     seen = {answertype.candidate_key(c[2]) for c in answertype.candidates(expected.kind, f"{gold_text} ; {question}")}
     seen |= {answertype.candidate_key(g) for g in golds}
-    return sorted({c[2] for c in answertype.candidates(expected.kind, pred) if answertype.candidate_key(c[2]) not in seen})
+    # a fuller form of a known candidate ("27/11/2025" for "27/11") names the same thing
+    return sorted({c[2] for c in answertype.candidates(expected.kind, pred)
+                   if not any(k in answertype.candidate_key(c[2]) for k in seen)})
 
 
 def citation_verdicts(answer: str, passages: dict[int, str], similarity=None) -> list[dict]:

@@ -335,6 +335,7 @@ class _Verifier:
         self.order: list[int] = []  # source numbers in order of first citation -> new marker = index + 1
         self.claims: dict[int, list[str]] = {}
         self.rejected: list[tuple[str, str]] = []  # (claim, why it does not answer the question)
+        self.better: tuple[int, str] | None = None  # (source, candidate) its sentence ties to the question
 
     def _similarities(self, claim: str) -> dict[int, float]:
         if self.embedder is None or ground.is_vietnamese(claim):
@@ -369,6 +370,8 @@ class _Verifier:
             verdict = answertype.check_claim(self.expected, self.question, claim, evidence)
             if not verdict.ok:
                 self.rejected.append((claim, verdict.reason))
+                if verdict.better and self.better is None:  # the right sentence, the wrong part of it
+                    self.better = (good[0], verdict.better)
                 return None
         markers = []
         for n in good:
@@ -390,13 +393,18 @@ class _Verifier:
         return None
 
     def from_evidence(self, lang: str) -> str | None:
-        """The single candidate a source sentence ties to a when / how-many question, cited, or None."""
+        """The single candidate a source sentence ties to a when / how-many question, or the one the
+        evidence of a rejected claim ties to the question (a year, a fuller place), cited; or None."""
         if self.expected is None:
             return None
         for n, s in self.sources.items():
             found = answertype.extract(self.expected, self.question, s.passage)
             if found and (shown := self.accept(f"{answertype.phrase(self.expected, *found, lang)} [{n}]")):
                 return shown
+        if self.better:  # the model cited the sentence that answers, but named a wrong or vaguer part of it
+            n, value = self.better
+            self.better = None
+            return self.accept(f"{answertype.phrase(self.expected, (0, len(value), value), value, lang)} [{n}]")
         return None
 
     def citations(self) -> list[Citation]:

@@ -108,3 +108,10 @@ def test_a_claim_with_a_qualifier_its_source_lacks_is_not_confirmed():
     law = "Hợp đồng lữ hành phải được lập thành văn bản. Doanh nghiệp được tổ chức tour cho khách du lịch."
     assert at.decide_yesno("Chỉ doanh nghiệp được tổ chức tour cho khách du lịch, đúng hay sai?", law)[0] is False
     assert at.decide_yesno("Doanh nghiệp được tổ chức tour cho khách du lịch, đúng hay sai?", law)[0] is True
+
+
+def test_a_place_vaguer_than_the_one_its_sentence_names_is_not_the_answer():
+    q = "Diễn đàn Cộng đồng thông minh 2025 được tổ chức ở đâu cụ thể?"
+    city = at.check_claim(at.classify(q), q, "TP.HCM [1].", VENUE)
+    assert not city.ok and city.better == "Trung tâm Hội nghị và Triển lãm, phường Bình Dương, TP.HCM"
+    assert at.check_claim(at.classify(q), q, "Tại Trung tâm Hội nghị và Triển lãm, phường Bình Dương, TP.HCM.", VENUE).ok

@@ -261,6 +261,7 @@ def test_an_answer_naming_other_candidates_beside_the_gold_is_not_correct():
     assert extra_candidates("Bình Dương lọt Top7 trong những năm nào?", "Năm 2021, 2022 và 2023.", ["2021 && 2022"]) == []
     # the same date written with "ngày", a citation marker and an acronym with a dot are not other candidates
     assert extra_candidates("Hội nghị diễn ra vào ngày nào?", "Hội nghị diễn ra vào ngày 27/11 [1].", ["27/11"]) == []
+    assert extra_candidates("Hội nghị diễn ra khi nào?", "Vào 27/11/2025 [1].", ["27/11"]) == []
     assert extra_candidates("Lọt vào top bao nhiêu thành phố?", "Top 100 thành phố [1].", ["Top 100"]) == []
     assert extra_candidates("Cơ quan nào chủ trì diễn đàn?", "UBND TP.HCM [1].", ["UBND TP.HCM"]) == []
 

@@ -257,3 +257,9 @@ def test_a_follow_up_pronoun_names_the_person_just_answered(forum_pipeline):
     assert len(gen.prompts) == 1  # no model call to rewrite the question
     assert "Câu hỏi: Ông John Jung giữ chức vụ gì?" in gen.prompts[0][1]["content"]
     assert not a.abstained
+
+
+def test_where_exactly_answered_with_the_city_gets_the_venue_its_sentence_names(forum_pipeline):
+    p, _ = forum_pipeline("TP.HCM [1].")
+    a = p.ask("Diễn đàn Cộng đồng thông minh 2025 được tổ chức ở đâu cụ thể?")
+    assert a.text == "Tại Trung tâm Hội nghị và Triển lãm, phường Bình Dương, TP.HCM [1]."
