@@ -172,7 +172,8 @@ def test_unknown_store_is_refused(settings):
 def test_real_embedder_default_corpus_same_top_hits(tmp_path, milvus_uri):
     """EmbeddingGemma on the default corpus: the Milvus store answers retrieval as the local store does."""
     from rag import corpus
-    from rag.config import ROOT, load_settings
+    from conftest import ROOT
+    from rag.config import load_settings
     from rag.embed import load_embedder, open_cache
 
     local = load_settings(corpus_dir=ROOT / "corpus", index_dir=tmp_path / "index")
