@@ -339,9 +339,18 @@ def check_claim(expected: Expected, question: str, claim: str, evidence: str) ->
         return Verdict(True)
     asked = {candidate_key(c[2]) for c in candidates(expected.kind, question)}
     said = {candidate_key(c[2]) for c in candidates(expected.kind, _new_part(claim, question))} - asked
+    # The sentence that holds most of the question's terms names its own candidate, and not the claimed one:
+    # the claim took a value from another sentence ("Phiên toàn thể (…, 3-12)" answered with "2-12").
+    own = _question_sentence(expected, evidence)
+    keys = {candidate_key(c[2]) for c in candidates(expected.kind, own)} - asked if own is not None else set()
+    if said and len(keys) == 1 and not keys & said:
+        return Verdict(False, f"the sentence about the question names {sorted(keys)[0]!r}", next(
+            c[2] for c in candidates(expected.kind, own) if candidate_key(c[2]) in keys))
+    # where the claimed value stands in the sentence about the question, only that sentence is weighed
+    spans = [(0, len(own))] if keys & said else text.split_sentences(evidence)
     best_sentence, best = None, None
-    for a, b in text.split_sentences(evidence):
-        sentence = evidence[a:b]
+    for a, b in spans:
+        sentence = own[a:b] if keys & said else evidence[a:b]
         cands = [c for c in candidates(expected.kind, sentence) if candidate_key(c[2]) not in asked]
         if len(cands) < 2 or not said & {candidate_key(c[2]) for c in cands}:
             continue  # one candidate: nothing to choose between; none said: not this sentence
@@ -362,6 +371,31 @@ def check_claim(expected: Expected, question: str, claim: str, evidence: str) ->
     if others:  # the sentence pasted whole: several candidates where one was asked for
         return Verdict(False, f"names {len(others) + 1} candidates where one was asked for", winner)
     return Verdict(True)
+
+
+QUESTION_SENTENCE_COVERAGE = 0.6  # share of the question's terms a sentence needs to be "the sentence about it"
+TOPIC_SHARE = 0.25
+
+
+def _question_sentence(expected: Expected, evidence: str) -> str | None:
+    """The one sentence of the evidence that is clearly about the question: its share of the question's
+    distinctive terms, each weighted by how few sentences hold it (the topic is everywhere, "phiên toàn
+    thể" in one sentence), is at least QUESTION_SENTENCE_COVERAGE and CLEAR_MARGIN times the next
+    sentence's; or None."""
+    import math
+
+    sentences = [evidence[a:b] for a, b in text.split_sentences(evidence)]
+    held = [expected.focus & terms(x) for x in sentences]
+    df = {t: sum(t in h for h in held) for t in expected.focus}
+    # a term in more than TOPIC_SHARE of the sentences is the article's topic, not what the question singles out
+    weight = {t: math.log(1 + len(sentences) / n) for t, n in df.items() if 0 < n <= TOPIC_SHARE * len(sentences)}
+    total = sum(weight.values())
+    if not total:
+        return None
+    scored = sorted(((sum(weight.get(t, 0.0) for t in h) / total, x) for h, x in zip(held, sentences)), reverse=True)
+    if scored[0][0] < QUESTION_SENTENCE_COVERAGE or (len(scored) > 1 and scored[0][0] < CLEAR_MARGIN * scored[1][0]):
+        return None
+    return scored[0][1]
 
 
 def extract(expected: Expected, question: str, passage: str, min_coverage: float = 0.85) -> tuple[tuple[int, int, str], str] | None:
@@ -407,8 +441,9 @@ def phrase(expected: Expected, span: tuple[int, int, str], sentence: str, lang: 
 
 
 def people(s: str) -> list[str]:
-    """Names in a text that are neither places nor organisations: "Lâm Đình Thắng" in an answer."""
-    return [n for n in _names_outside_places(s) if not _ORG_WORDS.search(n) and not any(c.isdigit() for c in n)]
+    """Names in a text that are neither places, organisations nor acronyms: "Lâm Đình Thắng" in an answer."""
+    return [n for n in _names_outside_places(s)
+            if not _ORG_WORDS.search(n) and not any(c.isdigit() for c in n) and not n.replace(".", "").isupper()]
 
 
 # ------------------------------------------------------------------ yes / no

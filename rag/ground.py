@@ -101,6 +101,8 @@ def is_factual(sentence: str) -> bool:
 
 # Short Vietnamese questions may have none of the letters below ("Smart 21 là danh sách gì?").
 _VI_WORDS = set("là gì nào của được không những các và ai đâu bao nhiêu mấy khi sao ở tại cho với".split())
+# ... and the same typed without diacritics, as people often do ("hoi nghi co to chuc chieu 27/11 khong")
+_VI_WORDS |= set("khong duoc nhung cua nao nhieu voi trong nguoi mot dau gi".split())
 
 
 def is_vietnamese(s: str) -> bool:

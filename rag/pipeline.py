@@ -228,11 +228,15 @@ class Pipeline:
         sources = prompt.select_sources(standalone, hits, self.settings.context_sentences, texts=texts)
         expected = answertype.classify(standalone)
         verifier = _Verifier(sources, self.embedder if lang != "vi" else None, standalone, expected)
-        if expected.kind == answertype.YESNO and (shown := verifier.yes_no(lang)):
-            # decided by the evidence sentence itself (the small model says "Có" to nearly anything)
+        if expected.kind == answertype.YESNO:
+            # decided by the evidence sentence itself, or not at all: the small model says "Có" to nearly
+            # anything, and its free answers to yes/no questions were bare "Có" or beside the point
+            shown = verifier.yes_no(lang)
+            answer = (Answer(q, shown, verifier.citations(), False, timings, gen.name) if shown
+                      else self._abstain(q, lang, hits, gen.name, timings, t0))
             timings["first_output"] = timings["total"] = _ms(t0)
-            yield shown
-            yield Answer(q, shown, verifier.citations(), False, timings, gen.name)
+            yield answer.text
+            yield answer
             return
         messages = prompt.messages(q if standalone == q else standalone, sources)
         out_parts: list[str] = []

@@ -115,3 +115,15 @@ def test_a_place_vaguer_than_the_one_its_sentence_names_is_not_the_answer():
     city = at.check_claim(at.classify(q), q, "TP.HCM [1].", VENUE)
     assert not city.ok and city.better == "Trung tâm Hội nghị và Triển lãm, phường Bình Dương, TP.HCM"
     assert at.check_claim(at.classify(q), q, "Tại Trung tâm Hội nghị và Triển lãm, phường Bình Dương, TP.HCM.", VENUE).ok
+
+
+def test_a_date_taken_from_another_sentence_than_the_one_about_the_question_is_not_the_answer():
+    forum = (VENUE + " Diễn đàn Cộng đồng thông minh 2025 sẽ diễn ra trong hai ngày 2-12 và 3-12. "
+             "Trong phiên toàn thể (ngày làm việc thứ hai, 3-12), các đại biểu thảo luận. "
+             "Diễn đàn Cộng đồng thông minh 2025 lần đầu tiên được tổ chức tại TP.HCM sau hợp nhất.")
+    q = "Phiên toàn thể của Diễn đàn Cộng đồng thông minh 2025 diễn ra ngày nào?"
+    wrong = at.check_claim(at.classify(q), q, "2-12 [1].", forum)
+    assert not wrong.ok and wrong.better == "3-12"
+    assert at.check_claim(at.classify(q), q, "Ngày 3-12 [1].", forum).ok
+    q = "Diễn đàn Cộng đồng thông minh 2025 diễn ra ngày nào?"  # no one sentence is about it more than another
+    assert at.check_claim(at.classify(q), q, "Ngày 2-12 [1].", forum).ok

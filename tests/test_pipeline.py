@@ -240,6 +240,8 @@ def test_yes_no_is_answered_with_the_deciding_sentence_without_the_model(forum_p
     assert a.citations[0].article_id == "forum" and not gen.prompts
     a = p.ask("Bình Dương lọt Top7 Smart 21 năm 2022 đúng không?")
     assert a.text.startswith("Có. ")
+    # one the evidence cannot decide is refused, not left to the model's "Có"
+    assert p.ask("Diễn đàn Cộng đồng thông minh có thu phí tham dự không?").abstained and not gen.prompts
 
 
 def test_a_captions_name_is_answerable_and_its_credit_is_not_indexed(forum_pipeline):
