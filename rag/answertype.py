@@ -98,7 +98,7 @@ def _kinds(q: str, patterns) -> list[str]:
     ("năm bao nhiêu" is a year, not also a number)."""
     found = []
     for kind, rx in patterns:
-        if m := rx.search(q):
+        if rx.search(q):
             found.append(kind)
             q = rx.sub(" ", q)
     return found
@@ -348,7 +348,7 @@ def check_claim(expected: Expected, question: str, claim: str, evidence: str) ->
             c[2] for c in candidates(expected.kind, own) if candidate_key(c[2]) in keys))
     # where the claimed value stands in the sentence about the question, only that sentence is weighed
     spans = [(0, len(own))] if keys & said else text.split_sentences(evidence)
-    best_sentence, best = None, None
+    best = None
     for a, b in spans:
         sentence = own[a:b] if keys & said else evidence[a:b]
         cands = [c for c in candidates(expected.kind, sentence) if candidate_key(c[2]) not in asked]
@@ -356,7 +356,7 @@ def check_claim(expected: Expected, question: str, claim: str, evidence: str) ->
             continue  # one candidate: nothing to choose between; none said: not this sentence
         scores = anchor_scores(expected, sentence, cands)
         if best is None or max(scores) > best[0]:
-            best_sentence, best = sentence, (max(scores), cands, scores)
+            best = (max(scores), cands, scores)
     if best is None:
         return Verdict(True)
     top, cands, scores = best

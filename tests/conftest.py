@@ -132,6 +132,18 @@ def _wait_http(url: str, proc, log: Path, timeout: float) -> None:
     pytest.fail(f"app not serving {url} after {timeout:.0f}s:\n{log.read_text()[-3000:]}")
 
 
+def stop(proc) -> None:
+    """Stop a server the test started, by its own process id: politely, then for sure."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory):
     """`python app.py` on a free 127.0.0.1 port with the real models and the default corpus, indexed
@@ -162,9 +174,4 @@ def app_server(tmp_path_factory):
         _wait_http(url, proc, log, timeout=180)
         yield {"url": url, "feedback": work / "feedback.jsonl", "log": log}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)

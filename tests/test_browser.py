@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, _free_port, _wait_http
+from conftest import ROOT, _free_port, _wait_http, stop
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [  # see ../shared/TESTING.md
@@ -111,12 +111,7 @@ def hostile_app(tmp_path):
         _wait_http(url, proc, log, timeout=180)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def test_an_html_article_title_named_by_an_abstention_is_shown_as_text(browser_page, hostile_app):

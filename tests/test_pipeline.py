@@ -11,15 +11,20 @@ from rag.pipeline import Pipeline, _complete_sentences
 from rag.types import Answer
 
 
-@pytest.fixture
-def make_pipeline(settings, articles, fake_embedder):
-    index.update(settings, articles, fake_embedder, progress=False, log=lambda m: None)
+def pipelines(settings, articles, embedder):
+    """Index `articles`; then make(*replies) -> (a Pipeline answering with those scripted replies, the script)."""
+    index.update(settings, articles, embedder, progress=False, log=lambda m: None)
 
     def make(*replies):
         gen = Scripted(*replies)
-        return Pipeline(settings, embedder=fake_embedder, generator=gen), gen
+        return Pipeline(settings, embedder=embedder, generator=gen), gen
 
     return make
+
+
+@pytest.fixture
+def make_pipeline(settings, articles, fake_embedder):
+    return pipelines(settings, articles, fake_embedder)
 
 
 def test_supported_answer_keeps_its_citation_and_quote(make_pipeline):
@@ -204,13 +209,7 @@ def forum_pipeline(settings, fake_embedder, tmp_path):
 
     page = tmp_path / "forum.md"
     page.write_text(f"---\nid: forum\ntitle: Diễn đàn Cộng đồng thông minh 2025\ndate: 2025-12-02\n---\n{FORUM}", encoding="utf-8")
-    index.update(settings, load_file(page), fake_embedder, progress=False, log=lambda m: None)
-
-    def make(*replies):
-        gen = Scripted(*replies)
-        return Pipeline(settings, embedder=fake_embedder, generator=gen), gen
-
-    return make
+    return pipelines(settings, load_file(page), fake_embedder)
 
 
 def test_a_year_from_the_right_sentence_but_the_wrong_clause_is_not_shown(forum_pipeline):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, _free_port, _wait_http
+from conftest import ROOT, _free_port, _wait_http, stop
 
 pytestmark = pytest.mark.slow
 
@@ -83,9 +83,4 @@ def test_wheel_indexes_answers_and_serves_outside_the_checkout(wheel_venv, tmp_p
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=30) as r:
             assert json.load(r)["data"][0]["id"] == "rag"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
