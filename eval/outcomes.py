@@ -51,7 +51,7 @@ def outcome(row: dict) -> str:
     answer = _lenient(row["answer"])
     if any(all(_lenient(part) in answer for part in gold.split("&&")) for gold in row["gold_answers"]):
         return OUTCOMES[2]
-    return OUTCOMES[3] if v["f1"] >= 0.5 else OUTCOMES[4]
+    return OUTCOMES[3] if (v["f1"] or 0.0) >= 0.5 else OUTCOMES[4]  # no F1 for an unanswerable one answered
 
 
 def count(path: Path) -> Counter:

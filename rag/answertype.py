@@ -31,7 +31,7 @@ _KIND_PATTERNS = [
     (DATE, r"\b(ngày|hôm) (nào|bao nhiêu|mấy)\b|\b(which|what) (date|day)\b|\bon what day\b"),
     (TIME, r"\b(khi nào|bao giờ|lúc nào|hồi nào|thời điểm nào|thời gian nào|tháng nào|tháng mấy|dịp nào)\b|^when\b|\bwhen\b"),
     (NUMBER, r"\b(bao nhiêu|mấy|số lượng)\b|\bhow (many|much)\b|\bwhat (number|percentage|amount)\b"),
-    (PLACE, r"\b(ở đâu|tại đâu|đâu|nơi nào|địa điểm nào|chỗ nào|tỉnh nào|thành phố nào|quốc gia nào|nước nào|địa phương nào)\b"
+    (PLACE, r"\b(ở đâu|tại đâu|đâu|nơi nào|địa điểm nào|chỗ nào|tỉnh nào|thành phố nào|xã nào|phường nào|huyện nào|quận nào|thị trấn nào|thị xã nào|quốc gia nào|nước nào|địa phương nào)\b"
             r"|\bwhere\b|\b(which|what) (city|country|province|place|venue)\b"),
     (AGENT, r"\b(ai|người nào|ông nào|bà nào|vị nào|cơ quan nào|đơn vị nào|tổ chức nào|công ty nào|doanh nghiệp nào)\b"
             r"|\bwho(m|se)?\b|\b(which|what) (organi[sz]ation|agency|company|body|department)\b"),
@@ -43,9 +43,12 @@ _YESNO_VI = re.compile(
     r"^(có phải|phải chăng|liệu)\b|\b(có phải|đúng hay sai|đúng không|phải không|hay không|có đúng)\b"
     r"|\b(không|chưa)\s*[?]*\s*$"
 )
+# without diacritics "dau" (đâu / đầu), "may" (mấy / máy) and "sao" are as often other words: not wh-words there
+_WH_FOLDED = re.compile(r"\b(ai|gi|nao|bao nhieu|the nao|bao gio)\b|\b(who|what|where|when|which|how|why)\b")
+_YESNO_VI_FOLDED = re.compile(text.fold_diacritics(_YESNO_VI.pattern))
 _YESNO_EN = re.compile(r"^(is|are|was|were|do|does|did|has|have|had|can|could|will|would|should)\b")
 _PLURAL = re.compile(r"\b(những|các)\s+(\w+\s+){0,2}nào\b|\bnhững ai\b|\b(which|what) (years|dates|countries|cities|people)\b"
-                     r"|\bhai (ngày|năm)\b|\bwhich two\b")
+                     r"|\bhai (ngày|năm)\b|\bwhich two\b|\b(bao nhiêu|mấy)\b.*\b(bao nhiêu|mấy)\b")
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class Expected:
     plural: bool
     focus: frozenset[str]  # the question's content syllables and numbers: what the answer must sit next to
     unit: str = ""  # what a how-many question counts ("lần"): a number followed by it is the one asked for
+    folded: bool = False  # typed without diacritics: its terms are compared with the text's, diacritics folded
 
     @property
     def typed(self) -> bool:
@@ -64,6 +68,7 @@ class Expected:
 
 _TOKEN = re.compile(r"[^\W\d_]+|\d+|[;:.!?…()]")
 _QUESTION_WORDS = set("ai gì nào đâu bao nhiêu mấy khi giờ sao thế who what where when which how why whom".split())
+_FOLDED_STOP = {text.fold_diacritics(w) for w in ground.STOPWORDS | _QUESTION_WORDS} | {"vay", "nhi", "the"}
 
 
 def words(s: str) -> list[tuple[int, int, str]]:
@@ -71,23 +76,33 @@ def words(s: str) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), m.group(0).lower()) for m in _TOKEN.finditer(text.nfc(s))]
 
 
-def terms(s: str) -> set[str]:
-    """The content tokens of a text: no function words, question words or punctuation."""
+def terms(s: str, fold: bool = False) -> set[str]:
+    """The content tokens of a text: no function words, question words or punctuation; with `fold`, without
+    diacritics (to compare with a question typed without them)."""
+    if fold:
+        return {text.fold_diacritics(w) for w in terms(s)} - _FOLDED_STOP
     return {w for _, _, w in words(s) if w.isalnum() and w not in ground.STOPWORDS and w not in _QUESTION_WORDS}
+
+
+def _is_folded(q: str) -> bool:
+    """Typed without diacritics ("binh duong dung dau smart 21 nam 2023 dung khong?")."""
+    return text.fold_diacritics(q) == q and ground.is_vietnamese(q)
 
 
 def classify(question: str) -> Expected:
     q = " ".join(text.nfc(question).lower().split())
-    focus = frozenset(terms(q))
+    folded = _is_folded(q)
+    focus = frozenset(terms(q, fold=folded))
     plural = bool(_PLURAL.search(q))
-    if _YESNO_EN.match(q) or (not _WH.search(q) and _YESNO_VI.search(q)) or "đúng hay sai" in q:
-        return Expected(YESNO, False, focus)
+    wh, yesno = (_WH_FOLDED, _YESNO_VI_FOLDED) if folded else (_WH, _YESNO_VI)
+    if _YESNO_EN.match(q) or (not wh.search(q) and yesno.search(q)) or "đúng hay sai" in q:
+        return Expected(YESNO, False, focus, folded=folded)
     kinds = _kinds(q, _KIND_RES)
-    if not kinds and text.fold_diacritics(q) == q:  # typed without diacritics
+    if not kinds and folded:
         kinds = _kinds(q, _KIND_RES_FOLDED)
     if len({_GROUP.get(k, k) for k in kinds}) != 1:
-        return Expected(ANY, plural, focus)  # no wh-word, or two questions in one ("ở đâu, bao nhiêu hộ")
-    return Expected(kinds[0], plural, focus, _unit(q))
+        return Expected(ANY, plural, focus, folded=folded)  # no wh-word, or two questions in one ("ở đâu, bao nhiêu hộ")
+    return Expected(kinds[0], plural, focus, _unit(q), folded)
 
 
 _GROUP = {YEAR: TIME, DATE: TIME}
@@ -283,7 +298,7 @@ def anchor_scores(expected: Expected, sentence: str, cands: list[tuple[int, int,
         pos = [i for i, (s, e, _) in enumerate(tokens) if s >= a and e <= b] or [0]
         score = 0.0
         for i, (_, _, w) in enumerate(tokens):
-            if w not in expected.focus or i in pos:
+            if (text.fold_diacritics(w) if expected.folded else w) not in expected.focus or i in pos:
                 continue
             inside_other = any(x <= tokens[i][0] < y for x, y, _ in cands)
             if inside_other:
@@ -328,11 +343,65 @@ def _vaguer_place(claim_new: str, evidence: str) -> str | None:
     return None
 
 
+_BIRTH = re.compile(r"\b(?:sn|sinh(?: ngày| năm)?|born(?: on| in)?)\s*$", re.I)
+_ADMIN_ASKED = re.compile(r"\b(xã|phường|thị trấn|huyện|quận|thị xã|tỉnh|thành phố)\s+nào\b")
+_MONEY_UNITS = {"tiền", "đồng", "usd", "phần trăm", "money"}
+_COUNTED_ELSE = re.compile(r"^\s*(?:triệu|tỷ|tỉ|nghìn|ngàn)?\s*(?:đồng|usd|vnd|euro|%)", re.I)
+
+
+def _birth_dates(evidence: str) -> set[str]:
+    """Dates and years the evidence gives as someone's birth ("Võ Mạnh Linh (SN 1990)", "sinh ngày 24/10/1978")."""
+    out = set()
+    for kind in (DATE, YEAR):
+        for a, _, span in candidates(kind, evidence):
+            if _BIRTH.search(evidence[max(0, a - 12) : a]):
+                out.add(candidate_key(span))
+    return out
+
+
+def _the_unit_asked(question: str, claim: str, evidence: str) -> bool:
+    """For "ở xã nào?": does the claim name a xã (the word itself, or a name the evidence calls "xã <name>")?"""
+    m = _ADMIN_ASKED.search(question.lower())
+    new = _new_part(claim, question)
+    if not m or m.group(1) in new.lower():
+        return bool(m)
+    folded, unit = text.fold_diacritics(evidence.lower()), text.fold_diacritics(m.group(1))
+    return any(f"{unit} {text.fold_diacritics(n.lower())}" in folded for n in ground.names(new))
+
+
+def _news_checks(expected: Expected, question: str, claim: str, evidence: str) -> str:
+    """Why the claim is not what the question asks for, by the ways news answers go wrong; "" when none applies:
+    a birth date for "when" (crime news gives everyone's), a deputy for the head the question names
+    ("Phó Chủ tịch" for "Chủ tịch"), a province for "xã nào", one figure for a question asking two, money
+    for "how many people"."""
+    q, new = question.lower(), _new_part(claim, question)
+    if expected.kind in (YEAR, DATE, TIME) and "sinh" not in q and "born" not in q:
+        said = {candidate_key(c[2]) for c in candidates(expected.kind, new)}
+        if said and said <= _birth_dates(evidence):
+            return "a birth date, not the date asked for"
+    if expected.kind == AGENT:
+        for m in _MODIFIER.finditer(claim.lower()):
+            if m.group(2) in q and f"{m.group(1)} {m.group(2)}" not in q:
+                return f"a {m.group(1)} {m.group(2)}, where the question asks for the {m.group(2)}"
+    if expected.kind == PLACE and (m := _ADMIN_ASKED.search(q)) and not _the_unit_asked(question, claim, evidence):
+        return f"not a {m.group(1)}"
+    if expected.kind == NUMBER:
+        if len(re.findall(r"\b(?:bao nhiêu|mấy)\b", q)) >= 2 and len(candidates(NUMBER, new)) < 2:
+            return "one figure where two were asked for"
+        if expected.unit and expected.unit not in _MONEY_UNITS and expected.unit not in new.lower():
+            found = candidates(NUMBER, new)
+            if found and all(_COUNTED_ELSE.match(new[b:]) for _, b, _ in found):
+                return f"an amount, where the question counts {expected.unit}"
+    return ""
+
+
 def check_claim(expected: Expected, question: str, claim: str, evidence: str) -> Verdict:
     """Does `claim` answer `question`, given the source text it was verified against?"""
-    if not right_type(expected, claim, question):
+    if not right_type(expected, claim, question) and not _the_unit_asked(question, claim, evidence):
         return Verdict(False, f"not a {expected.kind}")
-    if expected.kind == PLACE and not expected.plural:
+    if why := _news_checks(expected, question, claim, evidence):
+        return Verdict(False, why)
+    if expected.kind == PLACE and not expected.plural and not _ADMIN_ASKED.search(question.lower()):
         fuller = _vaguer_place(_new_part(claim, question), evidence)
         return Verdict(False, "less specific than the place its source names", fuller) if fuller else Verdict(True)
     if expected.kind not in (YEAR, DATE, TIME, NUMBER) or expected.plural:
@@ -385,7 +454,7 @@ def _question_sentence(expected: Expected, evidence: str) -> str | None:
     import math
 
     sentences = [evidence[a:b] for a, b in text.split_sentences(evidence)]
-    held = [expected.focus & terms(x) for x in sentences]
+    held = [expected.focus & terms(x, expected.folded) for x in sentences]
     df = {t: sum(t in h for h in held) for t in expected.focus}
     # a term in more than TOPIC_SHARE of the sentences is the article's topic, not what the question singles out
     weight = {t: math.log(1 + len(sentences) / n) for t, n in df.items() if 0 < n <= TOPIC_SHARE * len(sentences)}
@@ -413,9 +482,10 @@ def extract(expected: Expected, question: str, passage: str, min_coverage: float
     best = None
     for i, (a, b) in enumerate(spans):
         sentence = passage[a:b]
-        around = terms(passage[spans[i - 1][0] : b] if i else sentence)
+        around = terms(passage[spans[i - 1][0] : b] if i else sentence, expected.folded)
         coverage = len(expected.focus & around) / len(expected.focus)
-        cands = [c for c in candidates(expected.kind, sentence) if candidate_key(c[2]) not in asked]
+        born = _birth_dates(sentence) if "sinh" not in question.lower() else set()
+        cands = [c for c in candidates(expected.kind, sentence) if candidate_key(c[2]) not in asked | born]
         if coverage < min_coverage or not cands:
             continue
         scores = anchor_scores(expected, sentence, cands)
@@ -446,9 +516,21 @@ def people(s: str) -> list[str]:
             if not _ORG_WORDS.search(n) and not any(c.isdigit() for c in n) and not n.replace(".", "").isupper()]
 
 
+_LIST_JOIN = re.compile(r",|;|\b(và|cùng|with|and)\b", re.I)
+
+
+def names_listed(claim: str, question: str) -> list[str]:
+    """The names a claim lists in what it adds to the question ("Lâm Đình Thắng và Võ Minh Thành"), when it
+    joins two or more of them; else []."""
+    asked = set(text.syllables(text.fold_diacritics(question)))
+    found = [n for n in dict.fromkeys(ground.names(claim)) if not set(text.syllables(text.fold_diacritics(n))) <= asked]
+    return found if len(found) >= 2 and _LIST_JOIN.search(claim) else []
+
+
 # ------------------------------------------------------------------ yes / no
 
 _YESNO_WORDS = {"phải", "chăng", "liệu", "đúng", "sai", "hay", "không", "chưa"}
+_YESNO_FOLDED = {text.fold_diacritics(w) for w in _YESNO_WORDS} | {"co"}
 _MODIFIER = re.compile(r"\b(phó|nguyên|cựu|quyền|deputy|former|acting|vice)\s+(\w+)", re.I)
 _NEGATION = re.compile(r"\b(không|chưa|chẳng|chả|không hề|chưa từng)\s+(\w+)", re.I)
 # Words that narrow or strengthen a claim: a claim carrying one that the deciding sentence lacks says more
@@ -467,7 +549,8 @@ def decide_yesno(question: str, passage: str) -> tuple[bool | None, str]:
     claimed, or lacks a qualifier the claim makes ("chỉ", "có thể", "hơn"), or qualifies a role the claim
     states bare ("Phó Giám đốc" vs "Giám đốc"), or negates a word the claim asserts; yes when it holds
     nearly all the claim's words and contradicts none of them."""
-    claim = frozenset(terms(question) - _YESNO_WORDS)
+    folded = _is_folded(question)
+    claim = frozenset(terms(question, folded) - _YESNO_WORDS - _YESNO_FOLDED)
     held = set(text.syllables(ground.with_aliases(passage)))
     unheld = [n for n in ground.names(question) if not set(text.syllables(n)) <= held]
     if not claim or ground.check_mentions(question, passage) or unheld:
@@ -475,7 +558,7 @@ def decide_yesno(question: str, passage: str) -> tuple[bool | None, str]:
     spans = text.split_sentences(passage)
     best = None
     for i, (a, b) in enumerate(spans):
-        around = terms(passage[spans[i - 1][0] : b] if i else passage[a:b])
+        around = terms(passage[spans[i - 1][0] : b] if i else passage[a:b], folded)
         coverage = len(claim & around) / len(claim)
         numbers_held = len(ground.numbers(question) & ground.numbers(passage[a:b]))
         if best is None or (coverage, numbers_held) > best[0]:
@@ -483,7 +566,7 @@ def decide_yesno(question: str, passage: str) -> tuple[bool | None, str]:
     (coverage, _), sentence = best
     if coverage < ADDRESS_COVERAGE:
         return None, sentence
-    expected = Expected(YESNO, False, claim)
+    expected = Expected(YESNO, False, claim, folded=folded)
     for kind in (YEAR, DATE, NUMBER):
         claimed = {candidate_key(c[2]) for c in candidates(kind, question)}
         found = candidates(kind, sentence)
@@ -493,17 +576,18 @@ def decide_yesno(question: str, passage: str) -> tuple[bool | None, str]:
         if not claimed & set(keys):
             return False, sentence  # the sentence gives its own value where the question claims one
         if len(found) > 1 and kind != NUMBER:  # numbers in codes and counts are too many to rank
-            focus = Expected(kind, False, expected.focus - claimed)
+            focus = Expected(kind, False, expected.focus - claimed, folded=folded)
             ranked = sorted(zip(anchor_scores(focus, sentence, found), keys), reverse=True)
             if ranked[0][0] > 0 and ranked[0][0] >= CLEAR_MARGIN * ranked[1][0] and ranked[0][1] not in claimed:
                 return False, sentence
+    same = text.fold_diacritics if folded else (lambda x: x)  # a question without diacritics: compare without
     q_lower, s_lower = question.lower(), sentence.lower()
     if any(m.group(0) not in s_lower for m in _QUALIFIER.finditer(q_lower)):
         return False, sentence
     for m in _MODIFIER.finditer(s_lower):
-        if m.group(2) in q_lower and f"{m.group(1)} {m.group(2)}" not in q_lower:
+        if same(m.group(2)) in q_lower and same(f"{m.group(1)} {m.group(2)}") not in q_lower:
             return False, sentence
     for m in _NEGATION.finditer(s_lower):
-        if m.group(2) in claim and m.group(0) not in q_lower:
+        if same(m.group(2)) in claim and same(m.group(0)) not in q_lower:
             return False, sentence
     return (True if coverage >= YES_COVERAGE else None), sentence

@@ -161,9 +161,11 @@ class Pipeline:
             )
             if ground.check_mentions(question, found):
                 return False
-        q = set(ground.content_tokens(question))
+        # a question typed without diacritics is compared with the hits' text without them too
+        same = text.fold_diacritics if text.fold_diacritics(question) == question else (lambda x: x)
+        q = {same(t) for t in ground.content_tokens(question)}
         best_cov = max(
-            (len(q & set(text.syllables(h.article.get("title", "") + " " + h.chunk.text))) / len(q) for h in hits),
+            (len(q & set(text.syllables(same(h.article.get("title", "") + " " + h.chunk.text)))) / len(q) for h in hits),
             default=0.0,
         ) if q else 1.0
         best_dense = max((h.scores.get("dense", 0.0) for h in hits), default=0.0)
@@ -367,6 +369,8 @@ class _Verifier:
                 if n not in cited and ground.check(claim, s.checked_text, sims.get(n)).ok:
                     good = [n]
                     break
+        if not good:  # a list of names drawn from several articles ("X và Y"): each cited where it stands
+            good = self._list_sources(claim, sims)
         if not good:
             return None
         if self.expected is not None:
@@ -386,6 +390,21 @@ class _Verifier:
         end = claim[-1] if claim[-1] in ".!?…" else ""
         body = claim[:-1] if end else claim
         return f"{body} {''.join(markers)}{end or '.'}"
+
+    def _list_sources(self, claim: str, sims: dict[int, float]) -> list[int]:
+        """The sources of a claim listing names no single source holds together ("Ông Lâm Đình Thắng và ông Võ
+        Minh Thành"): each name held by one of them, the claim supported by all of them together. Only lists
+        of names: a sentence mixing one article's event with another's date is no such claim (it read as
+        supported when any union of sources was allowed)."""
+        listed = answertype.names_listed(claim, self.question)
+        if len(listed) < 2 or len(self.sources) < 2:
+            return []
+        holders = {n: [m for m, s in self.sources.items() if ground.check(name, s.checked_text).ok] for n, name in enumerate(listed)}
+        if not all(holders.values()) or set.intersection(*(set(h) for h in holders.values())):
+            return []  # a name no source holds, or one source holding them all (then it alone must support the claim)
+        cited = sorted({m for h in holders.values() for m in h[:1]})
+        union = "\n".join(self.sources[m].checked_text for m in cited)
+        return cited if ground.check(claim, union, max((sims.get(m) or 0.0) for m in cited) if sims else None).ok else []
 
     def yes_no(self, lang: str) -> str | None:
         """"Có. <the deciding sentence> [n]." from the first source that decides the question, or None."""

@@ -127,3 +127,38 @@ def test_a_date_taken_from_another_sentence_than_the_one_about_the_question_is_n
     assert at.check_claim(at.classify(q), q, "Ngày 3-12 [1].", forum).ok
     q = "Diễn đàn Cộng đồng thông minh 2025 diễn ra ngày nào?"  # no one sentence is about it more than another
     assert at.check_claim(at.classify(q), q, "Ngày 2-12 [1].", forum).ok
+
+
+@pytest.mark.parametrize("question, claim, evidence, ok", [
+    # crime news gives everyone's birth date: it is not the date of the arrest asked about
+    ("Ông Nguyễn Thanh Hoài bị khởi tố vào ngày nào?", "Ngày 24/10/1978.",
+     "Nguyễn Thanh Hoài (sinh ngày 24/10/1978) bị khởi tố ngày 23/7/2018.", False),
+    ("Ông Nguyễn Thanh Hoài bị khởi tố vào ngày nào?", "Ngày 23/7/2018.",
+     "Nguyễn Thanh Hoài (sinh ngày 24/10/1978) bị khởi tố ngày 23/7/2018.", True),
+    ("Nguyễn Thanh Hoài sinh ngày nào?", "Ngày 24/10/1978.",
+     "Nguyễn Thanh Hoài (sinh ngày 24/10/1978) bị khởi tố ngày 23/7/2018.", True),
+    # a deputy is not the head the question names
+    ("Chủ tịch Hội Nhà báo tỉnh Hà Tĩnh là ai?", "Đặng Quốc Vinh, Phó Chủ tịch UBND tỉnh.",
+     "Ông Đặng Quốc Vinh, Phó Chủ tịch UBND tỉnh và ông Nguyễn Xuân Hải, Chủ tịch Hội Nhà báo tỉnh dự lễ.", False),
+    ("Chủ tịch Hội Nhà báo tỉnh Hà Tĩnh là ai?", "Ông Nguyễn Xuân Hải.",
+     "Ông Đặng Quốc Vinh, Phó Chủ tịch UBND tỉnh và ông Nguyễn Xuân Hải, Chủ tịch Hội Nhà báo tỉnh dự lễ.", True),
+    # "xã nào" wants a commune, not the province
+    ("Vụ cướp ngân hàng xảy ra ở xã nào?", "Phú Thọ.", "Vụ cướp xảy ra tại xã Thanh Hà, huyện Thanh Ba, tỉnh Phú Thọ.", False),
+    ("Vụ cướp ngân hàng xảy ra ở xã nào?", "Thanh Hà.", "Vụ cướp xảy ra tại xã Thanh Hà, huyện Thanh Ba, tỉnh Phú Thọ.", True),
+    # two figures asked, one given; an amount where people are counted
+    ("Bao nhiêu suất quà được trao và tổng trị giá bao nhiêu?", "271 suất.", "Trao 271 suất quà trị giá 138 triệu đồng.", False),
+    ("Bao nhiêu suất quà được trao và tổng trị giá bao nhiêu?", "271 suất, trị giá 138 triệu đồng.",
+     "Trao 271 suất quà trị giá 138 triệu đồng.", True),
+    ("Tuyết đã lừa bao nhiêu người?", "1,3 tỷ đồng.", "Tuyết lừa 12 người, chiếm đoạt 1,3 tỷ đồng.", False),
+    ("Tuyết đã lừa bao nhiêu người?", "12 người.", "Tuyết lừa 12 người, chiếm đoạt 1,3 tỷ đồng.", True),
+    ("Ông Thơ thưởng bao nhiêu tiền?", "60 triệu đồng.", "Ông Thơ thưởng 60 triệu đồng cho ban chuyên án.", True),
+])
+def test_news_answers_of_the_wrong_kind_are_not_shown(question, claim, evidence, ok):
+    assert at.check_claim(at.classify(question), question, claim, evidence).ok is ok
+
+
+def test_questions_typed_without_diacritics():
+    q = "binh duong dung dau smart 21 nam 2023 dung khong?"  # "đứng đầu": "dau" is not "đâu" here
+    assert at.classify(q).kind == at.YESNO and at.classify(q).folded
+    assert at.decide_yesno("binh duong lot top1 smart 21 nam 2023 dung khong?", PASSAGE)[0] is True
+    assert at.decide_yesno("binh duong lot top1 smart 21 nam 2021 dung khong?", PASSAGE)[0] is False

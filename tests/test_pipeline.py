@@ -264,3 +264,27 @@ def test_where_exactly_answered_with_the_city_gets_the_venue_its_sentence_names(
     p, _ = forum_pipeline("TP.HCM [1].")
     a = p.ask("Diễn đàn Cộng đồng thông minh 2025 được tổ chức ở đâu cụ thể?")
     assert a.text == "Tại Trung tâm Hội nghị và Triển lãm, phường Bình Dương, TP.HCM [1]."
+
+
+def test_names_from_two_articles_are_shown_each_cited_to_its_article(settings, fake_embedder, tmp_path):
+    from rag.corpus import load_file
+
+    pages = []
+    for aid, body in (("a", "Phát biểu khai mạc hội nghị, ông Lâm Đình Thắng, Giám đốc Sở Khoa học và Công nghệ, nêu mục tiêu."),
+                      ("b", "Tại diễn đàn, ông Võ Minh Thành, Phó Giám đốc Sở Khoa học và Công nghệ, phát biểu.")):
+        page = tmp_path / f"{aid}.md"
+        page.write_text(f"---\nid: {aid}\ntitle: Bài {aid}\n---\n{body}\n", encoding="utf-8")
+        pages += load_file(page)
+    make = pipelines(settings, pages, fake_embedder)
+    question = "Những lãnh đạo nào của Sở Khoa học và Công nghệ phát biểu trong hai bài?"
+    a = make("Lãnh đạo là Lâm Đình Thắng và Võ Minh Thành.")[0].ask(question)
+    assert not a.abstained and a.text.endswith("[1][2].") and {c.article_id for c in a.citations} == {"a", "b"}
+    # one article's event with the other's name is no list of names: still not shown
+    assert make("Hội nghị khai mạc do Giám đốc Võ Minh Thành chủ trì.")[0].ask("Ai khai mạc hội nghị?").abstained
+
+
+def test_a_yes_no_question_typed_without_diacritics_is_decided_by_the_evidence(forum_pipeline):
+    p, gen = forum_pipeline("Có [1].")
+    a = p.ask("binh duong lot top1 smart 21 nam 2023 dung khong?")
+    assert a.text.startswith("Có. ") and "Top1 năm 2023" in a.text and not gen.prompts
+    assert p.ask("binh duong lot top1 smart 21 nam 2021 phai khong?").text.startswith("Không. ")

@@ -1,0 +1,87 @@
+"""Re-answer a finished `rag eval answers` run with the current pipeline, replaying each question's recorded
+model output instead of generating: retrieval, the gate, source selection, verification and the answer-type
+checks run for real, the model does not (seconds instead of minutes). What a change to the verifier does to a
+run, before paying for a real one. A row whose prompt differs from the recorded one (retrieval or source
+selection changed) cannot be replayed honestly: it is counted and left out of the scores.
+
+    .venv/bin/python eval/replay.py --gold build/seed_all.jsonl --rows build/eval/seed-all/rows.jsonl
+
+Prints the scores of the replay beside the recorded run (per split), and the dev rows whose verdict changed
+(holdout rows are counted, never listed: they are for measuring, not for reading)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rag import evalsets, evaluate, metrics
+from rag.pipeline import Pipeline
+
+
+class Replay:
+    """A generator that streams a recorded reply, and records the prompt it was asked with."""
+
+    name = "replay"
+
+    def __init__(self):
+        self.output, self.prompt = "", None
+
+    def stream(self, messages, **kw):
+        self.prompt = messages[-1]["content"]
+        yield self.output
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gold", required=True)
+    ap.add_argument("--rows", required=True, help="rows.jsonl of a finished run (with raw_output and prompt)")
+    ap.add_argument("--given-context", action="store_true", help="the run answered from the gold paragraphs")
+    ap.add_argument("--quiet", action="store_true", help="scores only, no changed rows")
+    args = ap.parse_args()
+
+    gold = {(it.id, it.question): it for it in evalsets.load(Path(args.gold)).items}
+    gen = Replay()
+    pipeline = Pipeline(generator=gen)
+    old_rows, new_rows, drifted = [], [], 0
+    for line in Path(args.rows).read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        item = gold.get((row["id"], row["question"]))
+        if item is None or row.get("error"):
+            continue
+        gen.output, gen.prompt = row.get("raw_output") or "", None
+        passages = evaluate.given_hits(pipeline.index, item.article_ids) if args.given_context else None
+        answer = pipeline.ask(item.question, passages=passages)
+        if gen.prompt is not None and row.get("prompt") is not None and gen.prompt != row["prompt"]:
+            drifted += 1
+            continue
+        if gen.prompt is not None and row.get("prompt") is None:  # the gate refused then, not now: no output to replay
+            drifted += 1
+            continue
+        row |= {"group": item.group, "split": item.split, "answerable": item.answerable}
+        new = row | {"answer": answer.text, "abstained": answer.abstained, "citations": [c.to_dict() for c in answer.citations]}
+        old_rows.append(row | {"verdicts": evaluate._verdicts(item, row, {}, 4, similarity=None)})
+        new_rows.append(new | {"verdicts": evaluate._verdicts(item, new, {}, 4, similarity=None)})
+
+    summaries = {}
+    for label, rows in (("recorded", old_rows), ("replayed", new_rows)):
+        for split in ["all"] + sorted({r["split"] for r in rows} - {""}):
+            part = rows if split == "all" else [r for r in rows if r["split"] == split]
+            summaries[f"{label} {split}"] = metrics.answer_summary(part)
+    print(f"{len(new_rows)} rows replayed; {drifted} left out (their prompt changed: they need a real run)\n")
+    print(evaluate.summary_table(summaries))
+    if args.quiet:
+        return
+    held = 0
+    for old, new in zip(old_rows, new_rows):
+        if old["verdicts"]["correct"] == new["verdicts"]["correct"] and old["abstained"] == new["abstained"]:
+            continue
+        if old["split"] == "holdout":
+            held += 1
+            continue
+        print(f"\n{old['id']}: {old['question']}\n  was: {old['answer'][:200]}\n  now: {new['answer'][:200]}"
+              f"\n  gold: {old['gold_answers'][:2]}  correct {old['verdicts']['correct']} -> {new['verdicts']['correct']}")
+    print(f"\n{held} holdout rows changed (not listed)")
+
+
+if __name__ == "__main__":
+    main()
