@@ -84,14 +84,14 @@ def terms(s: str, fold: bool = False) -> set[str]:
     return {w for _, _, w in words(s) if w.isalnum() and w not in ground.STOPWORDS and w not in _QUESTION_WORDS}
 
 
-def _is_folded(q: str) -> bool:
+def without_diacritics(q: str) -> bool:
     """Typed without diacritics ("binh duong dung dau smart 21 nam 2023 dung khong?")."""
     return text.fold_diacritics(q) == q and ground.is_vietnamese(q)
 
 
 def classify(question: str) -> Expected:
     q = " ".join(text.nfc(question).lower().split())
-    folded = _is_folded(q)
+    folded = without_diacritics(q)
     focus = frozenset(terms(q, fold=folded))
     plural = bool(_PLURAL.search(q))
     wh, yesno = (_WH_FOLDED, _YESNO_VI_FOLDED) if folded else (_WH, _YESNO_VI)
@@ -379,10 +379,8 @@ def _news_checks(expected: Expected, question: str, claim: str, evidence: str) -
         said = {candidate_key(c[2]) for c in candidates(expected.kind, new)}
         if said and said <= _birth_dates(evidence):
             return "a birth date, not the date asked for"
-    if expected.kind == AGENT:
-        for m in _MODIFIER.finditer(claim.lower()):
-            if m.group(2) in q and f"{m.group(1)} {m.group(2)}" not in q:
-                return f"a {m.group(1)} {m.group(2)}, where the question asks for the {m.group(2)}"
+    if expected.kind == AGENT and (role := _qualified_role(claim.lower(), q)):
+        return f"a {role}, where the question asks for the role unqualified"
     if expected.kind == PLACE and (m := _ADMIN_ASKED.search(q)) and not _the_unit_asked(question, claim, evidence):
         return f"not a {m.group(1)}"
     if expected.kind == NUMBER:
@@ -533,6 +531,16 @@ _YESNO_WORDS = {"phải", "chăng", "liệu", "đúng", "sai", "hay", "không", 
 _YESNO_FOLDED = {text.fold_diacritics(w) for w in _YESNO_WORDS} | {"co"}
 _MODIFIER = re.compile(r"\b(phó|nguyên|cựu|quyền|deputy|former|acting|vice)\s+(\w+)", re.I)
 _NEGATION = re.compile(r"\b(không|chưa|chẳng|chả|không hề|chưa từng)\s+(\w+)", re.I)
+
+
+def _qualified_role(s: str, question: str, same=lambda x: x) -> str:
+    """A role `s` qualifies ("phó chủ") where the question names it bare ("chủ tịch"), or ""."""
+    for m in _MODIFIER.finditer(s):
+        if same(m.group(2)) in question and same(m.group(0)) not in question:
+            return m.group(0)
+    return ""
+
+
 # Words that narrow or strengthen a claim: a claim carrying one that the deciding sentence lacks says more
 # than the source does ("chỉ", "nhất thiết", "có thể", "vẫn", "hơn": how false statements differ from the law).
 _QUALIFIER = re.compile(
@@ -549,7 +557,7 @@ def decide_yesno(question: str, passage: str) -> tuple[bool | None, str]:
     claimed, or lacks a qualifier the claim makes ("chỉ", "có thể", "hơn"), or qualifies a role the claim
     states bare ("Phó Giám đốc" vs "Giám đốc"), or negates a word the claim asserts; yes when it holds
     nearly all the claim's words and contradicts none of them."""
-    folded = _is_folded(question)
+    folded = without_diacritics(question)
     claim = frozenset(terms(question, folded) - _YESNO_WORDS - _YESNO_FOLDED)
     held = set(text.syllables(ground.with_aliases(passage)))
     unheld = [n for n in ground.names(question) if not set(text.syllables(n)) <= held]
@@ -584,9 +592,8 @@ def decide_yesno(question: str, passage: str) -> tuple[bool | None, str]:
     q_lower, s_lower = question.lower(), sentence.lower()
     if any(m.group(0) not in s_lower for m in _QUALIFIER.finditer(q_lower)):
         return False, sentence
-    for m in _MODIFIER.finditer(s_lower):
-        if same(m.group(2)) in q_lower and same(f"{m.group(1)} {m.group(2)}") not in q_lower:
-            return False, sentence
+    if _qualified_role(s_lower, q_lower, same):
+        return False, sentence
     for m in _NEGATION.finditer(s_lower):
         if same(m.group(2)) in claim and same(m.group(0)) not in q_lower:
             return False, sentence

@@ -162,7 +162,7 @@ class Pipeline:
             if ground.check_mentions(question, found):
                 return False
         # a question typed without diacritics is compared with the hits' text without them too
-        same = text.fold_diacritics if text.fold_diacritics(question) == question else (lambda x: x)
+        same = text.fold_diacritics if answertype.without_diacritics(question) else (lambda x: x)
         q = {same(t) for t in ground.content_tokens(question)}
         best_cov = max(
             (len(q & set(text.syllables(same(h.article.get("title", "") + " " + h.chunk.text)))) / len(q) for h in hits),
