@@ -125,7 +125,12 @@ def _unit(q: str) -> str:
     if not m:
         return ""
     first = (text.words(m.group(1))[:1] or [""])[0].replace("_", " ")  # one word: "thành phố", "lần"
+    if first in _COUNT_NOUNS:  # "bao nhiêu người", "bao nhiêu năm tù": function words elsewhere, units here
+        return first
     return "" if first in ground.STOPWORDS or first in _UNIT_STOP else first
+
+
+_COUNT_NOUNS = {"người", "năm", "ngày", "tháng"}
 
 
 # ------------------------------------------------------------------ candidates in text
@@ -143,7 +148,7 @@ _MONTH_RE = re.compile(rf"\btháng\s+\d{{1,2}}(?:\s*/\s*{_YEAR})?\b|\b(?:{_MONTH
 _NUM_WORDS_VI = "một hai ba bốn sáu bảy tám chín mười mươi trăm nghìn ngàn triệu tỷ tỉ chục".split()
 _NUM_WORDS_EN = "one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty hundred hundreds thousand thousands million millions billion billions dozen dozens".split()
 _NUMBER_RE = re.compile(
-    r"(?:\b(?:top\s*)?\d[\d.,]*(?:\s*%)?"
+    r"(?:\b(?:top\s*)?\d(?:[\d.,]*\d)?(?:\s*%)?"
     rf"|\b(?:hàng|vài|mấy)\s+(?:chục|trăm|nghìn|ngàn|triệu|tỷ)\b|\b(?:{'|'.join(_NUM_WORDS_VI + _NUM_WORDS_EN)})\b"
     r"|\bnăm\s+(?=lần|người|năm|tháng|ngày)\b)",
     re.I,
@@ -305,10 +310,15 @@ def anchor_scores(expected: Expected, sentence: str, cands: list[tuple[int, int,
                 continue
             d = min(abs(i - p) + CLAUSE_DISTANCE * abs(breaks[i + 1] - breaks[p + 1]) for p in pos)
             score += _weight(w) / (1 + d)
-        if expected.unit and re.match(rf"\W*(?:\w+\s+)?{re.escape(expected.unit.split()[0])}\b", sentence[b:].lower()):
+        if expected.unit and _counts(expected.unit, sentence[b:]):
             score += DISTINCTIVE_WEIGHT  # "5 lần" for "bao nhiêu lần"
         scores.append(score)
     return scores
+
+
+def _counts(unit: str, after: str) -> bool:
+    """Does the text after a figure say it counts `unit` ("5 lần", "24 trẻ nhỏ", "hàng chục trẻ")?"""
+    return bool(re.match(rf"\W*(?:\w+\s+)?{re.escape(unit.split()[0])}\b", after.lower()))
 
 
 @dataclass
@@ -369,6 +379,92 @@ def _the_unit_asked(question: str, claim: str, evidence: str) -> bool:
     return any(f"{unit} {text.fold_diacritics(n.lower())}" in folded for n in ground.names(new))
 
 
+# A name is a person's when it starts with a Vietnamese family name (and is not a street, a station, a company).
+_SURNAMES = set("""nguyễn trần lê phạm hoàng huỳnh phan vũ võ đặng bùi đỗ hồ ngô dương lý đinh trương lâm đào mai
+cao tô trịnh hà tạ lương đoàn vương thái châu la kiều trầm quách lưu tăng triệu văn đàm khúc chu giang hứa mạc
+lại kim thân tôn âu lục ông diệp doãn khổng nghiêm phùng quan thạch tiêu từ ninh hầu""".split())
+_NOT_A_PERSON = re.compile(
+    r"(?:công ty|tập đoàn|ngân hàng|trường|đường|phố|huyện|quận|xã|phường|tỉnh|thành phố|thị xã|thị trấn|thôn|ấp|"
+    r"bản|làng|sông|cầu|chợ|khu|dự án|hội|báo|đài|ga|bến|cảng|sân|tp\.?|ở|tại)\s*$", re.I)
+_MODIFIER_OF = re.compile(r"(?:của|of)\s*$", re.I)
+
+
+def persons_asked(question: str) -> list[str]:
+    """The people a question is about: names that start with a family name ("Trầm Bê"), not a street, a
+    station or a company named after one ("đường Hà Huy Tập"), and not one only named as an owner ("đại án
+    của Phạm Công Danh") when someone else is named too."""
+    found = []
+    for m in ground._NAME.finditer(question):
+        name = ground._HONORIFIC.sub("", m.group(0))
+        syllables = name.split()
+        if 2 <= len(syllables) <= 4 and syllables[0].lower() in _SURNAMES and not _NOT_A_PERSON.search(question[: m.start()]):
+            found.append((name, bool(_MODIFIER_OF.search(question[: m.start()]))))
+    main = [n for n, owner in found if not owner]
+    return main or [n for n, _ in found]
+
+
+def _person_names(s: str) -> list[str]:
+    return [n for n in (ground._HONORIFIC.sub("", m.group(0)) for m in ground._NAME.finditer(s))
+            if 2 <= len(n.split()) <= 4 and n.split()[0].lower() in _SURNAMES]
+
+
+def _nearest_person(evidence: str, at: int, people_: list[str]) -> str | None:
+    """The person named last before position `at` (in its sentence or the one before), in full or by the
+    given name that Vietnamese news goes on to use ("Phạm Công Danh" ... "Danh"); None when none is."""
+    spans = text.split_sentences(evidence)
+    i = next((k for k, (a, b) in enumerate(spans) if a <= at < b), 0)
+    lo = spans[i - 1][0] if i and spans else 0
+    best = None
+    for person in people_:
+        for form in (person, person.split()[-1]):
+            for m in re.finditer(rf"(?<!\w){re.escape(form)}(?!\w)", evidence[lo:at]):
+                if best is None or m.end() > best[0]:
+                    best = (m.end(), person)
+    return best[1] if best else None
+
+
+def _about_someone_else(expected: Expected, question: str, claim: str, evidence: str) -> str:
+    """The person the question asks about when, wherever the evidence gives the claimed value, the person
+    named nearest before it is someone else, or "": "how many years for Trầm Bê" answered with the figure
+    that follows Phạm Công Danh's name."""
+    asked = persons_asked(question)
+    if not asked:
+        return ""
+    keys = {candidate_key(c[2]) for c in candidates(expected.kind, question)}
+    said = {candidate_key(c[2]) for c in candidates(expected.kind, _new_part(claim, question))} - keys
+    with_unit_ = {pair for pair in _figure_and_unit(claim) if pair[0] in said}
+    places = [a for a, b, span in candidates(expected.kind, evidence) if candidate_key(span) in said
+              and (not with_unit_ or any(pair[0] == candidate_key(span) for pair in with_unit_ & _figure_and_unit(evidence[a:b + 20])))]
+    named = list(dict.fromkeys(_person_names(evidence) + asked))
+    same = lambda x, y: text.fold_diacritics(x.lower()) == text.fold_diacritics(y.lower())  # noqa: E731
+    for at in places:
+        nearest = _nearest_person(evidence, at, named)
+        if nearest is None or any(same(nearest, p) or same(nearest.split()[-1], p.split()[-1]) for p in asked):
+            return ""
+    return asked[0] if places else ""
+
+
+def _figure_and_unit(s: str) -> set[tuple[str, str]]:
+    """(number, the word after it) for each figure followed by a word: "3 năm tù" -> ("3", "nam")."""
+    out = set()
+    for a, b, span in candidates(NUMBER, s):
+        m = re.match(r"\s+([^\W\d_]+)", s[b:])
+        if m:
+            out.add((candidate_key(span), text.fold_diacritics(m.group(1).lower())))
+    return out
+
+
+def _figure_elsewhere(claim: str, question: str, evidence: str) -> str:
+    """A figure of the claim that its evidence gives only with another word after it ("3 năm tù" where the
+    source says "sau 3 ngày"), or ""."""
+    held = _figure_and_unit(evidence)
+    asked = {candidate_key(c[2]) for c in candidates(NUMBER, question)}
+    for number, unit in _figure_and_unit(claim) - {(n, u) for n, u in _figure_and_unit(claim) if n in asked}:
+        if any(n == number for n, _ in held) and (number, unit) not in held:
+            return f"{number} {unit}"
+    return ""
+
+
 def _news_checks(expected: Expected, question: str, claim: str, evidence: str) -> str:
     """Why the claim is not what the question asks for, by the ways news answers go wrong; "" when none applies:
     a birth date for "when" (crime news gives everyone's), a deputy for the head the question names
@@ -379,11 +475,15 @@ def _news_checks(expected: Expected, question: str, claim: str, evidence: str) -
         said = {candidate_key(c[2]) for c in candidates(expected.kind, new)}
         if said and said <= _birth_dates(evidence):
             return "a birth date, not the date asked for"
+    if expected.kind in (YEAR, DATE, TIME, NUMBER) and (who := _about_someone_else(expected, question, claim, evidence)):
+        return f"another person's figure, not {who}'s"
     if expected.kind == AGENT and (role := _qualified_role(claim.lower(), q)):
         return f"a {role}, where the question asks for the role unqualified"
     if expected.kind == PLACE and (m := _ADMIN_ASKED.search(q)) and not _the_unit_asked(question, claim, evidence):
         return f"not a {m.group(1)}"
     if expected.kind == NUMBER:
+        if figure := _figure_elsewhere(claim, question, evidence):
+            return f"'{figure}' is not what its source says"
         if len(re.findall(r"\b(?:bao nhiêu|mấy)\b", q)) >= 2 and len(candidates(NUMBER, new)) < 2:
             return "one figure where two were asked for"
         if expected.unit and expected.unit not in _MONEY_UNITS and expected.unit not in new.lower():
@@ -483,7 +583,8 @@ def extract(expected: Expected, question: str, passage: str, min_coverage: float
         around = terms(passage[spans[i - 1][0] : b] if i else sentence, expected.folded)
         coverage = len(expected.focus & around) / len(expected.focus)
         born = _birth_dates(sentence) if "sinh" not in question.lower() else set()
-        cands = [c for c in candidates(expected.kind, sentence) if candidate_key(c[2]) not in asked | born]
+        cands = [c for c in candidates(expected.kind, sentence) if candidate_key(c[2]) not in asked | born
+                 and (not expected.unit or _counts(expected.unit, sentence[c[1]:]))]  # "36 tuổi" is no count of người
         if coverage < min_coverage or not cands:
             continue
         scores = anchor_scores(expected, sentence, cands)
@@ -564,11 +665,13 @@ def decide_yesno(question: str, passage: str) -> tuple[bool | None, str]:
     if not claim or ground.check_mentions(question, passage) or unheld:
         return None, ""  # a name or number of the claim that the articles never mention: no verdict
     spans = text.split_sentences(passage)
-    best = None
+    best, addressed = None, []
     for i, (a, b) in enumerate(spans):
         around = terms(passage[spans[i - 1][0] : b] if i else passage[a:b], folded)
         coverage = len(claim & around) / len(claim)
         numbers_held = len(ground.numbers(question) & ground.numbers(passage[a:b]))
+        if coverage >= ADDRESS_COVERAGE:
+            addressed.append(passage[a:b])
         if best is None or (coverage, numbers_held) > best[0]:
             best = ((coverage, numbers_held), passage[a:b])
     (coverage, _), sentence = best
@@ -594,7 +697,11 @@ def decide_yesno(question: str, passage: str) -> tuple[bool | None, str]:
         return False, sentence
     if _qualified_role(s_lower, q_lower, same):
         return False, sentence
-    for m in _NEGATION.finditer(s_lower):
-        if same(m.group(2)) in claim and same(m.group(0)) not in q_lower:
-            return False, sentence
+    def negates(s: str) -> bool:
+        return any(same(m.group(2)) in claim and same(m.group(0)) not in q_lower for m in _NEGATION.finditer(s.lower()))
+
+    # the sentence, or another one about the claim, denies what it asserts ("không thu được ma tuý tại nhà")
+    denial = next((x for x in [sentence, *addressed] if negates(x)), None)
+    if denial is not None:
+        return False, denial
     return (True if coverage >= YES_COVERAGE else None), sentence

@@ -330,6 +330,12 @@ def resolve_person(question: str, history: list[dict]) -> str:
     return _PRONOUN.sub(name, question, count=1)
 
 
+# A sentence that refers back to the one before it by a pronoun ("He also ...", "Ông cũng ...", "Điều này ...").
+_CONTINUES = re.compile(
+    r"^(?:he|she|it|they|this|these|his|her|their|its|also|ông|bà|anh|chị|họ|nó|điều này|việc này|ngoài ra)\b"
+    rf"(?!\s+(?-i:[{ground._UPPER}]))", re.IGNORECASE)
+
+
 class _Verifier:
     """Checks answer sentences one by one against the numbered sources (is the claim in them?) and
     against the question (is it the answer asked for?), and renumbers citations."""
@@ -342,6 +348,7 @@ class _Verifier:
         self.claims: dict[int, list[str]] = {}
         self.rejected: list[tuple[str, str]] = []  # (claim, why it does not answer the question)
         self.better: tuple[int, str] | None = None  # (source, candidate) its sentence ties to the question
+        self.dropped_last = False  # the last factual sentence was not shown
 
     def _similarities(self, claim: str) -> dict[int, float]:
         if self.embedder is None or ground.is_vietnamese(claim):
@@ -357,6 +364,13 @@ class _Verifier:
             return None  # a question, often the user's own echoed back, claims nothing
         if not ground.is_factual(claim):  # a connective ("Theo các bài báo:") is shown, never a refusal
             return None if ground.REFUSAL.search(claim) else claim
+        shown = self._accept_claim(claim, sentence)
+        self.dropped_last = shown is None
+        return shown
+
+    def _accept_claim(self, claim: str, sentence: str) -> str | None:
+        if self.dropped_last and _CONTINUES.match(claim):
+            return None  # "He also stressed ..." goes on about a sentence that was not shown: its subject is unchecked
         sims = self._similarities(claim)
         cited = [n for n in dict.fromkeys(ground.parse_markers(sentence)) if n in self.sources]
         good = [n for n in cited if ground.check(claim, self.sources[n].checked_text, sims.get(n)).ok]

@@ -162,3 +162,47 @@ def test_questions_typed_without_diacritics():
     assert at.classify(q).kind == at.YESNO and at.classify(q).folded
     assert at.decide_yesno("binh duong lot top1 smart 21 nam 2023 dung khong?", PASSAGE)[0] is True
     assert at.decide_yesno("binh duong lot top1 smart 21 nam 2021 dung khong?", PASSAGE)[0] is False
+
+
+VNCB = ("Đại diện VKS đề nghị tuyên phạt bị cáo Phạm Công Danh 20 năm tù, tổng hợp với bản án 30 năm tù trong giai "
+        "đoạn 1, buộc Danh chấp hành mức án là 30 năm tù. Bị cáo Trầm Bê bị đề nghị 4 - 5 năm tù; bị cáo Phan Thành "
+        "Mai bị đề nghị 12 - 14 năm tù, tổng hợp là 30 năm tù. Trước đó, sau 3 ngày xét xử, các bị cáo giữ nguyên lời khai.")
+
+
+@pytest.mark.parametrize("question, claim, ok", [
+    # the figure that follows another defendant's name is not the one asked about
+    ("Toà tuyên Trầm Bê bao nhiêu năm tù trong đại án của Phạm Công Danh?", "30 năm tù.", False),
+    ("Phạm Công Danh phải chấp hành bao nhiêu năm tù?", "30 năm tù.", True),
+    ("VKS đề nghị bao nhiêu năm tù đối với Trầm Bê?", "4 - 5 năm tù.", True),
+    # a figure the source gives with another word after it ("3 ngày") is not that figure of years
+    ("VKS đề nghị bao nhiêu năm tù đối với Trầm Bê?", "3 năm tù.", False),
+])
+def test_a_figure_belongs_to_the_person_the_question_asks_about(question, claim, ok):
+    assert at.check_claim(at.classify(question), question, claim, VNCB).ok is ok
+
+
+def test_the_people_a_question_is_about():
+    assert at.persons_asked("Toà tuyên Trầm Bê bao nhiêu năm tù trong đại án của Phạm Công Danh?") == ["Trầm Bê"]
+    assert at.persons_asked("Bình đâm anh Lê Đức V. trên đường Hà Huy Tập, ở huyện Đan Phượng lúc nào?") == ["Lê Đức V"]
+    assert at.persons_asked("Tàu tông nhau khi sắp vào ga Núi Thành hôm nào?") == []
+    assert at.persons_asked("Ai là chủ của Phạm Công Danh?") == ["Phạm Công Danh"]  # an owner, when no one else is named
+
+
+def test_a_count_of_people_is_not_taken_from_another_figure():
+    q = "Hồ Thị Ánh Tuyết đã lừa xin việc cho bao nhiêu người?"
+    assert at.classify(q).unit == "người"
+    evidence = "Công an bắt Hồ Thị Ánh Tuyết (36 tuổi) vì lừa xin việc, chiếm đoạt 1,3 tỷ đồng."
+    assert not at.check_claim(at.classify(q), q, "1,3 tỷ đồng.", evidence).ok
+    assert at.extract(at.classify(q), q, evidence, min_coverage=0.5) is None  # "36 tuổi" counts years, not people
+    counted = "Hồ Thị Ánh Tuyết lừa xin việc cho 12 người, chiếm đoạt 1,3 tỷ đồng."
+    assert at.extract(at.classify(q), q, counted, min_coverage=0.5)[0][2] == "12"
+
+
+def test_a_yes_no_claim_another_sentence_denies_is_answered_no():
+    passage = ("Công an thị trấn Nam Đàn đã phối hợp khám xét nơi ở của Võ Mạnh Linh, trú thị trấn Nam Đàn. "
+               "Theo tìm hiểu, Linh làm nghề lái tàu ổn định. "
+               "Phó Trưởng Công an thị trấn Nam Đàn cho biết không thu được ma tuý tại nhà lái tàu Linh.")
+    yes, sentence = at.decide_yesno("Công an có thu được ma tuý khi khám xét nhà Võ Mạnh Linh ở thị trấn Nam Đàn không?", passage)
+    assert yes is False and "không thu được ma tuý" in sentence
+    yes, _ = at.decide_yesno("Công an có khám xét nơi ở của Võ Mạnh Linh ở thị trấn Nam Đàn không?", passage)
+    assert yes is True

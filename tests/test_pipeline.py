@@ -288,3 +288,12 @@ def test_a_yes_no_question_typed_without_diacritics_is_decided_by_the_evidence(f
     a = p.ask("binh duong lot top1 smart 21 nam 2023 dung khong?")
     assert a.text.startswith("Có. ") and "Top1 năm 2023" in a.text and not gen.prompts
     assert p.ask("binh duong lot top1 smart 21 nam 2021 phai khong?").text.startswith("Không. ")
+
+
+def test_a_sentence_going_on_about_a_dropped_one_is_dropped_too(make_pipeline):
+    # "Ông cũng ..." has the subject of the sentence before it: when that one was not shown, neither is this
+    p, _ = make_pipeline("Ông Nguyễn Văn Bình quyết định tăng giá vàng [1]. Ông cũng cho biết nhà đầu tư lo ngại lạm phát [1].")
+    assert p.ask("Ai quyết định tăng giá vàng miếng?").abstained
+    p, _ = make_pipeline("Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1]. Điều này khiến nhà đầu tư lo ngại lạm phát [1].")
+    a = p.ask("Giá vàng miếng hôm nay biến động thế nào?")
+    assert "Điều này khiến nhà đầu tư lo ngại lạm phát [1]." in a.text
