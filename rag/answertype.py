@@ -33,7 +33,8 @@ _KIND_PATTERNS = [
     (NUMBER, r"\b(bao nhiêu|mấy|số lượng)\b|\bhow (many|much)\b|\bwhat (number|percentage|amount)\b"),
     (PLACE, r"\b(ở đâu|tại đâu|đâu|nơi nào|địa điểm nào|chỗ nào|tỉnh nào|thành phố nào|xã nào|phường nào|huyện nào|quận nào|thị trấn nào|thị xã nào|quốc gia nào|nước nào|địa phương nào)\b"
             r"|\bwhere\b|\b(which|what) (city|country|province|place|venue)\b"),
-    (AGENT, r"\b(ai|người nào|ông nào|bà nào|vị nào|cơ quan nào|đơn vị nào|tổ chức nào|công ty nào|doanh nghiệp nào)\b"
+    (AGENT, r"\b(ai|người nào|ông nào|bà nào|vị nào|cơ quan nào|đơn vị nào|tổ chức nào|công ty nào|doanh nghiệp nào|"
+            r"(?:thẩm phán|luật sư|bị cáo|bị can|nghi phạm|kiểm sát viên|bác sĩ|cầu thủ|ca sĩ) nào)\b"
             r"|\bwho(m|se)?\b|\b(which|what) (organi[sz]ation|agency|company|body|department)\b"),
 ]
 _KIND_RES = [(k, re.compile(p)) for k, p in _KIND_PATTERNS]
@@ -444,6 +445,25 @@ def _about_someone_else(expected: Expected, question: str, claim: str, evidence:
     return asked[0] if places else ""
 
 
+# The parts people play in court and crime news: the defendant named where the judge is asked for is a wrong answer.
+_CASE_ROLES = re.compile(r"\b(bị cáo|bị can|nghi phạm|đối tượng|thẩm phán|chủ toạ|chủ tọa|luật sư|kiểm sát viên|"
+                         r"nạn nhân|bị hại|nhân chứng|điều tra viên)\s+$", re.I)
+
+
+def _other_part(question: str, claim: str, evidence: str) -> str:
+    """The part the evidence gives the person a who-question is answered with, when it calls them only by
+    another one than the question asks for ("Bị cáo Nguyễn Đức Mạnh" for "Thẩm phán nào ..."), or ""."""
+    asked = {m.group(1).lower() for m in re.finditer(_CASE_ROLES.pattern.replace("\\s+$", "\\b"), question, re.I)}
+    if not asked:
+        return ""
+    for person in _person_names(_new_part(claim, question)):
+        parts = {m.group(1).lower() for m in (_CASE_ROLES.search(evidence[max(0, k.start() - 20) : k.start()])
+                                                for k in re.finditer(re.escape(person), evidence)) if m}
+        if parts and not parts & asked:
+            return sorted(parts)[0]
+    return ""
+
+
 def _figure_and_unit(s: str) -> set[tuple[str, str]]:
     """(number, the word after it) for each figure followed by a word: "3 năm tù" -> ("3", "nam")."""
     out = set()
@@ -477,6 +497,8 @@ def _news_checks(expected: Expected, question: str, claim: str, evidence: str) -
             return "a birth date, not the date asked for"
     if expected.kind in (YEAR, DATE, TIME, NUMBER) and (who := _about_someone_else(expected, question, claim, evidence)):
         return f"another person's figure, not {who}'s"
+    if expected.kind == AGENT and (part := _other_part(question, claim, evidence)):
+        return f"the {part} in its source, not the one asked for"
     if expected.kind == AGENT and (role := _qualified_role(claim.lower(), q)):
         return f"a {role}, where the question asks for the role unqualified"
     if expected.kind == PLACE and (m := _ADMIN_ASKED.search(q)) and not _the_unit_asked(question, claim, evidence):

@@ -24,6 +24,7 @@ VENUE = ("Ngày 2-12, tại Trung tâm Hội nghị và Triển lãm, phường 
     ("dien dan to chuc o dau", at.PLACE),  # typed without diacritics
     ("Ai chủ trì diễn đàn?", at.AGENT),
     ("Cơ quan nào chủ trì diễn đàn?", at.AGENT),
+    ("Thẩm phán nào làm chủ toạ phiên toà?", at.AGENT),
     ("Có phải Bình Dương lọt Top1 năm 2021 không?", at.YESNO),
     ("Hội nghị có được tổ chức vào chiều 27/11 không?", at.YESNO),
     ("Is Binh Duong in the Top 7?", at.YESNO),
@@ -152,6 +153,11 @@ def test_a_date_taken_from_another_sentence_than_the_one_about_the_question_is_n
     ("Tuyết đã lừa bao nhiêu người?", "1,3 tỷ đồng.", "Tuyết lừa 12 người, chiếm đoạt 1,3 tỷ đồng.", False),
     ("Tuyết đã lừa bao nhiêu người?", "12 người.", "Tuyết lừa 12 người, chiếm đoạt 1,3 tỷ đồng.", True),
     ("Ông Thơ thưởng bao nhiêu tiền?", "60 triệu đồng.", "Ông Thơ thưởng 60 triệu đồng cho ban chuyên án.", True),
+    # the defendant is not the judge the question asks for
+    ("Thẩm phán nào làm chủ toạ phiên toà?", "Thẩm phán Nguyễn Đức Mạnh làm chủ toạ phiên toà.",
+     "Bị cáo Nguyễn Đức Mạnh bị đưa ra xét xử. Phiên toà do Thẩm phán Trần Thị Ánh Tuyết làm chủ toạ.", False),
+    ("Thẩm phán nào làm chủ toạ phiên toà?", "Thẩm phán Trần Thị Ánh Tuyết.",
+     "Bị cáo Nguyễn Đức Mạnh bị đưa ra xét xử. Phiên toà do Thẩm phán Trần Thị Ánh Tuyết làm chủ toạ.", True),
 ])
 def test_news_answers_of_the_wrong_kind_are_not_shown(question, claim, evidence, ok):
     assert at.check_claim(at.classify(question), question, claim, evidence).ok is ok
