@@ -233,9 +233,9 @@ def with_unit(sentence: str, span: tuple[int, int, str], max_words: int = 2, uni
 
 def candidate_key(span: str) -> str:
     """Comparison form of a candidate: lower case, no diacritics, separators unified, a leading "ngày" /
-    "năm" dropped ("ngày 2-12" == "2/12", "năm 2023" == "2023")."""
+    "năm" / "top" dropped ("ngày 2-12" == "2/12", "năm 2023" == "2023", "Top 100" == "100")."""
     key = re.sub(r"\s+", " ", text.fold_diacritics(span.lower()).replace("-", "/").replace(" / ", "/")).strip()
-    return re.sub(r"^(?:ngay|nam) ", "", key)
+    return re.sub(r"^(?:ngay |nam |top ?)", "", key)
 
 
 # ------------------------------------------------------------------ does the claim have the right type?
@@ -340,18 +340,19 @@ def locations(sentence: str) -> list[str]:
     return [m.group("place").strip(" ,") for m in _LOCATION.finditer(sentence)]
 
 
-def _vaguer_place(claim_new: str, evidence: str) -> str | None:
+def _vaguer_place(claim_new: str, evidence: str, first: str | None = None, asked: str = "") -> str | None:
     """The fuller location phrase of the evidence when the claim names only part of it ("TP.HCM" where the
-    sentence says "tại Trung tâm Hội nghị và Triển lãm, phường Bình Dương, TP.HCM")."""
+    sentence says "tại Trung tâm Hội nghị và Triển lãm, phường Bình Dương, TP.HCM"), looked for in `first`
+    (the sentence about the question) before the others; words of the question `asked` count as said."""
     said = set(text.syllables(text.fold_diacritics(claim_new)))
     if not said:
         return None
-    for a, b in text.split_sentences(evidence):
-        for place in locations(evidence[a:b]):
-            whole = set(text.syllables(text.fold_diacritics(place)))
-            if said < whole and len(whole - said) >= 2:
-                return place
-    return None
+    known = said | set(text.syllables(text.fold_diacritics(asked)))
+    fuller = [place for sentence in ([first] if first else []) + [evidence[a:b] for a, b in text.split_sentences(evidence)]
+              for place in locations(sentence)
+              if said < (whole := set(text.syllables(text.fold_diacritics(place)))) and len(whole - known) >= 2]
+    # one that names a venue or a smaller unit ("Trung tâm …, phường …") before one that only goes on ("TP.HCM sau hợp nhất")
+    return next((p for p in fuller if _VENUE.search(p)), fuller[0] if fuller else None)
 
 
 _BIRTH = re.compile(r"\b(?:sn|sinh(?: ngày| năm)?|born(?: on| in)?)\s*$", re.I)
@@ -517,12 +518,15 @@ def _news_checks(expected: Expected, question: str, claim: str, evidence: str) -
 
 def check_claim(expected: Expected, question: str, claim: str, evidence: str) -> Verdict:
     """Does `claim` answer `question`, given the source text it was verified against?"""
+    one_place = expected.kind == PLACE and not expected.plural and not _ADMIN_ASKED.search(question.lower())
     if not right_type(expected, claim, question) and not _the_unit_asked(question, claim, evidence):
-        return Verdict(False, f"not a {expected.kind}")
+        # "ở TP.HCM, tại địa điểm nào?" answered "TP.HCM": the place its source names around it may be the answer
+        fuller = _vaguer_place(ground.MARKER.sub(" ", claim), evidence, _question_sentence(expected, evidence)) if one_place else None
+        return Verdict(False, f"not a {expected.kind}", fuller)
     if why := _news_checks(expected, question, claim, evidence):
         return Verdict(False, why)
-    if expected.kind == PLACE and not expected.plural and not _ADMIN_ASKED.search(question.lower()):
-        fuller = _vaguer_place(_new_part(claim, question), evidence)
+    if one_place:
+        fuller = _vaguer_place(_new_part(claim, question), evidence, _question_sentence(expected, evidence), question)
         return Verdict(False, "less specific than the place its source names", fuller) if fuller else Verdict(True)
     if expected.kind not in (YEAR, DATE, TIME, NUMBER) or expected.plural:
         return Verdict(True)

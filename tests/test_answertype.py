@@ -212,3 +212,18 @@ def test_a_yes_no_claim_another_sentence_denies_is_answered_no():
     assert yes is False and "không thu được ma tuý" in sentence
     yes, _ = at.decide_yesno("Công an có khám xét nơi ở của Võ Mạnh Linh ở thị trấn Nam Đàn không?", passage)
     assert yes is True
+
+
+def test_a_ranking_is_the_same_figure_with_or_without_top():
+    q = "TP.HCM muốn đưa hệ sinh thái khởi nghiệp lọt vào top bao nhiêu thành phố năng động nhất toàn cầu?"
+    evidence = "TP.HCM quyết tâm đưa hệ sinh thái khởi nghiệp sáng tạo lọt vào Top 100 thành phố năng động nhất toàn cầu."
+    assert at.check_claim(at.classify(q), q, "Top 100 thành phố.", evidence).ok
+    assert at.candidate_key("Top 100") == at.candidate_key("100") == "100"
+
+
+def test_a_where_question_answered_with_its_own_city_points_to_the_venue():
+    q = "Diễn đàn Cộng đồng thông minh 2025 được tổ chức tại địa điểm nào ở TP.HCM?"
+    evidence = VENUE + " Diễn đàn Cộng đồng thông minh 2025 lần đầu tiên được tổ chức tại TP.HCM sau hợp nhất."
+    verdict = at.check_claim(at.classify(q), q, "TP.HCM.", evidence)
+    assert not verdict.ok and verdict.better == "Trung tâm Hội nghị và Triển lãm, phường Bình Dương, TP.HCM"
+    assert at.check_claim(at.classify(q), q, "Tại Trung tâm Hội nghị và Triển lãm, phường Bình Dương, TP.HCM.", evidence).ok
