@@ -652,6 +652,20 @@ def names_listed(claim: str, question: str) -> list[str]:
     return found if len(found) >= 2 and _LIST_JOIN.search(claim) else []
 
 
+# ------------------------------------------------------------------ when was the article published?
+
+# "đăng" but not "đăng cai" (host), "đăng ký" (register), "đăng quang" (be crowned)
+_PUBLISHED = re.compile(r"\b(?:đăng(?! cai| ký| kí| nhập| quang)|xuất bản|phát hành|published|posted|came out)\b", re.I)
+_ARTICLE = re.compile(r"\b(?:bài|bản tin|tin|article|story|report|piece)\b", re.I)
+PUBLICATION_COVERAGE = 0.5  # share of the question's terms the article's title, source and text must hold
+
+
+def asks_publication(question: str) -> bool:
+    """"Bài báo của HTV về … được đăng ngày nào?": when an article came out, which its date says."""
+    q = text.nfc(question)
+    return classify(q).kind in (DATE, TIME, YEAR) and bool(_PUBLISHED.search(q) and _ARTICLE.search(q))
+
+
 # ------------------------------------------------------------------ yes / no
 
 _YESNO_WORDS = {"phải", "chăng", "liệu", "đúng", "sai", "hay", "không", "chưa"}

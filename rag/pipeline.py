@@ -14,6 +14,7 @@ import re
 import threading
 import time
 import unicodedata
+from datetime import date
 from typing import Iterator
 
 import numpy as np
@@ -230,16 +231,18 @@ class Pipeline:
         sources = prompt.select_sources(standalone, hits, self.settings.context_sentences, texts=texts)
         expected = answertype.classify(standalone)
         verifier = _Verifier(sources, self.embedder if lang != "vi" else None, standalone, expected)
-        if expected.kind == answertype.YESNO:
-            # decided by the evidence sentence itself, or not at all: the small model says "Có" to nearly
-            # anything, and its free answers to yes/no questions were bare "Có" or beside the point
-            shown = verifier.yes_no(lang)
-            answer = (Answer(q, shown, verifier.citations(), False, timings, gen.name) if shown
-                      else self._abstain(q, lang, hits, gen.name, timings, t0))
-            timings["first_output"] = timings["total"] = _ms(t0)
-            yield answer.text
-            yield answer
-            return
+        if expected.kind == answertype.YESNO or answertype.asks_publication(standalone):
+            # yes/no is decided by the evidence sentence itself, or not at all: the small model says "Có" to
+            # nearly anything, and its free answers were bare "Có" or beside the point. When an article was
+            # published is in its metadata, which the model, shown the date beside the title, did not read.
+            shown = verifier.yes_no(lang) if expected.kind == answertype.YESNO else verifier.published(lang)
+            if shown or expected.kind == answertype.YESNO:
+                answer = (Answer(q, shown, verifier.citations(), False, timings, gen.name) if shown
+                          else self._abstain(q, lang, hits, gen.name, timings, t0))
+                timings["first_output"] = timings["total"] = _ms(t0)
+                yield answer.text
+                yield answer
+                return
         messages = prompt.messages(q if standalone == q else standalone, sources)
         out_parts: list[str] = []
         held: list[str] = []  # connective sentences wait until a verified claim follows them
@@ -428,6 +431,34 @@ class _Verifier:
                 word = {("vi", True): "Có", ("vi", False): "Không", ("en", True): "Yes", ("en", False): "No"}[lang, yes]
                 return f"{word}. {shown}"
         return None
+
+    def published(self, lang: str) -> str | None:
+        """"Bài «title» đăng ngày 28/11/2025 [n]." for the source a when-was-it-published question names (its
+        names found there, most of its terms in its title, source and text), from the article's date; or None."""
+        def fit(s: prompt.Source) -> int:
+            return len(self.expected.focus & answertype.terms(s.checked_text, self.expected.folded))
+
+        # every capitalised word of the question in it: "Bài của VnExpress …" is not the HTV article
+        proper = {text.fold_diacritics(w.lower()) for w in re.findall(r"(?<!^)\b\w*[A-ZĐ]\w*", self.question)}
+        named = [s for s in self.sources.values() if s.article.get("date") and not ground.check_mentions(self.question, s.checked_text)
+                 and all(w in text.fold_diacritics(ground.with_aliases(s.checked_text).lower()) for w in proper)]
+        best = max(named, key=fit, default=None)  # max keeps the first (best-ranked) of equals
+        if best is None:
+            return None
+        if lang == "vi" and fit(best) < answertype.PUBLICATION_COVERAGE * len(self.expected.focus):
+            return None
+        if lang != "vi" and not ground.names(self.question):  # across languages only its names tell the article
+            return None
+        try:
+            day = date.fromisoformat(str(best.article["date"])[:10])
+        except ValueError:
+            return None
+        title = best.article.get("title") or best.article["id"]
+        self.order.append(best.n)
+        self.claims[best.n] = [title]
+        if lang == "vi":
+            return f"Bài «{title}» đăng ngày {day.day}/{day.month}/{day.year} [{len(self.order)}]."
+        return f"The article «{title}» was published on {day:%d %B %Y} [{len(self.order)}]."
 
     def from_evidence(self, lang: str) -> str | None:
         """The single candidate a source sentence ties to a when / how-many question, or the one the

@@ -227,3 +227,14 @@ def test_a_where_question_answered_with_its_own_city_points_to_the_venue():
     verdict = at.check_claim(at.classify(q), q, "TP.HCM.", evidence)
     assert not verdict.ok and verdict.better == "Trung tâm Hội nghị và Triển lãm, phường Bình Dương, TP.HCM"
     assert at.check_claim(at.classify(q), q, "Tại Trung tâm Hội nghị và Triển lãm, phường Bình Dương, TP.HCM.", evidence).ok
+
+
+@pytest.mark.parametrize("question, asks", [
+    ("Bài báo của HTV về hội nghị được đăng ngày nào?", True),
+    ("Bài viết này xuất bản khi nào?", True),
+    ("When was the HTV article on the conference published?", True),
+    ("Tỉnh nào đăng cai diễn đàn năm nào?", False),  # "đăng cai" hosts, it does not publish
+    ("Hội nghị diễn ra ngày nào?", False),
+])
+def test_questions_about_when_an_article_came_out(question, asks):
+    assert at.asks_publication(question) is asks

@@ -297,3 +297,14 @@ def test_a_sentence_going_on_about_a_dropped_one_is_dropped_too(make_pipeline):
     p, _ = make_pipeline("Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1]. Điều này khiến nhà đầu tư lo ngại lạm phát [1].")
     a = p.ask("Giá vàng miếng hôm nay biến động thế nào?")
     assert "Điều này khiến nhà đầu tư lo ngại lạm phát [1]." in a.text
+
+
+def test_when_an_article_was_published_comes_from_its_date(make_pipeline):
+    p, gen = make_pipeline("Các bài báo không đề cập đến điều này.")
+    a = p.ask("Bài báo về đội tuyển Việt Nam thắng Thái Lan được đăng ngày nào?")
+    assert a.text == "Bài «Đội tuyển Việt Nam thắng Thái Lan» đăng ngày 1/12/2025 [1]." and not gen.prompts
+    assert a.citations[0].article_id == "bongda"
+    a = p.ask("When was the article about Việt Nam beating Thái Lan published?")
+    assert a.text.startswith("The article «Đội tuyển Việt Nam thắng Thái Lan» was published on 01 December 2025")
+    # a source no article has: not answered from another article's date (the model is asked, and refuses)
+    assert p.ask("Bài của VnExpress về đội tuyển Việt Nam thắng Thái Lan đăng ngày nào?").abstained
