@@ -11,10 +11,13 @@ Prints the scores of the replay beside the recorded run (per split), and the dev
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 from rag import evalsets, evaluate, metrics
+from rag.config import load_settings
+from rag.embed import load_embedder
 from rag.pipeline import Pipeline
 
 
@@ -39,12 +42,21 @@ def main() -> None:
     ap.add_argument("--quiet", action="store_true", help="scores only, no changed rows")
     args = ap.parse_args()
 
-    gold = {(it.id, it.question): it for it in evalsets.load(Path(args.gold)).items}
+    gold_set = evalsets.load(Path(args.gold))
+    gold = {(it.id, it.question): it for it in gold_set.items}
+    rows = [json.loads(line) for line in Path(args.rows).read_text(encoding="utf-8").splitlines()]
+    settings, embedder = load_settings(), None
+    if gold_set.corpus is not None:  # a set with its own corpus: the index the run used, built as `rag eval answers` does
+        embedder = load_embedder(settings)
+        if args.given_context:
+            wanted = {a for r in rows if (r["id"], r["question"]) in gold for a in gold[r["id"], r["question"]].article_ids}
+            gold_set = dataclasses.replace(gold_set, corpus=[a for a in gold_set.corpus if a.id in wanted])
+        settings = evaluate.ensure_corpus_index(gold_set, settings, embedder, progress=False, log=lambda m: None,
+                                                lexical_only=args.given_context)
     gen = Replay()
-    pipeline = Pipeline(generator=gen)
+    pipeline = Pipeline(settings, embedder=embedder, generator=gen)
     old_rows, new_rows, drifted = [], [], 0
-    for line in Path(args.rows).read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
+    for row in rows:
         item = gold.get((row["id"], row["question"]))
         if item is None or row.get("error"):
             continue
