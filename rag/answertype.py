@@ -398,16 +398,18 @@ def persons_asked(question: str) -> list[str]:
     found = []
     for m in ground._NAME.finditer(question):
         name = ground._HONORIFIC.sub("", m.group(0))
-        syllables = name.split()
-        if 2 <= len(syllables) <= 4 and syllables[0].lower() in _SURNAMES and not _NOT_A_PERSON.search(question[: m.start()]):
+        if _is_person(name) and not _NOT_A_PERSON.search(question[: m.start()]):
             found.append((name, bool(_MODIFIER_OF.search(question[: m.start()]))))
     main = [n for n, owner in found if not owner]
     return main or [n for n, _ in found]
 
 
+def _is_person(name: str) -> bool:
+    return 2 <= len(name.split()) <= 4 and name.split()[0].lower() in _SURNAMES
+
+
 def _person_names(s: str) -> list[str]:
-    return [n for n in (ground._HONORIFIC.sub("", m.group(0)) for m in ground._NAME.finditer(s))
-            if 2 <= len(n.split()) <= 4 and n.split()[0].lower() in _SURNAMES]
+    return [n for n in (ground._HONORIFIC.sub("", m.group(0)) for m in ground._NAME.finditer(s)) if _is_person(n)]
 
 
 def _nearest_person(evidence: str, at: int, people_: list[str]) -> str | None:
@@ -447,18 +449,18 @@ def _about_someone_else(expected: Expected, question: str, claim: str, evidence:
 
 
 # The parts people play in court and crime news: the defendant named where the judge is asked for is a wrong answer.
-_CASE_ROLES = re.compile(r"\b(bị cáo|bị can|nghi phạm|đối tượng|thẩm phán|chủ toạ|chủ tọa|luật sư|kiểm sát viên|"
-                         r"nạn nhân|bị hại|nhân chứng|điều tra viên)\s+$", re.I)
+_CASE_ROLE = r"\b(bị cáo|bị can|nghi phạm|đối tượng|thẩm phán|chủ toạ|chủ tọa|luật sư|kiểm sát viên|nạn nhân|bị hại|nhân chứng|điều tra viên)"
+_CASE_ROLE_BEFORE = re.compile(_CASE_ROLE + r"\s+$", re.I)  # "Bị cáo " right before a name
 
 
 def _other_part(question: str, claim: str, evidence: str) -> str:
     """The part the evidence gives the person a who-question is answered with, when it calls them only by
     another one than the question asks for ("Bị cáo Nguyễn Đức Mạnh" for "Thẩm phán nào ..."), or ""."""
-    asked = {m.group(1).lower() for m in re.finditer(_CASE_ROLES.pattern.replace("\\s+$", "\\b"), question, re.I)}
+    asked = {m.group(1).lower() for m in re.finditer(_CASE_ROLE + r"\b", question, re.I)}
     if not asked:
         return ""
     for person in _person_names(_new_part(claim, question)):
-        parts = {m.group(1).lower() for m in (_CASE_ROLES.search(evidence[max(0, k.start() - 20) : k.start()])
+        parts = {m.group(1).lower() for m in (_CASE_ROLE_BEFORE.search(evidence[max(0, k.start() - 20) : k.start()])
                                                 for k in re.finditer(re.escape(person), evidence)) if m}
         if parts and not parts & asked:
             return sorted(parts)[0]

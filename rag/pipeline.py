@@ -439,7 +439,7 @@ class _Verifier:
             return len(self.expected.focus & answertype.terms(s.checked_text, self.expected.folded))
 
         # every capitalised word of the question in it: "Bài của VnExpress …" is not the HTV article
-        proper = {text.fold_diacritics(w.lower()) for w in re.findall(r"(?<!^)\b\w*[A-ZĐ]\w*", self.question)}
+        proper = {text.fold_diacritics(w.lower()) for w in re.findall(rf"(?<!^)\b\w*[{ground._UPPER}]\w*", self.question)}
         named = [s for s in self.sources.values() if s.article.get("date") and not ground.check_mentions(self.question, s.checked_text)
                  and all(w in text.fold_diacritics(ground.with_aliases(s.checked_text).lower()) for w in proper)]
         best = max(named, key=fit, default=None)  # max keeps the first (best-ranked) of equals
