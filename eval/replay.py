@@ -18,20 +18,25 @@ from pathlib import Path
 from rag import evalsets, evaluate, metrics
 from rag.config import load_settings
 from rag.embed import load_embedder
+from rag.generate import Piece
 from rag.pipeline import Pipeline
 
 
 class Replay:
-    """A generator that streams a recorded reply, and records the prompt it was asked with."""
+    """A generator that streams a recorded reply (in its recorded pieces, with their token probabilities,
+    where the run kept them), and records the prompt it was asked with."""
 
     name = "replay"
 
     def __init__(self):
-        self.output, self.prompt = "", None
+        self.output, self.pieces, self.prompt = "", [], None
 
     def stream(self, messages, **kw):
         self.prompt = messages[-1]["content"]
-        yield self.output
+        if self.pieces:
+            yield from (Piece(text, probs) for text, probs in self.pieces)
+        else:
+            yield self.output
 
 
 def main() -> None:
@@ -60,7 +65,7 @@ def main() -> None:
         item = gold.get((row["id"], row["question"]))
         if item is None or row.get("error"):
             continue
-        gen.output, gen.prompt = row.get("raw_output") or "", None
+        gen.output, gen.pieces, gen.prompt = row.get("raw_output") or "", row.get("raw_pieces") or [], None
         passages = evaluate.given_hits(pipeline.index, item.article_ids) if args.given_context else None
         answer = pipeline.ask(item.question, passages=passages)
         if gen.prompt is not None and row.get("prompt") is not None and gen.prompt != row["prompt"]:

@@ -146,16 +146,18 @@ def _read_rows(path: Path, key: str) -> dict[tuple[str, str], dict]:
 
 
 class _Recording:
-    """Wraps the generator to keep the prompt and the raw reply: what the verifier worked from."""
+    """Wraps the generator to keep the prompt and the raw reply, with its token probabilities where the
+    backend gives them: what the verifier worked from (eval/replay.py replays them)."""
 
     def __init__(self, gen):
         self.gen, self.name = gen, gen.name
-        self.prompt, self.output = None, ""
+        self.prompt, self.output, self.pieces = None, "", []
 
     def stream(self, messages, **kw):
-        self.prompt, self.output = messages[-1]["content"], ""
+        self.prompt, self.output, self.pieces = messages[-1]["content"], "", []
         for piece in self.gen.stream(messages, **kw):
             self.output += piece
+            self.pieces.append([str(piece), [round(p, 4) for p in getattr(piece, "probs", ())]])
             yield piece
 
 
@@ -173,7 +175,7 @@ def _ask(pipeline, recording: _Recording, item: GoldItem, key: str, given_contex
     row = {"id": item.id, "question": item.question, "type": item.type, "answerable": item.answerable,
            "gold_answers": item.answers, "gold_article_ids": item.article_ids, "config": key,
            "group": item.group, "split": item.split}
-    recording.prompt, recording.output = None, ""
+    recording.prompt, recording.output, recording.pieces = None, "", []
     try:
         answer = pipeline.ask(item.question, passages=given_hits(pipeline.index, item.article_ids) if given_context else None)
     except InvalidQuestion as e:  # a bad gold question is reported, not fatal
@@ -184,7 +186,7 @@ def _ask(pipeline, recording: _Recording, item: GoldItem, key: str, given_contex
         "citations": [c.to_dict() for c in answer.citations],
         "retrieved": [h.chunk.article_id for h in hits], "retrieved_chunks": [h.chunk.id for h in hits],
         "raw_output": recording.output, "prompt": recording.prompt,  # None: the gate answered, the model was not asked
-    }
+    } | ({"raw_pieces": recording.pieces} if any(p for _, p in recording.pieces) else {})
 
 
 def _verdicts(item: GoldItem, row: dict, chunk_text: dict[str, str], top_k: int, similarity) -> dict:

@@ -14,16 +14,31 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
 from rag import models
 from rag.config import Settings
 from rag.errors import BackendError, ModelMissing
+
+
+class Piece(str):
+    """A piece of a reply that knows how sure the model was of it: the probability it gave each of the
+    piece's tokens (greedy decoding: its top choice). Backends that cannot tell yield plain str."""
+
+    probs: tuple[float, ...] = ()
+
+    def __new__(cls, text: str, probs: Iterable[float] = ()):
+        piece = super().__new__(cls, text)
+        piece.probs = tuple(probs)
+        return piece
 
 
 class Generator(Protocol):
     name: str  # shown in Answer.model, e.g. "llama:qwen2.5-coder-1.5b"
 
     def stream(self, messages: list[dict], *, max_tokens: int = 200, stop: list[str] | None = None) -> Iterator[str]:
-        """Pieces of the assistant's reply to chat `messages` ({"role", "content"} dicts), in order."""
+        """Pieces of the assistant's reply to chat `messages` ({"role", "content"} dicts), in order;
+        `Piece`s where the backend knows its token probabilities."""
         ...
 
 
@@ -106,18 +121,29 @@ class LlamaCppGenerator:
             llm.eval(prefix)
         llm.n_tokens = len(prefix)  # generate() then evaluates everything after it, in one batch
 
-    def stream(self, messages: list[dict], *, max_tokens: int = 200, stop: list[str] | None = None) -> Iterator[str]:
+    def stream(self, messages: list[dict], *, max_tokens: int = 200, stop: list[str] | None = None) -> Iterator[Piece]:
+        from llama_cpp import LogitsProcessorList
+
         llm = self._model()
+        probs: list[float] = []  # of the tokens not yet yielded (a character can take several tokens)
+
+        def top_probability(_ids, logits):  # sees each step's logits before the greedy pick; changes nothing
+            top = logits.max()
+            probs.append(float(1.0 / np.exp(logits - top, dtype=np.float64).sum()))
+            return logits
+
         with self._run_lock:
             self._pin_prefix(llm, messages)
             try:
                 chunks = llm.create_chat_completion(
-                    messages, stream=True, temperature=0, max_tokens=max_tokens, stop=stop or []
+                    messages, stream=True, temperature=0, max_tokens=max_tokens, stop=stop or [],
+                    logits_processor=LogitsProcessorList([top_probability]),
                 )
                 for chunk in chunks:
                     piece = chunk["choices"][0]["delta"].get("content")
                     if piece:
-                        yield piece
+                        yield Piece(piece, probs)
+                        probs.clear()
             except ValueError as e:  # e.g. "Requested tokens (5000) exceed context window of 4096"
                 raise BackendError(f"{self.name}: {e}") from e
 

@@ -230,7 +230,8 @@ class Pipeline:
         texts = {h.chunk.article_id: self.index.articles[h.chunk.article_id].text for h in hits}
         sources = prompt.select_sources(standalone, hits, self.settings.context_sentences, texts=texts)
         expected = answertype.classify(standalone)
-        verifier = _Verifier(sources, self.embedder if lang != "vi" else None, standalone, expected)
+        verifier = _Verifier(sources, self.embedder if lang != "vi" else None, standalone, expected,
+                             self.settings.min_confidence)
         if expected.kind == answertype.YESNO or answertype.asks_publication(standalone):
             # yes/no is decided by the evidence sentence itself, or not at all: the small model says "Có" to
             # nearly anything, and its free answers were bare "Có" or beside the point. When an article was
@@ -246,11 +247,11 @@ class Pipeline:
         messages = prompt.messages(q if standalone == q else standalone, sources)
         out_parts: list[str] = []
         held: list[str] = []  # connective sentences wait until a verified claim follows them
-        buffer = ""
+        reply = _Reply()
         t2 = time.perf_counter()
 
-        def release(sentence: str):
-            shown = verifier.accept(sentence)
+        def release(sentence: str, sure: float | None):
+            shown = verifier.accept(sentence, sure)
             if shown is None:
                 return
             held.append(shown)
@@ -265,13 +266,11 @@ class Pipeline:
         for delta in gen.stream(messages, max_tokens=self.settings.max_new_tokens):
             if "first_token" not in timings:
                 timings["first_token"] = _ms(t0)
-            buffer += delta
-            sentences, buffer = _complete_sentences(buffer)
-            for sentence in sentences:
-                yield from release(sentence)
+            for sentence, sure in reply.add(delta):
+                yield from release(sentence, sure)
         timings["generate"] = _ms(t2)
-        if buffer.strip():
-            yield from release(buffer.strip())
+        for sentence, sure in reply.rest():
+            yield from release(sentence, sure)
 
         if not out_parts and (shown := verifier.from_evidence(lang)):
             # the model refused or its answer was not the one asked for, but one sentence answers
@@ -304,16 +303,54 @@ def _ms(t: float) -> float:
     return round((time.perf_counter() - t) * 1000, 1)
 
 
-def _complete_sentences(buffer: str) -> tuple[list[str], str]:
-    """Split off the sentences that are finished (end punctuation + its markers + whitespace)."""
-    out, start = [], 0
+def _sentence_ends(buffer: str) -> list[int]:
+    """Where the finished sentences of `buffer` end (end punctuation + its markers + whitespace)."""
+    ends, start = [], 0
     for m in _SENTENCE_END.finditer(buffer):
         # a sentence end inside an abbreviation ("TP. Hồ Chí Minh") or a number ("1.500") is not one
         piece = buffer[start : m.end()].strip()
         if piece and not piece.endswith(("TP.", "Tp.")):
-            out.append(piece)
+            ends.append(m.end())
             start = m.end()
-    return out, buffer[start:]
+    return ends
+
+
+class _Reply:
+    """The model's reply, cut into sentences as it streams, each with how sure the model was of its claim:
+    the lowest probability it gave a word of the claim after the first one. The first only picks a phrasing
+    ("Ông Lâm …" or "Lâm …"), and punctuation and [n] markers are not the claim; where the model hesitated
+    over a word of the claim itself, it was choosing between facts (measured: eval/RESULTS.md). None when
+    the backend reports no probabilities."""
+
+    def __init__(self):
+        self.buffer = ""
+        self.start = 0  # offset of buffer[0] in the whole reply
+        self.pieces: list[tuple[int, str, tuple[float, ...]]] = []  # (offset in the reply, text, probabilities)
+
+    def add(self, delta: str) -> list[tuple[str, float | None]]:
+        """The sentences `delta` finishes."""
+        self.pieces.append((self.start + len(self.buffer), delta, getattr(delta, "probs", ())))
+        self.buffer += delta
+        done, begin = [], 0
+        for end in _sentence_ends(self.buffer):
+            done.append(self._sentence(begin, end))
+            begin = end
+        self.buffer, self.start = self.buffer[begin:], self.start + begin
+        self.pieces = [p for p in self.pieces if p[0] + len(p[1]) > self.start]
+        return done
+
+    def rest(self) -> list[tuple[str, float | None]]:
+        """The unfinished last sentence, when the reply ends."""
+        return [self._sentence(0, len(self.buffer))] if self.buffer.strip() else []
+
+    def _sentence(self, begin: int, end: int) -> tuple[str, float | None]:
+        text_ = self.buffer[begin:end]
+        claim_end = self.start + begin + (text_.find("[") if "[" in text_ else len(text_))
+        words = [p for at, piece, p in self.pieces
+                 if at < claim_end and at + len(piece) > self.start + begin and any(c.isalnum() for c in piece)]
+        if not all(words):  # a piece without probabilities: the backend does not report them
+            return text_.strip(), None
+        return text_.strip(), min((min(p) for p in words[1:]), default=1.0)
 
 
 _PRONOUN = re.compile(r"\b(ông|bà|anh|chị|cô)\s+(ấy|này|đó|ta)\b|\b(người này|người đó|vị này|he|she|him|her)\b", re.I)
@@ -343,8 +380,10 @@ class _Verifier:
     """Checks answer sentences one by one against the numbered sources (is the claim in them?) and
     against the question (is it the answer asked for?), and renumbers citations."""
 
-    def __init__(self, sources: list[prompt.Source], embedder=None, question: str = "", expected=None):
+    def __init__(self, sources: list[prompt.Source], embedder=None, question: str = "", expected=None,
+                 min_confidence: float = 0.0):
         self.sources = {s.n: s for s in sources}
+        self.min_confidence = min_confidence  # a claim the model was less sure of is not shown (see _Reply)
         self.embedder = embedder  # for cross-lingual support only
         self.question, self.expected = question, expected
         self.order: list[int] = []  # source numbers in order of first citation -> new marker = index + 1
@@ -360,18 +399,19 @@ class _Verifier:
         docs = self.embedder.embed_documents([s.passage for s in self.sources.values()], [""] * len(self.sources))
         return {n: float(np.dot(vecs, d)) for n, d in zip(self.sources, docs)}
 
-    def accept(self, sentence: str) -> str | None:
-        """The sentence as it will be shown (markers renumbered), or None to drop it."""
+    def accept(self, sentence: str, sure: float | None = None) -> str | None:
+        """The sentence as it will be shown (markers renumbered), or None to drop it. `sure`: how sure the
+        model was of it (None: not the model's, or not known)."""
         claim = ground.MARKER.sub("", sentence).strip()
         if not any(c.isalnum() for c in claim) or claim.endswith("?"):
             return None  # a question, often the user's own echoed back, claims nothing
         if not ground.is_factual(claim):  # a connective ("Theo các bài báo:") is shown, never a refusal
             return None if ground.REFUSAL.search(claim) else claim
-        shown = self._accept_claim(claim, sentence)
+        shown = self._accept_claim(claim, sentence, sure)
         self.dropped_last = shown is None
         return shown
 
-    def _accept_claim(self, claim: str, sentence: str) -> str | None:
+    def _accept_claim(self, claim: str, sentence: str, sure: float | None) -> str | None:
         if self.dropped_last and _CONTINUES.match(claim):
             return None  # "He also stressed ..." goes on about a sentence that was not shown: its subject is unchecked
         sims = self._similarities(claim)
@@ -398,6 +438,9 @@ class _Verifier:
                 if verdict.better and self.better is None:  # the right sentence, the wrong part of it
                     self.better = (good[0], verdict.better)
                 return None
+        if sure is not None and sure < self.min_confidence:
+            self.rejected.append((claim, f"the model was unsure of it ({sure:.2f})"))
+            return None
         markers = []
         for n in good:
             if n not in self.order:

@@ -10,6 +10,7 @@ import pytest
 
 from rag import text
 from rag.config import Settings
+from rag.generate import Piece
 from rag.types import Article
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +39,8 @@ class FakeEmbedder:
 
 
 class Scripted:
-    """A 'model' that replies with given text, streamed in small pieces, and records its prompts."""
+    """A 'model' that replies with given text, streamed in small pieces, and records its prompts. A reply
+    given as (text, probability) pairs streams as those pieces, each with the probability of its token."""
 
     name = "scripted"
 
@@ -48,6 +50,9 @@ class Scripted:
     def stream(self, messages, *, max_tokens=200, stop=None):
         self.prompts.append(messages)
         reply = self.replies.pop(0) if self.replies else ""
+        if not isinstance(reply, str):
+            yield from (Piece(text, [p]) for text, p in reply)
+            return
         for i in range(0, len(reply), 7):
             yield reply[i : i + 7]
 

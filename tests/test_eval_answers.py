@@ -310,3 +310,10 @@ def test_given_context_answers_from_the_gold_paragraph_without_retrieval(setting
     assert s["correct_answerable"] == 100.0 and s["abstained_unanswerable"] == 100.0 and s["squad_v2"]["em"] == 50.0
     assert fake_embedder.embedded == []  # lexical-only index: the paragraph was handed over, not searched
     assert report["config"]["given_context"] == "1"
+
+
+def test_rows_keep_the_token_probabilities_for_replay(run, tmp_path):
+    run([(RIGHT, 0.9)], REFUSAL)  # q1's reply as one piece the model was 90 % sure of; q3's as plain text
+    rows = [json.loads(line) for line in (tmp_path / "report" / "rows.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert rows[0]["raw_pieces"] == [[RIGHT, [0.9]]] and rows[0]["raw_output"] == RIGHT
+    assert "raw_pieces" not in rows[2]

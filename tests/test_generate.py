@@ -298,4 +298,7 @@ def test_llama_cpp_loads_once_and_is_deterministic(smollm, monkeypatch):
     assert len(loads) == 1 and loads[0]["verbose"] is False
     assert len(results[0]) > 1 and "".join(results[0]).strip()
     assert results[0] == results[1]
+    # each piece says how sure the model was of its tokens (greedy: the top choice's probability)
+    assert all(piece.probs and all(0 < p <= 1 for p in piece.probs) for piece in results[0])
+    assert [piece.probs for piece in results[0]] == [piece.probs for piece in results[1]]
     assert complete(gen, messages, max_tokens=16, stop=[","]) == "".join(results[0]).split(",")[0]

@@ -2,12 +2,15 @@
 with the fake embedder and a scripted generator standing in for the model."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from conftest import Scripted
 from rag import ground, index
 from rag.errors import CorpusEmpty, IndexMissing, InvalidQuestion
-from rag.pipeline import Pipeline, _complete_sentences
+from rag.generate import Piece
+from rag.pipeline import Pipeline, _Reply
 from rag.types import Answer
 
 
@@ -140,9 +143,19 @@ def test_injected_instructions_never_reach_the_model(settings, articles, fake_em
     assert "HACKED" not in gen.prompts[0][1]["content"]
 
 
-def test_complete_sentences_keeps_markers_with_their_sentence():
-    done, rest = _complete_sentences("Câu một [1]. Câu hai [2][3]. Câu ba đang")
-    assert done == ["Câu một [1].", "Câu hai [2][3]."] and rest == "Câu ba đang"
+def test_reply_keeps_markers_with_their_sentence():
+    reply = _Reply()
+    assert reply.add("Câu một [1]. Câu hai [2][3]. Câu ba đang") == [("Câu một [1].", None), ("Câu hai [2][3].", None)]
+    assert reply.add(" dở") == [] and reply.rest() == [("Câu ba đang dở", None)]
+
+
+def test_reply_confidence_is_the_least_sure_word_of_the_claim():
+    reply = _Reply()
+    pieces = [("Lâm", 0.3), (" Đình", 0.9), (" Th", 0.6), ("ắng", 0.95), (" [", 0.4), ("1", 0.1), ("].", 0.2), (" Ông", 0.5)]
+    done = [s for text, p in pieces for s in reply.add(Piece(text, [p]))]
+    # not the first word (a phrasing), not the marker's digit, not punctuation: " Th" decided the name
+    assert done == [("Lâm Đình Thắng [1].", 0.6)]
+    assert reply.add(Piece(" ấy", [0.05])) == [] and reply.rest() == [("Ông ấy", 0.05)]
 
 
 def test_support_check_by_hand():
@@ -308,3 +321,17 @@ def test_when_an_article_was_published_comes_from_its_date(make_pipeline):
     assert a.text.startswith("The article «Đội tuyển Việt Nam thắng Thái Lan» was published on 01 December 2025")
     # a source no article has: not answered from another article's date (the model is asked, and refuses)
     assert p.ask("Bài của VnExpress về đội tuyển Việt Nam thắng Thái Lan đăng ngày nào?").abstained
+
+
+def test_a_claim_the_model_was_unsure_of_is_not_shown(make_pipeline, settings, fake_embedder):
+    q = "Giá vàng miếng hôm nay tăng bao nhiêu?"
+    def reply(unsure):  # the model hesitated over the figure itself
+        return [("Giá", 0.4), (" vàng", 0.9), (" tăng", 0.9), (" 1", unsure), (" triệu", 0.9), (" đồng", 0.9), (" [1].", 0.9)]
+
+    p, _ = make_pipeline(reply(0.9), reply(0.05), "Giá vàng tăng 1 triệu đồng [1].")
+    sure, unsure, unknown = p.ask(q), p.ask(q), p.ask(q)
+    assert not sure.abstained and sure.text == "Giá vàng tăng 1 triệu đồng [1]."
+    assert unsure.abstained and not unsure.citations
+    assert not unknown.abstained  # a backend without probabilities is not second-guessed
+    off = Pipeline(dataclasses.replace(settings, min_confidence=0.0), embedder=fake_embedder, generator=Scripted(reply(0.05)))
+    assert not off.ask(q).abstained
