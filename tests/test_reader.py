@@ -1,0 +1,175 @@
+"""The reader's data preparation, span decoding and training loop, with a tiny random encoder and a
+word-level tokenizer built here (no model download); its place in the pipeline is in test_pipeline.py."""
+from __future__ import annotations
+
+import csv
+import json
+import unicodedata
+
+import numpy as np
+import pytest
+
+from rag import reader_data
+from rag.reader import ReaderConfig, _word_bounds, best_span, windows
+
+torch = pytest.importorskip("torch")
+
+
+def _write_csv(path, rows, fields=("id", "title", "context", "question", "answer", "is_impossible", "plausible_answer")):
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k, "") for k in fields})
+
+
+def _qa_dir(tmp_path, excluded_context: str, excluded_question: str):
+    """A ViQuAD-shaped CSV: 300 evaluation rows, then training rows of two articles; an exclusion list."""
+    evaluation = [{"title": "Eval", "context": f"Đoạn đánh giá số {i} nói về Hà Nội.", "question": f"Câu {i}?",
+                   "answer": "Hà Nội", "is_impossible": "0"} for i in range(300)]
+    train = [
+        {"title": "A", "context": "Thủ đô của Việt Nam là Hà Nội.", "question": "Thủ đô của Việt Nam là gì?", "answer": "Hà Nội"},
+        {"title": "A", "context": "Việt Nam có 34 tỉnh thành sau năm 2025.", "question": "Việt Nam có bao nhiêu tỉnh thành?", "answer": "34"},
+        {"title": "A", "context": "Sông Hồng chảy qua Hà Nội.", "question": "Sông nào chảy qua Hà Nội?", "answer": "", "is_impossible": "1"},
+        # listed in the exclusion file, in another Unicode form and spacing than the list's
+        {"title": "B", "context": unicodedata.normalize("NFD", "  " + excluded_context.replace(" ", "   ")), "question": "Ai?", "answer": "Lan"},
+        {"title": "B", "context": "Bà Lan là giáo viên.", "question": excluded_question, "answer": "giáo viên"},
+        # the passage of an evaluation row, asked again lower down: still an evaluated passage
+        {"title": "Eval", "context": "Đoạn đánh giá số 7 nói về Hà Nội.", "question": "Đoạn 7 nói về đâu?", "answer": "Hà Nội"},
+    ]
+    _write_csv(tmp_path / "ViQuAD2_dev.csv", evaluation + [r | {"is_impossible": r.get("is_impossible", "0")} for r in train])
+    xquad = [{"title": "X", "context": f"Đoạn {i}: Paris là thủ đô của Pháp.", "question": "Thủ đô của Pháp?", "answer": "Paris"}
+             for i in range(302)]
+    _write_csv(tmp_path / "XQuAD_vi.csv", xquad, fields=("id", "title", "context", "question", "answer"))
+    (tmp_path / "training_exclude.sha256").write_text(
+        "# comment\n"
+        f"context {reader_data.normalised_hash(excluded_context)}\n"
+        f"question {reader_data.normalised_hash(excluded_question)}\n", encoding="utf-8")
+    return tmp_path
+
+
+def test_prepare_filters_the_exclusion_list_and_the_evaluation_slice(tmp_path):
+    excluded_context = "Bà Lan dạy học ở Huế."
+    excluded_question = "Bà Lan làm nghề gì?"
+    items, counts = reader_data.examples(_qa_dir(tmp_path, excluded_context, excluded_question), ("viquad",))
+    contexts = {" ".join(unicodedata.normalize("NFC", e.context).split()) for e in items}
+    questions = {e.question for e in items}
+    assert excluded_context not in contexts
+    assert excluded_question not in questions
+    assert not any("đánh giá" in c for c in contexts)  # rows 1-300, and their passages asked again later
+    assert counts["viquad: excluded (training_exclude.sha256)"] == 2
+    assert counts["viquad: passage in the evaluation slice"] == 1
+    kinds = {(e.question, e.kind) for e in items}
+    assert ("Thủ đô của Việt Nam là gì?", "answer") in kinds and ("Sông nào chảy qua Hà Nội?", "unanswerable") in kinds
+    for e in items:  # every answer is where its offset says
+        assert (e.start, e.answer) == (-1, "") or e.context[e.start : e.start + len(e.answer)] == e.answer
+
+
+def test_negatives_never_hold_the_answer(tmp_path):
+    items, _ = reader_data.examples(_qa_dir(tmp_path, "x", "y"), ("viquad",), seed=3)
+    reader_data.NEGATIVE_SHARE  # noqa: B018 (documented share; every answerable question may get one)
+    for e in (e for e in items if e.kind == "negative"):
+        original = next(o for o in items if o.question == e.question and o.kind == "answer")
+        assert original.answer.lower() not in e.context.lower()
+
+
+def test_permissive_data_has_no_research_only_source(tmp_path):
+    items, _ = reader_data.examples(_qa_dir(tmp_path, "x", "y"), reader_data.PERMISSIVE)
+    assert items and {e.source for e in items} == {"xquad"}
+
+
+def test_prepare_refuses_without_the_exclusion_list(tmp_path):
+    _qa_dir(tmp_path, "x", "y")
+    (tmp_path / "training_exclude.sha256").unlink()
+    with pytest.raises(Exception, match="exclusion list"):
+        reader_data.examples(tmp_path, ("viquad",))
+
+
+def test_best_span_stays_inside_the_passage_and_in_order():
+    start = np.array([9.0, 0.0, 1.0, 5.0, 0.0])
+    end = np.array([9.0, 0.0, 0.0, 1.0, 4.0])
+    offsets = [(-1, -1), (0, 3), (4, 7), (8, 11), (12, 15)]  # token 0 is outside (the question's side)
+    assert best_span(start, end, offsets) == (3, 4, 9.0)
+    assert best_span(start, end, [(-1, -1)] * 5) is None
+
+
+def test_span_widened_to_whole_words_and_stripped():
+    text = "Ông Lâm Đình Thắng, Giám đốc."
+    a = text.index("âm")
+    b = text.index(",") + 1
+    assert text[slice(*_word_bounds(text, a, b))] == "Lâm Đình Thắng"
+
+
+# ------------------------------------------------------------------ a tiny network, trained for real
+
+def _tiny():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import Gemma3TextConfig, Gemma3TextModel, PreTrainedTokenizerFast
+
+    words = "<pad> <eos> <bos> <unk> ai là giám đốc ông lâm bà lan thủ đô hà nội việt nam của ? . , gì nào".split()
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace()])
+    tok.normalizer = __import__("tokenizers").normalizers.Lowercase()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>")
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(vocab_size=len(words), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                              num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=128,
+                              sliding_window=64, use_bidirectional_attention=True,
+                              layer_types=["sliding_attention", "sliding_attention", "full_attention"])
+    return Gemma3TextModel(config), fast
+
+
+def test_windows_cover_the_passage_with_its_offsets():
+    _, tok = _tiny()
+    passage = " ".join(["hà nội"] * 30)
+    ws = windows(tok, "thủ đô của việt nam là gì ?", [passage], ReaderConfig(max_len=24, stride=6))
+    assert len(ws) > 1
+    covered = {o for w in ws for o in w.offsets if o[0] >= 0}
+    assert len(covered) == len(tok(passage, add_special_tokens=False)["input_ids"])
+    for w in ws:
+        assert w.ids[0] == tok.bos_token_id and len(w.ids) <= 24
+        assert all(passage[a:b] in ("hà", "nội") for a, b in w.offsets if a >= 0)
+
+
+def test_training_learns_the_span_and_the_weights_round_trip(tmp_path):
+    from rag import reader_train
+    from rag.reader import Reader, build_model, load_trained
+
+    encoder, tok = _tiny()
+    config = ReaderConfig(depth=3, frozen=1, rank=4, max_len=40, stride=8)
+    model = build_model(encoder, config)
+    items = []
+    for i in range(24):  # the answer is always the name after "ông", or there is none
+        ctx = "bà lan là giám đốc , ông lâm là thủ đô ." if i % 2 else "ông lâm là giám đốc của hà nội ."
+        items.append(reader_data.Example(str(i), "t", "ai là giám đốc ?", ctx, "lâm" if i % 2 == 0 else "lan",
+                                         ctx.index("lâm") if i % 2 == 0 else ctx.index("lan"), "answer", "train"))
+        if i % 3 == 0:
+            items.append(reader_data.Example(f"{i}n", "t", "ai là giám đốc ?", "hà nội là thủ đô của việt nam .", "", -1, "negative", "train"))
+    data = reader_train.encode(tok, items, config)
+    assert {d.start > 0 for d in data} == {True, False}
+    states = reader_train.cache_frozen(model, data, config, tmp_path / "cache", tok.pad_token_id, progress=False)
+    assert len(list((tmp_path / "cache").glob("shard-*.pt"))) == 1
+    history = reader_train.train(model, states, data, config, tmp_path, epochs=25, batch=8, lr=3e-2, progress=False, log=lambda m: None)
+    assert history[-1]["loss"] < history[0]["loss"] / 2
+    preds = reader_train.predict_cached(model, states, data, items, config)
+    right = sum(p[0] == e.answer for p, e in zip(preds, items) if e.answer)
+    assert right >= 0.8 * sum(1 for e in items if e.answer)
+    negatives = [p[1] for p, e in zip(preds, items) if not e.answer]
+    answered = [p[1] for p, e in zip(preds, items) if e.answer]
+    assert np.mean(negatives) > np.mean(answered)
+
+    reader_train.save(model, config, tmp_path / "w", {"test": True})
+    assert json.loads((tmp_path / "w" / "config.json").read_text())["depth"] == 3
+    fresh = build_model(_tiny()[0], config).eval()
+    load_trained(fresh, tmp_path / "w")
+    reading = Reader(fresh, tok, config).read("ai là giám đốc ?", ["ông lâm là giám đốc của hà nội ."])[0]
+    assert reading.span is not None and reading.span.text == "lâm"
+
+
+def test_weights_that_do_not_fit_are_refused(tmp_path):
+    from rag import reader_train
+    from rag.reader import build_model, load_trained
+
+    reader_train.save(build_model(_tiny()[0], ReaderConfig(depth=3, frozen=1, rank=4)), ReaderConfig(depth=3, frozen=1, rank=4), tmp_path, {})
+    with pytest.raises(Exception, match="do not fit"):
+        load_trained(build_model(_tiny()[0], ReaderConfig(depth=3, frozen=2, rank=4)), tmp_path)
