@@ -296,6 +296,49 @@ def cmd_eval_compare(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ reader (rag/reader.py)
+
+_QA_DATA = Path("..") / "shared" / "data" / "qa"
+
+
+def cmd_reader_prepare(args) -> int:
+    from rag import reader_data
+
+    sources = reader_data.PERMISSIVE if args.permissive else tuple(reader_data.SOURCES)
+    items, counts = reader_data.examples(Path(args.data), sources, seed=args.seed)
+    path = reader_data.write(Path(args.out), items, counts, sources)
+    for k, v in counts.items():
+        print(f"  {k}: {v}")
+    print(f"{len(items)} examples -> {path}")
+    return 0
+
+
+def cmd_reader_train(args) -> int:
+    from rag import reader_train
+
+    prov = reader_train.run(_settings(args), Path(args.data), Path(args.out), epochs=args.epochs, seed=args.seed,
+                            progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
+    print(json.dumps(prov["validation"]))
+    return 0
+
+
+def cmd_reader_eval(args) -> int:
+    from rag import reader_data, reader_train
+    from rag.reader import load_reader
+
+    settings = _settings(args)
+    reader = load_reader(settings, Path(args.weights) if args.weights else None)
+    items = reader_data.evaluation_examples(Path(args.csv), args.limit)
+    preds = reader_train.read_examples(reader, items, progress=not args.quiet)
+    result = {"all": reader_train.squad_scores(preds, items, reader.threshold)}
+    for split in ("dev", "holdout"):
+        part = [(p, e) for p, e in zip(preds, items) if e.split == split]
+        result[split] = reader_train.squad_scores([p for p, _ in part], [e for _, e in part], reader.threshold)
+    result["threshold"] = reader.threshold
+    _print_json(result)
+    return 0
+
+
 def _date_arg(value: str) -> str:
     from rag.corpus import parse_date
 
@@ -459,6 +502,28 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("--once", action="store_true", help="poll once and exit")
     stop.add_argument("--iterations", type=int, metavar="N", help="poll N times and exit (default: until interrupted)")
     wa.set_defaults(func=cmd_watch)
+
+    rd = sub.add_parser("reader", help="the trained answer reader: prepare its data, train it, measure it").add_subparsers(
+        dest="reader_cmd", required=True)
+    rp = rd.add_parser("prepare", help="training examples from the QA sets (rows 301+, minus training_exclude.sha256)")
+    rp.add_argument("--data", default=str(_QA_DATA), help="folder of the QA CSVs and training_exclude.sha256")
+    rp.add_argument("--out", default="build/reader/data.jsonl")
+    rp.add_argument("--permissive", action="store_true", help="only CC BY-SA data (XQuAD), no research-only UIT-ViQuAD")
+    rp.add_argument("--seed", type=int, default=0)
+    rp.set_defaults(func=cmd_reader_prepare)
+    rt = rd.add_parser("train", help="train adapters + head on prepared data (resumable; ~1 h on 2 cores)")
+    rt.add_argument("--data", default="build/reader/data.jsonl")
+    rt.add_argument("--out", default="rag/data/reader", help="folder for the weights, config and provenance")
+    rt.add_argument("--epochs", type=int, default=3)
+    rt.add_argument("--seed", type=int, default=0)
+    rt.add_argument("--quiet", action="store_true")
+    rt.set_defaults(func=cmd_reader_train)
+    re_ = rd.add_parser("eval", help="the reader alone, given each question's paragraph: SQuAD-v2 EM/F1, no-answer accuracy")
+    re_.add_argument("--csv", required=True)
+    re_.add_argument("--limit", type=int, default=300)
+    re_.add_argument("--weights", help="reader folder (default: the packaged one)")
+    re_.add_argument("--quiet", action="store_true")
+    re_.set_defaults(func=cmd_reader_eval)
 
     sv = sub.add_parser("serve", help="start the web chat (default http://127.0.0.1:7860)")
     sv.add_argument("--host", help="interface to bind (default 127.0.0.1, env RAG_HOST)")

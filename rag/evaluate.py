@@ -183,6 +183,7 @@ def _ask(pipeline, recording: _Recording, item: GoldItem, key: str, given_contex
     hits = [] if given_context else pipeline.search(item.question, k=SEARCH_DEPTH)  # retrieval metrics: not in RC
     return row | {
         "answer": answer.text, "abstained": answer.abstained, "model": answer.model, "timings": answer.timings,
+        "reading": answer.reading,
         "citations": [c.to_dict() for c in answer.citations],
         "retrieved": [h.chunk.article_id for h in hits], "retrieved_chunks": [h.chunk.id for h in hits],
         "raw_output": recording.output, "prompt": recording.prompt,  # None: the gate answered, the model was not asked

@@ -67,9 +67,9 @@ def validate(question: str, max_chars: int) -> str:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings | None = None, *, embedder=None, generator=None):
+    def __init__(self, settings: Settings | None = None, *, embedder=None, generator=None, reader=None):
         self.settings = settings or load_settings()
-        self._embedder, self._generator = embedder, generator
+        self._embedder, self._generator, self._reader = embedder, generator, reader
         self._index = None
         self._lock = threading.RLock()
 
@@ -92,6 +92,14 @@ class Pipeline:
         if name is None:
             self._generator = gen
         return gen
+
+    @property
+    def reader(self):
+        if self._reader is None:
+            from rag.reader import load_reader
+
+            self._reader = load_reader(self.settings)
+        return self._reader
 
     @property
     def index(self):
@@ -244,6 +252,27 @@ class Pipeline:
                 yield answer.text
                 yield answer
                 return
+        reading = None
+        if self.settings.reader != "off" and lang == "vi":
+            # the reader decides: no answer in any source -> refused, whatever the model would say; else the
+            # answer shown must hold its span (rag.reader). Vietnamese only: it was trained on Vietnamese questions.
+            t3 = time.perf_counter()
+            n, found = self.reader.best(standalone, [s.passage for s in sources])
+            timings["read"] = _ms(t3)
+            reading = {"span": found.span.text if found.span else None, "source": sources[n].article["id"],
+                       "no_answer": round(found.no_answer, 4)}
+            if not found.answers(self.reader.threshold):
+                answer = self._abstain(q, lang, hits, gen.name, timings, t0)
+                answer.reading = reading
+                yield answer.text
+                yield answer
+                return
+            verifier.span = (sources[n].n, found.span.text)
+            if self.settings.reader == "span" and (shown := verifier.from_evidence(lang)):
+                timings["first_output"] = timings["total"] = _ms(t0)
+                yield shown
+                yield Answer(q, shown, verifier.citations(), False, timings, "reader", reading=reading)
+                return
         messages = prompt.messages(q if standalone == q else standalone, sources)
         out_parts: list[str] = []
         held: list[str] = []  # connective sentences wait until a verified claim follows them
@@ -281,14 +310,12 @@ class Pipeline:
             held.clear()
         if not out_parts:  # nothing verified: whatever the model said is not shown
             answer = self._abstain(q, lang, hits, gen.name, timings, t0)
+            answer.reading = reading
             yield answer.text
             yield answer
             return
-        out_parts.extend(held)  # a trailing connective after verified claims
-        if held:
-            yield " " + " ".join(held)
-        timings["total"] = _ms(t0)
-        yield Answer(q, " ".join(out_parts), verifier.citations(), False, timings, gen.name)
+        timings["total"] = _ms(t0)  # a connective left over introduces nothing: not shown
+        yield Answer(q, " ".join(out_parts), verifier.citations(), False, timings, gen.name, reading=reading)
 
     def _abstain(self, q, lang, hits, model, timings, t0) -> Answer:
         text_ = ABSTAIN[lang]
@@ -391,6 +418,7 @@ class _Verifier:
         self.rejected: list[tuple[str, str]] = []  # (claim, why it does not answer the question)
         self.better: tuple[int, str] | None = None  # (source, candidate) its sentence ties to the question
         self.dropped_last = False  # the last factual sentence was not shown
+        self.span: tuple[int, str] | None = None  # (source, answer span) the reader found: every claim must hold it
 
     def _similarities(self, claim: str) -> dict[int, float]:
         if self.embedder is None or ground.is_vietnamese(claim):
@@ -405,8 +433,10 @@ class _Verifier:
         claim = ground.MARKER.sub("", sentence).strip()
         if not any(c.isalnum() for c in claim) or claim.endswith("?"):
             return None  # a question, often the user's own echoed back, claims nothing
-        if not ground.is_factual(claim):  # a connective ("Theo các bài báo:") is shown, never a refusal
-            return None if ground.REFUSAL.search(claim) else claim
+        if not ground.parse_markers(sentence) and not ground.is_factual(claim):
+            # a connective introducing what follows ("Theo các bài báo:") may be shown before a cited claim;
+            # anything else without a citation is not ("Hai." alone answered a how-many-days question)
+            return claim if claim.endswith(":") and not ground.REFUSAL.search(claim) else None
         shown = self._accept_claim(claim, sentence, sure)
         self.dropped_last = shown is None
         return shown
@@ -440,6 +470,9 @@ class _Verifier:
                 return None
         if sure is not None and sure < self.min_confidence:
             self.rejected.append((claim, f"the model was unsure of it ({sure:.2f})"))
+            return None
+        if self.span is not None and not holds_span(claim, self.span[1]):
+            self.rejected.append((claim, f"it does not hold the reader's answer «{self.span[1]}»"))
             return None
         markers = []
         for n in good:
@@ -504,8 +537,13 @@ class _Verifier:
         return f"The article «{title}» was published on {day:%d %B %Y} [{len(self.order)}]."
 
     def from_evidence(self, lang: str) -> str | None:
-        """The single candidate a source sentence ties to a when / how-many question, or the one the
-        evidence of a rejected claim ties to the question (a year, a fuller place), cited; or None."""
+        """The reader's span when there is one; else the single candidate a source sentence ties to a when /
+        how-many question, or the one the evidence of a rejected claim ties to the question (a year, a fuller
+        place), cited; or None."""
+        if self.span is not None:  # the reader's span, cited, when the model did not phrase it
+            n, span = self.span
+            self.dropped_last = False
+            return self._accept_claim(span[:1].upper() + span[1:], f"{span} [{n}]", None)
         if self.expected is None:
             return None
         for n, s in self.sources.items():
@@ -529,6 +567,21 @@ class _Verifier:
                          s.chunk_for(quote), quote, round(s.score, 4), a.get("also", []))
             )
         return out
+
+
+SPAN_COVERAGE = 0.8  # share of the reader's span (its syllables) a sentence must repeat to hold it
+
+
+def holds_span(claim: str, span: str) -> bool:
+    """The claim states the reader's answer: its numbers all, and most of its syllables (the model may drop
+    a title or a classifier word: "ông Lâm Đình Thắng" for "Lâm Đình Thắng")."""
+    want = text.syllables(span)
+    if not want:
+        return True
+    have = set(text.syllables(claim))
+    if not ground.numbers(span) <= ground.numbers(claim):
+        return False
+    return sum(w in have for w in want) >= SPAN_COVERAGE * len(want)
 
 
 _DEFAULT: dict[tuple, Pipeline] = {}

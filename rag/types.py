@@ -107,6 +107,7 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)  # ms: retrieve, first_token, total
     model: str = ""
     period: dict | None = None  # the date range / recency a time phrase in the question resolved to (rag.dates)
+    reading: dict | None = None  # what the trained reader found: {"span", "source" (article id), "no_answer"} (rag.reader)
 
     def to_dict(self) -> dict:
         return {
@@ -117,4 +118,5 @@ class Answer:
             "timings": self.timings,
             "model": self.model,
             "period": self.period,
+            "reading": self.reading,
         }

@@ -335,3 +335,106 @@ def test_a_claim_the_model_was_unsure_of_is_not_shown(make_pipeline, settings, f
     assert not unknown.abstained  # a backend without probabilities is not second-guessed
     off = Pipeline(dataclasses.replace(settings, min_confidence=0.0), embedder=fake_embedder, generator=Scripted(reply(0.05)))
     assert not off.ask(q).abstained
+
+
+# ------------------------------------------------------------------ the trained reader decides (rag.reader)
+
+class FakeReader:
+    """Finds `span` in the passage that holds it (no answer where none does), and records its calls."""
+
+    threshold = 0.5
+
+    def __init__(self, span: str | None, no_answer: float = 0.1):
+        self.span, self.no_answer, self.calls = span, no_answer, []
+
+    def best(self, question, passages):
+        from rag.reader import Reading, Span
+
+        self.calls.append((question, passages))
+        for n, p in enumerate(passages):
+            if self.span and self.span in p:
+                at = p.index(self.span)
+                return n, Reading(Span(at, at + len(self.span), self.span, 9.0), self.no_answer)
+        return 0, Reading(None, 0.97)
+
+
+@pytest.fixture
+def read_pipeline(settings, articles, fake_embedder):
+    """make(reader, *replies) -> (a Pipeline with the reader on, the script)."""
+    index.update(settings, articles, fake_embedder, progress=False, log=lambda m: None)
+
+    def make(reader, *replies):
+        gen = Scripted(*replies)
+        return Pipeline(settings.replace(reader="on"), embedder=fake_embedder, generator=gen, reader=reader), gen
+
+    return make
+
+
+def test_reader_no_answer_refuses_without_asking_the_model(read_pipeline):
+    p, gen = read_pipeline(FakeReader(None), "Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1].")
+    a = p.ask("Giá vàng miếng hôm nay tăng bao nhiêu?")
+    assert a.abstained and not gen.prompts  # whatever the model would have said
+    assert a.reading["span"] is None and a.reading["no_answer"] > 0.5 and "read" in a.timings
+
+
+def test_reader_unsure_span_refuses_too(read_pipeline):
+    p, _ = read_pipeline(FakeReader("1 triệu đồng", no_answer=0.8), "Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1].")
+    assert p.ask("Giá vàng miếng hôm nay tăng bao nhiêu?").abstained
+
+
+def test_a_sentence_holding_the_readers_span_is_shown_with_its_citation(read_pipeline):
+    p, gen = read_pipeline(FakeReader("1 triệu đồng"), "Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1].")
+    a = p.ask("Giá vàng miếng hôm nay tăng bao nhiêu?")
+    assert not a.abstained and "1 triệu đồng" in a.text and a.citations[0].article_id == "vang"
+    assert a.reading == {"span": "1 triệu đồng", "source": "vang", "no_answer": 0.1}
+
+
+def test_a_supported_sentence_without_the_readers_span_gives_way_to_the_span(read_pipeline):
+    # the model's sentence is in the source, but it is not the answer the reader found
+    p, _ = read_pipeline(FakeReader("1 triệu đồng"), "Nhà đầu tư lo ngại lạm phát [1].")
+    a = p.ask("Giá vàng miếng hôm nay tăng bao nhiêu?")
+    assert "lạm phát" not in a.text
+    assert a.text == "1 triệu đồng [1]." and a.citations[0].article_id == "vang" and "1 triệu đồng" in a.citations[0].quote
+
+
+def test_english_questions_keep_the_rules(read_pipeline):
+    reader = FakeReader(None)
+    p, _ = read_pipeline(reader, "Gold rose by 1 million dong per tael [1].")
+    p.ask("How much did the price of gold bars rise today?")
+    assert not reader.calls
+
+
+def test_reader_off_is_todays_behaviour(settings, articles, fake_embedder):
+    index.update(settings, articles, fake_embedder, progress=False, log=lambda m: None)
+    reader = FakeReader(None)
+    p = Pipeline(settings, embedder=fake_embedder, generator=Scripted("Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1]."), reader=reader)
+    assert not p.ask("Giá vàng miếng hôm nay tăng bao nhiêu?").abstained and not reader.calls
+
+
+@pytest.mark.parametrize("reply", ["Hai.", "Hai", "Hai. Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1].",
+                                   "Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1]. Hai."])
+@pytest.mark.parametrize("reader", [None, "1 triệu đồng"])
+def test_never_a_bare_answer(read_pipeline, make_pipeline, reply, reader):
+    """A short answer without a citation ("Hai", alone, for a how-many question) is never shown, on any path."""
+    p, _ = read_pipeline(FakeReader(reader), reply) if reader else make_pipeline(reply)
+    pieces = list(p.ask_stream("Giá vàng miếng hôm nay tăng bao nhiêu?"))
+    a = pieces[-1]
+    assert "Hai" not in a.text and "".join(pieces[:-1]) == a.text
+    if not a.abstained:
+        assert a.citations and all(ground.parse_markers(s) for s in a.text.split(". ") if s.strip(". "))
+
+
+def test_span_held_by_a_sentence():
+    from rag.pipeline import holds_span
+
+    assert holds_span("Ông Lâm Đình Thắng phát biểu khai mạc [1].", "Lâm Đình Thắng")
+    assert not holds_span("Ông Võ Minh Thành phát biểu khai mạc [1].", "Lâm Đình Thắng")
+    assert not holds_span("Top 50 thành phố [1].", "top 100 thành phố")  # a number must be the span's own
+
+
+def test_span_mode_answers_with_the_span_without_the_model(read_pipeline, settings):
+    p, gen = read_pipeline(FakeReader("1 triệu đồng"), "Nhà đầu tư lo ngại lạm phát [1].")
+    p.settings = settings.replace(reader="span")
+    a = p.ask("Giá vàng miếng hôm nay tăng bao nhiêu?")
+    assert a.text == "1 triệu đồng [1]." and a.citations[0].article_id == "vang" and not gen.prompts
+    assert a.timings["first_output"] == a.timings["total"]
