@@ -270,6 +270,8 @@ def upload_message(report: manage.AddReport) -> str:
         lines.append(f"Đã thêm {len(report.added)} bài: " + ", ".join(f"«{i}»" for i in report.added))
     if report.updated:
         lines.append(f"Đã cập nhật {len(report.updated)} bài: " + ", ".join(f"«{i}»" for i in report.updated))
+    if report.merged:
+        lines.append(f"Đã gộp {len(report.merged)} bài vào tin đã có: " + ", ".join(f"«{i}» → «{k}»" for i, k in report.merged.items()))
     if report.index:
         lines.append(f"Chỉ mục đã cập nhật: {report.index.chunks} đoạn ({report.index.embedded} đoạn mới được nhúng).")
     lines += [f"Bỏ qua (đã có trong kho): {d}" for d in report.duplicates]
@@ -474,6 +476,7 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
                 files = gr.File(label="Tệp bài báo", file_count="multiple", file_types=list(manage.UPLOAD_SUFFIXES))
                 add_btn = gr.Button("Thêm vào kho và lập chỉ mục", variant="primary")
                 urls = gr.Textbox(label="Hoặc địa chỉ trang báo, RSS hay sitemap (cách nhau bởi dấu cách)", lines=2)
+                url_count = gr.Markdown(ingest.url_field_note(settings, ""))  # the per-run cap, seen before it bites
                 url_btn = gr.Button("Tải về, thêm vào kho và lập chỉ mục")
                 status = gr.Markdown()
                 table = gr.Dataframe(
@@ -497,6 +500,7 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
         chatbot.clear(*reset, queue=False, **ui)
         add_btn.click(upload, files, [status, table, to_remove], concurrency_id="corpus", **ui)
         url_btn.click(add_urls, urls, [status, table, to_remove], concurrency_id="corpus", **ui)
+        urls.change(lambda text: ingest.url_field_note(settings, text), urls, url_count, queue=False, **ui)
         remove_btn.click(remove, to_remove, [status, table, to_remove], concurrency_id="corpus", **ui)
         demo.load(articles_view, None, [table, to_remove, status], **ui)
         demo.load(lambda: gr.Dropdown(choices=_sources_or_none()), None, source_pick, **ui)
