@@ -28,6 +28,7 @@ import json
 import os
 import re
 import threading
+from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -342,13 +343,16 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
                 question, history=history_messages(turns), top_k=int(top_k), retriever=retriever, generator=model,
                 filters=chat_filters(since, until, sources),
             )
-            for piece in stream:
-                if isinstance(piece, Answer):
-                    answer = piece
-                else:
-                    shown += piece
-                    chat[-1] = {"role": "assistant", "content": _escape_md(shown)}
-                    yield chat, turns, gr.skip()
+            # Gradio closes this generator when the tab goes away (its SSE stream drops): the pipeline's
+            # stream, and through it the model's, is closed with it, freeing the model for the next question
+            with closing(stream):
+                for piece in stream:
+                    if isinstance(piece, Answer):
+                        answer = piece
+                    else:
+                        shown += piece
+                        chat[-1] = {"role": "assistant", "content": _escape_md(shown)}
+                        yield chat, turns, gr.skip()
         except RagError as e:
             chat[-1] = {"role": "assistant", "content": f"**Lỗi:** {_escape_md(str(e))}"}
             yield chat, turns, NO_SOURCES
