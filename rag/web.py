@@ -38,7 +38,7 @@ import gradio as gr  # noqa: E402
 import uvicorn  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
-from rag import ingest, manage, models, openai_api, text  # noqa: E402
+from rag import access, ingest, manage, models, openai_api, text  # noqa: E402
 from rag.config import Settings, load_settings  # noqa: E402
 from rag.errors import InvalidSetting, RagError  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
@@ -301,7 +301,9 @@ def warm(pipeline: Pipeline, ready: threading.Event) -> None:
 # ---------------------------------------------------------------- the app
 
 
-def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Blocks:
+def build_app(pipeline: Pipeline, ready: threading.Event | None = None, *, allow_writes: bool = True) -> gr.Blocks:
+    """The chat page. allow_writes=False (a server open to the network without RAG_API_KEY, rag.access):
+    the corpus tab lists articles but refuses uploads, URLs and removals."""
     settings = pipeline.settings
     ready = ready or threading.Event()
     choices = model_choices(settings)
@@ -392,6 +394,8 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
     # --- corpus
 
     def upload(files, progress=gr.Progress(track_tqdm=True)):
+        if not allow_writes:
+            return (access.WRITES_REFUSED,) + articles_view()[:2]
         if not files:
             return ("Chưa chọn tệp nào.",) + articles_view()[:2]
         try:
@@ -406,6 +410,8 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
         return (upload_message(report),) + articles_view()[:2]
 
     def add_urls(urls: str, progress=gr.Progress(track_tqdm=True)):
+        if not allow_writes:
+            return (access.WRITES_REFUSED,) + articles_view()[:2]
         try:
             report = ingest.add_urls(settings, urls or "", embedder=pipeline.embedder, on_publish=pipeline.reload)
         except RagError as e:
@@ -415,6 +421,8 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
         return (upload_message(report),) + articles_view()[:2]
 
     def remove(article_id: str | None, progress=gr.Progress(track_tqdm=True)):
+        if not allow_writes:
+            return (access.WRITES_REFUSED,) + articles_view()[:2]
         if not article_id:
             return ("Chọn một bài để xoá.",) + articles_view()[:2]
         try:
@@ -517,6 +525,23 @@ THEME = gr.themes.Soft(
 )
 
 
+def make_server(pipeline: Pipeline, host: str = DEFAULT_HOST, ready: threading.Event | None = None,
+                port: int = DEFAULT_PORT) -> FastAPI:
+    """One ASGI app: the chat page and Gradio's API at /, the OpenAI-compatible API at /v1, behind
+    rag.access.Gate (RAG_API_KEY for everything when set; no writes on a non-loopback host without it)."""
+    settings = pipeline.settings
+    allow_writes = access.writes_allowed(host, settings.api_key)
+    demo = build_app(pipeline, ready, allow_writes=allow_writes)
+    server = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # Gradio documents its own API
+    server.include_router(openai_api.router(pipeline))  # /v1/...: OpenAI-compatible, same pipeline and models
+    gr.mount_gradio_app(
+        server, demo.queue(default_concurrency_limit=1), path="/", server_name=host, server_port=port,
+        max_file_size=manage.MAX_BYTES, show_error=True, theme=THEME, css=CSS, footer_links=["api"], ssr_mode=False,
+    )
+    server.add_middleware(access.Gate, api_key=settings.api_key, allow_writes=allow_writes)
+    return server
+
+
 def main(host: str | None = None, port: int | None = None, settings: Settings | None = None) -> int:
     """Serve the chat page and the OpenAI-compatible /v1 API (rag.openai_api) on one server until
     interrupted. host/port default to RAG_HOST/RAG_PORT, then 127.0.0.1:7860."""
@@ -524,14 +549,11 @@ def main(host: str | None = None, port: int | None = None, settings: Settings | 
     port = int(port or os.environ.get("RAG_PORT") or DEFAULT_PORT)
     pipeline = Pipeline(settings or load_settings())
     ready = threading.Event()
-    demo = build_app(pipeline, ready)
+    server = make_server(pipeline, host, ready, port)
     threading.Thread(target=warm, args=(pipeline, ready), name="warm-up", daemon=True).start()
-    server = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # Gradio documents its own API
-    server.include_router(openai_api.router(pipeline))  # /v1/...: OpenAI-compatible, same pipeline and models
-    gr.mount_gradio_app(
-        server, demo.queue(default_concurrency_limit=1), path="/", server_name=host, server_port=port,
-        max_file_size=manage.MAX_BYTES, show_error=True, theme=THEME, css=CSS, footer_links=["api"], ssr_mode=False,
-    )
+    if not access.writes_allowed(host, pipeline.settings.api_key):
+        print(f"{host} is not a loopback address and RAG_API_KEY is not set: uploads, URLs and removals are off",
+              flush=True)
     print(f"Serving the chat on http://{host}:{port}/ and the OpenAI-compatible API on http://{host}:{port}/v1", flush=True)
     uvicorn.run(server, host=host, port=port, log_level="warning")
     return 0
