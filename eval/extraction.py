@@ -87,7 +87,8 @@ def main(argv=None) -> int:
     # the whole path: served, fetched through a sitemap, extracted, cleaned, chunked, indexed
     with tempfile.TemporaryDirectory() as tmp, NewsSite() as site:
         settings = Settings(corpus_dir=Path(tmp) / "corpus", index_dir=Path(tmp) / "index", cache_dir=Path(tmp) / "cache",
-                            embedder="fake-hash", embed_dim=64, fetch_delay=0.0)
+                            embedder="fake-hash", embed_dim=64, fetch_delay=0.0,
+                            fetch_allow_private=True)  # the site is on 127.0.0.1
         for p in pages:
             site.html(p.path, p.html)
         site.xml("/sitemap.xml", sitemap([(site.url + p.path, p.story.date) for p in pages]))

@@ -71,7 +71,7 @@ def cmd_index(args) -> int:
     settings = _settings(args)
     signatures = dedup_cache(settings) if settings.dedup_threshold else None
     loaded = corpus.load_corpus(
-        settings.corpus_dir, settings.dedup_threshold, signatures, max_article_chars=settings.max_article_chars
+        settings.corpus_dir, settings.dedup_threshold, signatures, **corpus.limits(settings)
     )
     for err in loaded.errors:
         say(f"skipped {err}", err=True)
@@ -383,7 +383,7 @@ def cmd_add(args) -> int:
         _print_json({k: v for k, v in report.__dict__.items() if k != "index"})
     else:
         print("\n".join(report.lines()))
-    return 1 if report.errors and not report.added else 0
+    return 1 if report.failed else 0
 
 
 def cmd_watch(args) -> int:
@@ -394,9 +394,9 @@ def cmd_watch(args) -> int:
     except ValueError as e:
         print(f"error: --every: {e}", file=sys.stderr)
         return 2
-    ingest.watch(_settings(args), args.feeds, every=every, iterations=1 if args.once else args.iterations, kind=_kind(args),
-                 limit=args.limit)
-    return 0
+    reports = ingest.watch(_settings(args), args.feeds, every=every, iterations=1 if args.once else args.iterations,
+                           kind=_kind(args), limit=args.limit)
+    return 1 if reports and reports[-1].failed else 0  # the last poll did not do its job: say so to cron, systemd
 
 
 # ------------------------------------------------------------------ serve

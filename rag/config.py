@@ -89,6 +89,7 @@ class Settings:
 
     # reading articles
     max_article_chars: int = setting(1_000_000, min=1_000, max=1_000_000_000)  # a longer article is skipped, reported
+    max_file_bytes: int = setting(10_000_000, min=1_000, max=10_000_000_000)  # a bigger .html/.md/.txt file is skipped before it is parsed (JSON Lines are read a line at a time)
 
     # storage (rag/store.py): local files, or a Milvus server (pip install '.[scale]')
     store: str = "local"  # local | milvus
@@ -127,6 +128,9 @@ class Settings:
     fetch_delay: float = setting(1.0, min=0.0, max=3600.0)  # seconds between requests to one host (a longer robots.txt Crawl-delay wins)
     fetch_max_bytes: int = setting(5_000_000, min=1_000, max=1_000_000_000)  # a bigger response is refused
     fetch_max_redirects: int = setting(5, min=0, max=30)
+    fetch_max_seconds: float = setting(60.0, min=0.1, max=3600.0)  # one response in total (headers and body), whatever the per-read timeouts
+    fetch_allow_private: bool = False  # RAG_FETCH_ALLOW_PRIVATE=1: also fetch from loopback/private/link-local... addresses (rag.netpolicy); off: strangers' URLs cannot reach this machine's network
+    crawl_max_urls: int = setting(500, min=1, max=1_000_000)  # URLs one add/watch run (or one chat request) fetches at most: pages, feeds, sitemaps, their children
 
     # news: near-duplicate stories (rag.dedup) and time in questions (rag.dates)
     dedup_threshold: float = setting(0.5, min=0.0, max=1.0)  # MinHash Jaccard above which two texts are one story (eval/RESULTS.md); 0: off
@@ -134,6 +138,10 @@ class Settings:
 
     # serving
     api_key: str = dataclasses.field(default="", repr=False)  # RAG_API_KEY: Bearer key required by /v1/* (rag.openai_api)
+    max_waiting: int = setting(8, min=0, max=10_000)  # /v1 questions that may wait while one is answered; more get 503
+    api_max_body_bytes: int = setting(1_000_000, min=1_000, max=1_000_000_000)  # a bigger /v1 request body gets 413
+    api_max_messages: int = setting(100, min=1, max=100_000)  # messages in one /v1 chat request; more get 400
+    api_max_chars: int = setting(100_000, min=1_000, max=100_000_000)  # text of all its messages together; more get 400
 
     def __post_init__(self):
         if self.home is None:  # resolved only when needed: explicit folders never seed the user data folder

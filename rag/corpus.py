@@ -12,7 +12,8 @@ Formats:
 
 Files are untrusted: YAML aliases are refused (a few hundred bytes of them expand to gigabytes),
 control characters are stripped from text and metadata, an article longer than
-`Settings.max_article_chars` is skipped, and any failure while reading one file (or one jsonl line),
+`Settings.max_article_chars` is skipped, an .html/.md/.txt file bigger than `Settings.max_file_bytes` is
+skipped before it is read (a 20 MB one-line page costs minutes and gigabytes in the HTML parser), and any failure while reading one file (or one jsonl line),
 whatever its exception, is reported as a skip of that file while the others are read.
 """
 from __future__ import annotations
@@ -49,7 +50,8 @@ _FIELDS = ("id", "title", "date", "source", "url", "language")  # the rest of an
 _HEADER_LINES = 5  # non-empty lines at the top of a body searched for a page header with the date
 _TITLE_MAX = 150  # characters; a longer first line is a paragraph: shorten it for the title, keep it in the text
 _METADATA_DEPTH = 20  # nesting levels of metadata kept; deeper is an attack or an error, not news metadata
-MAX_CHARS = Settings.max_article_chars  # the default of load_file / load_corpus
+MAX_CHARS = Settings.max_article_chars  # the defaults of load_file / load_corpus
+MAX_FILE_BYTES = Settings.max_file_bytes
 
 _ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 _DMY_DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
@@ -85,10 +87,17 @@ def parse_date(value) -> str | None:
         return None
 
 
-def load_file(path: Path, near_duplicates: float | None = None, *, max_article_chars: int = MAX_CHARS) -> list[Article]:
+def limits(settings: Settings) -> dict:
+    """The size limits of `settings` as keyword arguments of load_file / load_corpus."""
+    return {"max_article_chars": settings.max_article_chars, "max_file_bytes": settings.max_file_bytes}
+
+
+def load_file(
+    path: Path, near_duplicates: float | None = None, *, max_article_chars: int = MAX_CHARS, max_file_bytes: int = MAX_FILE_BYTES
+) -> list[Article]:
     """The articles of one file. Strict: raises ArticleError for a bad file, or for the first bad
     line of a jsonl file. Duplicates are dropped (see load_corpus); warnings are logged."""
-    collector = _Collector(max_article_chars, near_duplicates)
+    collector = _Collector(max_article_chars, near_duplicates, max_file_bytes=max_file_bytes)
     collector.add_file(Path(path))
     for warning in collector.result.warnings:
         log.warning(warning)
@@ -99,7 +108,7 @@ def load_file(path: Path, near_duplicates: float | None = None, *, max_article_c
 
 def load_corpus(
     path: Path | list[Path], near_duplicates: float | None = None, signature_cache=None, *,
-    max_article_chars: int = MAX_CHARS,
+    max_article_chars: int = MAX_CHARS, max_file_bytes: int = MAX_FILE_BYTES,
 ) -> LoadResult:
     """Every article under a directory (recursively, sorted; hidden files and README.* skipped),
     in a file, or in a list of files. Never raises for a bad file: it is listed in `errors`.
@@ -108,7 +117,7 @@ def load_corpus(
     threshold, see rag.dedup) nearly the same, is kept once: the first copy stays, and the others'
     title, source, URL and date are added to its `also` list, so citations name every source.
     `signature_cache` (rag.dedup.open_cache) keeps the texts' MinHash signatures between runs."""
-    collector = _Collector(max_article_chars, near_duplicates, signature_cache)
+    collector = _Collector(max_article_chars, near_duplicates, signature_cache, max_file_bytes=max_file_bytes)
     for file in _corpus_files([Path(p) for p in path] if isinstance(path, list) else [Path(path)], collector):
         collector.add_file(file)
     if collector.near is not None:
@@ -137,6 +146,28 @@ def write_article(article: Article, directory: Path) -> Path:
     target = directory / article_filename(article.id)
     atomic_write(target, f"---\n{header}---\n\n{article.text}\n".encode("utf-8"))
     return target
+
+
+def load_state(path: Path, valid: Callable[[object], bool], what: str) -> tuple[dict, str | None]:
+    """A small JSON state file (a dict) and a warning, or ({}, None) if there is none. One that is
+    unreadable or of the wrong shape is not a reason to stop: it is moved aside to `<name>.bad` and
+    ({}, warning) comes back, so the run starts afresh and says so."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if isinstance(data, dict) and valid(data):
+            return data, None
+        problem = "not of the expected shape"
+    except FileNotFoundError:
+        return {}, None
+    except (OSError, ValueError) as e:
+        problem = f"unreadable ({e})"
+    aside = Path(path).with_name(Path(path).name + ".bad")
+    try:
+        os.replace(path, aside)
+    except OSError:
+        aside = None
+    kept = f"; the old file is kept as {aside.name}" if aside else ""
+    return {}, f"{path}: {what} {problem}, starting afresh{kept}"
 
 
 def atomic_write(target: Path, data: bytes) -> None:
@@ -207,8 +238,10 @@ def _supported() -> str:
 class _Collector:
     """Accumulates a LoadResult: keeps the first copy of each text and refuses reused ids."""
 
-    def __init__(self, max_chars: int, near_duplicates: float | None = None, signature_cache=None) -> None:
-        self.max_chars = max_chars
+    def __init__(
+        self, max_chars: int, near_duplicates: float | None = None, signature_cache=None, *, max_file_bytes: int = MAX_FILE_BYTES
+    ) -> None:
+        self.max_chars, self.max_file_bytes = max_chars, max_file_bytes
         self.result = LoadResult()
         self._ids: dict[str, tuple[str, str | None]] = {}  # id -> (text digest, where it came from)
         self._texts: dict[str, str] = {}  # text digest -> id
@@ -227,6 +260,8 @@ class _Collector:
                 raise ArticleError(path, why)
             if path.exists() and not path.is_file():  # reading a pipe would wait forever
                 raise ArticleError(path, "not a regular file")
+            if kind != "jsonl" and path.is_file() and (size := path.stat().st_size) > self.max_file_bytes:  # before a byte is parsed
+                raise ArticleError(path, f"file is {size:,} bytes; the limit is {self.max_file_bytes:,} (setting RAG_MAX_FILE_BYTES)")
             if kind == "jsonl":
                 items = _read_jsonl(path, self._warn, self.max_chars)
             else:

@@ -11,6 +11,9 @@ without reading it all, and connect/read timeouts are per step. Per URL:
   back as `Fetched.not_modified` with no body; the caller commits new validators (`FetchState.remember`)
   only once it has used the body, so a failure after the download is retried next time;
 - timeouts, connection errors, 429 and 5xx are retried with exponential backoff;
+- every URL, redirect and connection goes through `rag.netpolicy` (no loopback, private, link-local...
+  addresses unless RAG_FETCH_ALLOW_PRIVATE=1; the connection is made to the address that was checked);
+- one response gets `fetch_max_seconds` in total and `fetch_max_bytes`, whatever the per-read timeouts;
 - anything else (4xx, a disallowed path, too big, wrong content type, too many redirects or a loop)
   raises FetchError for that URL only.
 """
@@ -25,14 +28,16 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from rag import netpolicy
 from rag.config import Settings
-from rag.corpus import atomic_write
+from rag.corpus import atomic_write, load_state
 from rag.errors import FetchError
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 XML_TYPES = ("application/rss+xml", "application/atom+xml", "application/xml", "text/xml", "application/rdf+xml")
 _REDIRECTS = (301, 302, 303, 307, 308)
 _RETRY_STATUS = (429, 500, 502, 503, 504)
+_REFUSED = "refused: "  # how a fetch-policy refusal (rag.netpolicy) starts
 _MAX_RETRY_AFTER = 60.0  # seconds; a longer Retry-After is treated as a failure, not waited for
 
 
@@ -57,12 +62,8 @@ class FetchState:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        try:
-            self.validators: dict[str, dict] = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            self.validators = {}
-        except (OSError, ValueError) as e:
-            raise FetchError(str(self.path), f"fetch state is unreadable ({e}); delete it to start afresh") from None
+        self.validators: dict[str, dict]
+        self.validators, self.warning = load_state(self.path, _valid_validators, "fetch state")
 
     def headers(self, url: str) -> dict[str, str]:
         v = self.validators.get(url, {})
@@ -91,10 +92,13 @@ class Fetcher:
         self._robots: dict[str, urllib.robotparser.RobotFileParser] = {}
         self._robots_failed: dict[str, str] = {}  # origin -> why its robots.txt could not be read
         self._last: dict[str, float] = {}  # host -> when its last request started
+        self._overran = False  # the last request ran past fetch_max_seconds
         self._client = httpx.Client(
             headers={"User-Agent": settings.user_agent},
             timeout=httpx.Timeout(settings.fetch_timeout),
             follow_redirects=False,
+            transport=_guarded_transport(settings.fetch_allow_private),
+            trust_env=False,  # an environment proxy would connect for us, to addresses the policy never saw
         )
 
     def __enter__(self) -> "Fetcher":
@@ -108,7 +112,7 @@ class Fetcher:
 
     def get(self, url: str, accept: tuple[str, ...] = HTML_TYPES + XML_TYPES) -> Fetched:
         """GET `url` following redirects; raises FetchError with the reason. `accept`: media types allowed."""
-        _check_url(url)
+        self._check_url(url)
         current, seen = url, [url]
         conditional = self.state.headers(url) if self.state else {}
         for _ in range(self.settings.fetch_max_redirects + 1):
@@ -116,7 +120,7 @@ class Fetcher:
             response = self._request(current, conditional if current == url else {})
             if response.status_code in _REDIRECTS and "location" in response.headers:
                 target = urljoin(current, response.headers["location"])
-                _check_url(target, url)
+                self._check_url(target, url)
                 if target in seen:
                     raise FetchError(url, "redirect loop: " + " → ".join(seen + [target]))
                 seen.append(target)
@@ -139,7 +143,11 @@ class Fetcher:
                     return response
                 problem = f"HTTP {response.status_code}"
                 retry_after = _retry_after(response.headers.get("retry-after"))
+            except netpolicy.Refused as e:  # from the connection itself: the name resolved differently
+                raise FetchError(url, _REFUSED + e.reason) from None
             except httpx.TimeoutException:
+                if self._overran:
+                    raise FetchError(url, f"took longer than {s.fetch_max_seconds:g} s in total (RAG_FETCH_MAX_SECONDS)") from None
                 problem = f"timed out (no response within {s.fetch_timeout:g} s)"
             except httpx.TransportError as e:
                 problem = f"connection failed: {e or type(e).__name__}"
@@ -150,6 +158,16 @@ class Fetcher:
 
     def _read(self, url: str, headers: dict[str, str]) -> _Response:
         cap = self.settings.fetch_max_bytes
+        deadline = time.monotonic() + self.settings.fetch_max_seconds
+        self._overran = False
+        token = netpolicy.DEADLINE.set(deadline)
+        try:
+            return self._read_within(url, headers, cap)
+        finally:
+            netpolicy.DEADLINE.reset(token)
+            self._overran = time.monotonic() >= deadline
+
+    def _read_within(self, url: str, headers: dict[str, str], cap: int) -> _Response:
         with self._client.stream("GET", url, headers=headers) as r:
             declared = r.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > cap:
@@ -187,10 +205,21 @@ class Fetcher:
                 self._sleep(wait)
         self._last[host] = self._clock()
 
+    def _check_url(self, url: str, asked: str | None = None) -> None:
+        """http(s) and an address the policy allows; `asked`: the URL asked for, when `url` is a redirect."""
+        try:
+            netpolicy.check_url(url, self.settings.fetch_allow_private)
+        except netpolicy.Refused as e:
+            reason = "not an http(s) URL" if e.reason == "not an http(s) URL" else _REFUSED + e.reason
+            raise FetchError(asked or url, f"redirects to {url}, {reason}" if asked else reason) from None
+
     def _check_robots(self, url: str, asked: str) -> None:
         origin = _origin(url)
         if origin not in self._robots:
-            self._robots[origin] = self._load_robots(origin)
+            try:
+                self._robots[origin] = self._load_robots(origin)
+            except FetchError as e:  # the policy refused the connection: that, not robots.txt, is the reason
+                raise FetchError(asked, e.reason) from None
         if origin in self._robots_failed:
             raise FetchError(asked, f"robots.txt of {origin} could not be read ({self._robots_failed[origin]}), so nothing there is fetched")
         if not self._robots[origin].can_fetch(self.settings.user_agent, url):
@@ -201,6 +230,8 @@ class Fetcher:
         try:
             r = self._request(origin + "/robots.txt", {})
         except FetchError as e:  # unreachable: assume complete disallow (RFC 9309 2.3.1.4)
+            if e.reason.startswith(_REFUSED):
+                raise
             self._robots_failed[origin] = e.reason
             return parser
         if r.status_code >= 500:
@@ -220,10 +251,21 @@ class _Response:
     body: bytes
 
 
-def _check_url(url: str, asked: str | None = None) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise FetchError(asked or url, f"redirects to {url}, not an http(s) URL" if asked else "not an http(s) URL")
+def _guarded_transport(allow_private: bool) -> httpx.HTTPTransport:
+    """httpx's transport with its connection pool on netpolicy.GuardedBackend. httpx has no public
+    parameter for httpcore's network backend; the pool reads this attribute for every new connection
+    (tests/test_fetch_policy.py fails if a release changes that)."""
+    transport = httpx.HTTPTransport()
+    transport._pool._network_backend = netpolicy.GuardedBackend(allow_private)
+    return transport
+
+
+def _valid_validators(data: dict) -> bool:
+    """{url: {"etag": str | None, "last_modified": str | None}}, as FetchState.remember writes it."""
+    return all(
+        isinstance(url, str) and isinstance(v, dict) and all(isinstance(v.get(k), (str, type(None))) for k in ("etag", "last_modified"))
+        for url, v in data.items()
+    )
 
 
 def _origin(url: str) -> str:

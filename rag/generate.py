@@ -58,7 +58,8 @@ class LlamaCppGenerator:
     evaluates the rest of its prompt in one batch after it. Same prompt, same computation, same
     answer; and the fixed system prompt is still never processed twice.
 
-    A stream holds the model until it is read to the end or closed: close abandoned streams."""
+    A stream holds the model until it is read to the end or closed: close abandoned streams (the pipeline
+    does, and the servers close the pipeline's stream when their client goes away)."""
 
     def __init__(self, model_path: Path, *, n_ctx: int = 4096, n_threads: int = 0, name: str | None = None):
         self.model_path = Path(model_path)
@@ -132,20 +133,29 @@ class LlamaCppGenerator:
             probs.append(float(1.0 / np.exp(logits - top, dtype=np.float64).sum()))
             return logits
 
-        with self._run_lock:
+        self._run_lock.acquire()
+        chunks = None
+        try:
             self._pin_prefix(llm, messages)
+            chunks = llm.create_chat_completion(
+                messages, stream=True, temperature=0, max_tokens=max_tokens, stop=stop or [],
+                logits_processor=LogitsProcessorList([top_probability]),
+            )
+            for chunk in chunks:
+                piece = chunk["choices"][0]["delta"].get("content")
+                if piece:
+                    yield Piece(piece, probs)
+                    probs.clear()
+        except ValueError as e:  # e.g. "Requested tokens (5000) exceed context window of 4096"
+            raise BackendError(f"{self.name}: {e}") from e
+        finally:
+            # closing this stream (a reader that went away) lands here: stop llama.cpp's token loop
+            # (its own generator) now, then free the model for the next question
             try:
-                chunks = llm.create_chat_completion(
-                    messages, stream=True, temperature=0, max_tokens=max_tokens, stop=stop or [],
-                    logits_processor=LogitsProcessorList([top_probability]),
-                )
-                for chunk in chunks:
-                    piece = chunk["choices"][0]["delta"].get("content")
-                    if piece:
-                        yield Piece(piece, probs)
-                        probs.clear()
-            except ValueError as e:  # e.g. "Requested tokens (5000) exceed context window of 4096"
-                raise BackendError(f"{self.name}: {e}") from e
+                if chunks is not None:
+                    chunks.close()
+            finally:
+                self._run_lock.release()
 
 
 class TransformersGenerator:

@@ -27,21 +27,34 @@ from rag.fetch import HTML_TYPES, Fetched, Fetcher, FetchState
 
 KINDS = ("auto", "page", "feed", "sitemap")
 _MAX_SITEMAP_DEPTH = 2  # a sitemap index of sitemap indexes, no deeper
+# pages parsed before they are written and indexed: a killed run loses at most these, and each write
+# re-reads the corpus folder and updates the index, so one per page would make a long crawl quadratic
+_SAVE_EVERY = 10
 
 
 @dataclass
 class IngestReport(manage.AddReport):
     unchanged: list[str] = field(default_factory=list)  # URLs not modified since the last fetch
     seen: int = 0  # feed/sitemap links skipped because they were added before
+    warnings: list[str] = field(default_factory=list)  # e.g. a state file reset
+    fetched: int = 0  # URLs requested (pages, feeds, sitemaps), at most Settings.crawl_max_urls
+
+    @property
+    def failed(self) -> bool:
+        """Nothing came in and something went wrong: the run did not do its job (exit status 1)."""
+        return bool(self.errors) and not (self.added or self.updated or self.merged)
 
     def lines(self) -> list[str]:
-        out = [f"added {a}" for a in self.added]
+        out = [f"warning {w}" for w in self.warnings]
+        out += [f"added {a}" for a in self.added]
+        out += [f"merged {a} into {kept} (the same story)" for a, kept in self.merged.items()]
         out += [f"updated {a}" for a in self.updated]
         out += [f"unchanged {u}" for u in self.unchanged]
         out += [f"duplicate {d}" for d in self.duplicates]
         out += [f"error {e}" for e in self.errors]
-        summary = f"{len(self.added)} added, {len(self.updated)} updated, {len(self.duplicates)} duplicates, {len(self.errors)} errors"
-        summary += f", {len(self.unchanged)} unchanged, {self.seen} links seen before"
+        summary = (f"{len(self.added)} added, {len(self.merged)} merged into existing stories, {len(self.updated)} updated, "
+                   f"{len(self.duplicates)} duplicates, {len(self.errors)} errors")
+        summary += f", {len(self.unchanged)} unchanged, {self.seen} links seen before, {self.fetched} URLs fetched"
         return out + [summary]
 
 
@@ -51,12 +64,10 @@ class SeenLinks:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        try:
-            self.links: dict[str, str | None] = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            self.links = {}
-        except (OSError, ValueError) as e:
-            raise RagError(f"{self.path}: unreadable ({e}); delete it to take every link in again") from None
+        self.links: dict[str, str | None]
+        self.links, self.warning = corpus.load_state(
+            self.path, lambda d: all(isinstance(k, str) and isinstance(v, (str, type(None))) for k, v in d.items()), "seen links"
+        )
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,21 +91,31 @@ def add(
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     batch = _Batch(IngestReport(), SeenLinks(settings.index_dir / "seen-links.json"), log, limit)
+    batch.report.warnings += [batch.seen.warning] if batch.seen.warning else []
     paths = [Path(s) for s in sources if "://" not in s]
     batch.parsed.extend(manage.read_files(settings, [p for p in paths if not p.is_dir()], batch.report))
     for folder in (p for p in paths if p.is_dir()):
-        _read_folder(folder, batch, settings.max_article_chars)
+        _read_folder(folder, batch, settings)
     urls = [s for s in sources if "://" in s]
     state = FetchState(settings.index_dir / "fetch-state.json") if urls else None
+    batch.report.warnings += [state.warning] if state is not None and state.warning else []
+
+    def flush() -> None:  # what is parsed so far into the corpus and index, its links and validators saved
+        if batch.parsed:
+            manage.add_articles(settings, batch.parsed, embedder=embedder, report=batch.report, on_publish=on_publish)
+            batch.parsed.clear()
+        if state is not None:
+            batch.commit_pages(state)
+
+    batch.flush, batch.budget = flush, settings.crawl_max_urls
     if urls:
         with Fetcher(settings, state) as f:
             for url in urls:
                 log(f"fetching {url}")
                 batch.take_url(f, url, kind)
-    if batch.parsed:
-        manage.add_articles(settings, batch.parsed, embedder=embedder, report=batch.report, on_publish=on_publish)
+    flush()
     if state is not None:
-        batch.commit(state)
+        batch.commit_feeds(state)
     return batch.report
 
 
@@ -106,6 +127,13 @@ def add_urls(settings: Settings, text: str, *, embedder=None, on_publish: Callab
     report = add(settings, urls, embedder=embedder, on_publish=on_publish) if urls else IngestReport()
     report.errors += [f"{w}: not an http(s) URL" for w in words if w not in urls]
     return report
+
+
+def url_field_note(settings: Settings, text: str) -> str:
+    """What the chat shows under its URL field: how many addresses it holds against the per-run cap."""
+    n = sum(w.lower().startswith(("http://", "https://")) for w in (text or "").split())
+    over = " — vượt giới hạn, phần còn lại để lần sau" if n > settings.crawl_max_urls else ""
+    return f"{n} địa chỉ / tối đa {settings.crawl_max_urls} địa chỉ được tải mỗi lần{over}"
 
 
 def watch(
@@ -121,7 +149,8 @@ def watch(
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[IngestReport]:
     """Poll the feeds every `every` seconds and add new items; `iterations`: stop after that many polls
-    (None: until interrupted). A restart picks up where it stopped (seen links, validators on disk)."""
+    (None: until interrupted). A restart picks up where it stopped (seen links, validators on disk).
+    One report per poll; a poll that raised gets one with just that error."""
     reports = []
     n = 0
     while iterations is None or n < iterations:
@@ -132,6 +161,7 @@ def watch(
             report = add(settings, feed_urls, kind=kind, limit=limit, embedder=embedder, log=log)
         except RagError as e:  # e.g. the index is locked or broken: say so, poll again next time
             log(f"poll {n} failed: {e}")
+            reports.append(IngestReport(errors=[f"poll {n} failed: {e}"]))
             continue
         for line in report.lines():
             log(line)
@@ -153,9 +183,9 @@ def parse_every(value: str) -> float:
 # ------------------------------------------------------------------ internals
 
 
-def _read_folder(folder: Path, batch: _Batch, max_chars: int) -> None:
+def _read_folder(folder: Path, batch: _Batch, settings: Settings) -> None:
     """Every article file under `folder`, read as the corpus reader reads the corpus folder."""
-    loaded = corpus.load_corpus(folder, max_article_chars=max_chars)
+    loaded = corpus.load_corpus(folder, **corpus.limits(settings))
     batch.report.errors.extend(f"{manage._name(e.path)}: {e.reason}" for e in loaded.errors)
     batch.report.duplicates.extend(f"{manage._name(where)}: same text as {kept!r} in {folder}" for where, kept in loaded.duplicates)
     batch.parsed.extend((a.path, [a]) for a in loaded.articles)
@@ -171,11 +201,14 @@ class _Batch:
     pages: dict[str, tuple[Fetched, str | None, str | None]] = field(default_factory=dict)  # id -> (page, link, feed)
     feeds: dict[str, Fetched] = field(default_factory=dict)  # feed/sitemap URL -> its response
     failed_feeds: set[str] = field(default_factory=set)  # feeds with a link that failed: fetch them in full next time
+    budget: int = 500  # URLs this run may still fetch (Settings.crawl_max_urls)
+    requested: set[str] = field(default_factory=set)  # URLs fetched this run: each once, however often it is listed
+    flush: Callable[[], None] = lambda: None  # saves the pages parsed so far (set by `add`)
 
-    def commit(self, state: FetchState) -> None:
-        """After the corpus write: what is in the corpus now (added, or there already) is done with, its
+    def commit_pages(self, state: FetchState) -> None:
+        """After a corpus write: what is in the corpus now (added, or there already) is done with, its
         validators and links are kept; a feed with a link that did not make it is fetched in full next time."""
-        taken = set(self.report.added + self.report.updated) | {d.split(": ", 1)[0] for d in self.report.duplicates}
+        taken = set(self.report.added + self.report.updated) | set(self.report.merged) | {d.split(": ", 1)[0] for d in self.report.duplicates}
         for article_id, (page, link, feed) in self.pages.items():
             if article_id in taken or page.url in taken:
                 state.remember(page)
@@ -183,12 +216,36 @@ class _Batch:
                     self.seen.links[link] = article_id
             elif feed:
                 self.failed_feeds.add(feed)
+        self.pages.clear()
+        self.seen.save()
+
+    def commit_feeds(self, state: FetchState) -> None:
+        """At the end of the run only: a feed's validators say 'all of it was taken in' (a 304 next time)."""
         for url, fetched in self.feeds.items():
             if url not in self.failed_feeds:
                 state.remember(fetched)
-        self.seen.save()
 
-    def take_url(self, fetcher: Fetcher, url: str, kind: str, depth: int = 0) -> None:
+    def claim(self, url: str, feed_url: str | None = None) -> bool:
+        """Whether to fetch `url` now: not if it was fetched already this run, nor past the run's URL cap
+        (then its feed is fetched in full next time, and the rest waits for that run)."""
+        if url in self.requested:
+            return False
+        if self.budget <= 0:
+            if self.budget == 0:
+                self.report.errors.append(f"{url}: stopped at the cap of {len(self.requested)} URLs per run "
+                                          "(RAG_CRAWL_MAX_URLS); the rest next run")
+                self.budget -= 1  # said once
+            if feed_url:
+                self.failed_feeds.add(feed_url)
+            return False
+        self.requested.add(url)
+        self.budget -= 1
+        self.report.fetched += 1
+        return True
+
+    def take_url(self, fetcher: Fetcher, url: str, kind: str, depth: int = 0, parent: str | None = None) -> None:
+        if not self.claim(url, parent):
+            return
         try:
             fetched = fetcher.get(url)
         except FetchError as e:
@@ -211,7 +268,7 @@ class _Batch:
         if found == "sitemapindex":
             for entry in entries:
                 if depth < _MAX_SITEMAP_DEPTH:
-                    self.take_url(fetcher, entry.url, "sitemap", depth + 1)
+                    self.take_url(fetcher, entry.url, "sitemap", depth + 1, url)
             return
         fresh = [e for e in entries if e.url not in self.seen.links]
         self.report.seen += len(entries) - len(fresh)
@@ -224,6 +281,8 @@ class _Batch:
             self._take_link(fetcher, entry, url)
 
     def _take_link(self, fetcher: Fetcher, entry: feeds.Entry, feed_url: str) -> None:
+        if not self.claim(entry.url, feed_url):
+            return
         try:
             page = fetcher.get(entry.url, accept=HTML_TYPES)
         except FetchError as e:
@@ -257,4 +316,6 @@ class _Batch:
             return False
         self.parsed.append((url, [article]))
         self.pages[article.id] = (fetched, url if entry else None, feed_url)
+        if len(self.parsed) >= _SAVE_EVERY:
+            self.flush()
         return True

@@ -36,6 +36,7 @@ class AddReport:
     updated: list[str] = field(default_factory=list)  # ids of web pages taken in before whose text has changed
     errors: list[str] = field(default_factory=list)  # "<file name>: <reason>", nothing of that file written
     duplicates: list[str] = field(default_factory=list)  # "<file name>: <reason>" for articles already there
+    merged: dict[str, str] = field(default_factory=dict)  # written, but indexed as another telling of a story already there: id -> that story's id
     index: index_mod.IndexReport | None = None  # None when nothing was added
 
 
@@ -69,18 +70,19 @@ def _step(progress: Progress | None, fraction: float, desc: str) -> None:
 
 def _reindex(
     settings: Settings, embedder, progress: Progress | None, embed: set[str], on_publish: Callable[[], object] | None
-) -> index_mod.IndexReport:
-    """index.update over the whole corpus folder, embedding only the articles in `embed` (caller holds _LOCK)."""
+) -> tuple[index_mod.IndexReport, corpus.LoadResult]:
+    """index.update over the whole corpus folder, embedding only the articles in `embed` (caller holds _LOCK);
+    also what the corpus reader made of the folder (which files it merged into which stories)."""
     from rag.embed import load_embedder, open_cache
 
     from rag.dedup import open_cache as dedup_cache
 
     signatures = dedup_cache(settings) if settings.dedup_threshold else None
     loaded = corpus.load_corpus(
-        settings.corpus_dir, settings.dedup_threshold, signatures, max_article_chars=settings.max_article_chars
+        settings.corpus_dir, settings.dedup_threshold, signatures, **corpus.limits(settings)
     )
     _step(progress, 0.3, f"Đang lập chỉ mục {len(loaded.articles)} bài báo…")
-    return store.update(
+    updated = store.update(
         settings,
         loaded.articles,
         embedder if embedder is not None else load_embedder(settings),
@@ -91,6 +93,7 @@ def _reindex(
         embed_only=embed,
         on_publish=on_publish,
     )
+    return updated, loaded
 
 
 def add_files(
@@ -121,7 +124,7 @@ def read_files(
         _step(progress, 0.1 * i / max(len(paths), 1), f"Đang đọc {path.name}…")
         try:
             _check_upload(path, max_bytes)
-            parsed.append((path, corpus.load_file(path, max_article_chars=settings.max_article_chars)))
+            parsed.append((path, corpus.load_file(path, **corpus.limits(settings))))
         except ArticleError as e:
             report.errors.append(f"{_name(e.path)}: {e.reason}")
     return parsed
@@ -142,7 +145,7 @@ def add_articles(
     an article written here before: its new text replaces the old (`updated`)."""
     report = report or AddReport()
     with _LOCK:
-        existing = corpus.load_corpus(settings.corpus_dir, max_article_chars=settings.max_article_chars)
+        existing = corpus.load_corpus(settings.corpus_dir, **corpus.limits(settings))
         ids = {a.id for a in existing.articles}
         texts = {_text_key(a): a.id for a in existing.articles}
         urls = {a.url: a.id for a in existing.articles if a.url}  # a web page keeps its id: same URL, same article
@@ -174,11 +177,20 @@ def add_articles(
         if not new and not changed:
             return report
         _step(progress, 0.2, f"Đang lưu {len(new) + len(changed)} bài báo…")
+        written: dict[str, str] = {}  # file -> id
         for articles, ids_out in ((new, report.added), (changed, report.updated)):
             for a in articles:
-                corpus.write_article(a, settings.corpus_dir)
+                written[str(corpus.write_article(a, settings.corpus_dir))] = a.id
                 ids_out.append(a.id)
-        report.index = _reindex(settings, embedder, progress, set(report.added + report.updated), on_publish)
+        report.index, loaded = _reindex(settings, embedder, progress, set(report.added + report.updated), on_publish)
+        # a new article the reader took for a story already there is not an added one (rag.dedup); the
+        # reader keeps the first file in name order, which may be the new one, with the old one merged into it
+        old = {str(path): article_id for article_id, path in files.items()}
+        for where, kept in loaded.near_duplicates:
+            new_id, story = (written.get(str(where)), kept) if str(where) in written else (kept, old.get(str(where)))
+            if new_id in report.added and story and story != new_id:
+                report.added.remove(new_id)
+                report.merged[new_id] = story
     _step(progress, 1.0, "Xong")
     return report
 
@@ -204,7 +216,7 @@ def remove_article(
     """Delete the article (and any identical copies the reader skipped) from the corpus folder, then
     update the index. A .jsonl file loses just that line; a Markdown/text file is deleted."""
     with _LOCK:
-        loaded = corpus.load_corpus(settings.corpus_dir, max_article_chars=settings.max_article_chars)
+        loaded = corpus.load_corpus(settings.corpus_dir, **corpus.limits(settings))
         article = next((a for a in loaded.articles if a.id == article_id), None)
         if article is None:
             raise ArticleNotFound(f"no article with id {article_id!r} in {settings.corpus_dir}")
@@ -221,7 +233,7 @@ def remove_article(
                 _drop_lines(file, numbers)
             else:
                 file.unlink()
-        report = _reindex(settings, embedder, progress, set(), on_publish)  # nothing new to embed
+        report, _loaded = _reindex(settings, embedder, progress, set(), on_publish)  # nothing new to embed
     _step(progress, 1.0, "Xong")
     return RemoveReport(article_id, [str(f) for f in lines], report)
 

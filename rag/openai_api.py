@@ -16,23 +16,30 @@ completion (and on the last stream chunk): `citations` (list of Citation dicts: 
 date, source, url, chunk_id, quote, score) and `abstained` (true when the articles do not answer the
 question; the text then says so and names the closest articles).
 
-Errors are OpenAI-style JSON `{"error": {"message", "type", "param", "code"}}`: 400 bad JSON / bad
-messages / unusable question (empty, over-long), 401 missing or wrong API key, 404 unknown model,
-503 no index yet, 500 another failure of the pipeline. An error after streaming began arrives as a `data: {"error": ...}`
-event before `data: [DONE]`. When RAG_API_KEY is set, /v1/* requires `Authorization: Bearer <key>`
-(the web page itself is not covered).
+Errors are OpenAI-style JSON `{"error": {"message", "type", "param", "code"}}`: 400 bad JSON (nested too
+deeply included) / bad messages / too many messages (RAG_API_MAX_MESSAGES) or characters (RAG_API_MAX_CHARS) /
+unusable question (empty, over-long), 401 missing or wrong API key, 404 unknown model, 413 a body over
+RAG_API_MAX_BODY_BYTES, 503 no index yet or too many questions waiting (RAG_MAX_WAITING, code "queue_full"),
+500 another failure of the pipeline. An error after streaming began arrives as a `data: {"error": ...}`
+event before `data: [DONE]`. When RAG_API_KEY is set, /v1/* requires `Authorization: Bearer <key>`.
+
+A client that goes away (a dropped stream, a closed connection while waiting) ends its question: the
+pipeline stops at the model's next token, its generator chain is closed and the model is free for the
+next question; a question still waiting for the model is dropped before it starts.
 """
 from __future__ import annotations
 
 import hmac
 import json
+import threading
 import time
 import uuid
-from typing import Iterator
+from typing import Awaitable, Callable
 
+import anyio
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
-from starlette.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
 
 from rag import models
 from rag.errors import CorpusEmpty, IndexMissing, InvalidQuestion, RagError
@@ -91,6 +98,7 @@ def strip_sources(reply: str) -> str:
 
 def parse_request(body, pipeline: Pipeline) -> tuple[str, str | None, str, list[dict], bool]:
     """(model id, generator name or None, question, history, stream); raises ApiError."""
+    settings = pipeline.settings
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
     model = body.get("model")
@@ -103,11 +111,18 @@ def parse_request(body, pipeline: Pipeline) -> tuple[str, str | None, str, list[
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ApiError(400, "'messages' must be a non-empty list of {role, content} objects", param="messages")
-    turns = []
+    if len(messages) > settings.api_max_messages:
+        raise ApiError(400, f"{len(messages)} messages: the limit is {settings.api_max_messages} (RAG_API_MAX_MESSAGES)",
+                       param="messages", code="too_many_messages")
+    turns, chars = [], 0
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or m.get("role") not in ("system", "developer", "user", "assistant", "tool"):
             raise ApiError(400, f"messages[{i}] needs a role among system, user, assistant", param=f"messages[{i}]")
         turns.append({"role": m["role"], "content": _text(m.get("content") or "", i)})
+        chars += len(turns[-1]["content"])
+        if chars > settings.api_max_chars:
+            raise ApiError(400, f"the messages hold more than {settings.api_max_chars} characters (RAG_API_MAX_CHARS)",
+                           param="messages", code="messages_too_long")
     if turns[-1]["role"] != "user":
         raise ApiError(400, "the last message must be the user's question", param="messages")
     question = validate(turns[-1]["content"], pipeline.settings.max_question_chars)  # InvalidQuestion -> 400
@@ -158,8 +173,9 @@ def _sse(obj) -> str:
     return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
 
 
-def stream_events(first, pieces: Iterator, model: str) -> Iterator[str]:
-    """SSE lines for an ask_stream whose first piece was already taken (so errors before it got a status)."""
+async def stream_events(first, run: "_Run", model: str):
+    """SSE lines for a run whose first piece was already taken (so errors before it got a status).
+    Closes the run when it ends, including when the client goes away (Starlette cancels this generator)."""
     cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
     def chunk(delta: dict, finish=None, **extra) -> str:
@@ -167,18 +183,112 @@ def stream_events(first, pieces: Iterator, model: str) -> Iterator[str]:
         return _sse({"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
                      "choices": [choice], **extra})
 
-    yield chunk({"role": "assistant", "content": ""})
-    piece = first
     try:
-        while True:
-            if isinstance(piece, Answer):
-                yield chunk({"content": sources_text(piece.citations)}, "stop", **extra_fields(piece))
-                break
-            yield chunk({"content": piece})
-            piece = next(pieces)
-    except RagError as e:
-        yield _sse(from_rag_error(e).body())
-    yield "data: [DONE]\n\n"
+        yield chunk({"role": "assistant", "content": ""})
+        piece = first
+        try:
+            while piece is not _END:
+                if isinstance(piece, Answer):
+                    yield chunk({"content": sources_text(piece.citations)}, "stop", **extra_fields(piece))
+                    break
+                yield chunk({"content": piece})
+                piece = await run.next()
+        except RagError as e:
+            yield _sse(from_rag_error(e).body())
+        yield "data: [DONE]\n\n"
+    finally:
+        run.close()
+
+
+# ---------------------------------------------------------------- one question, stoppable
+
+_END = object()  # the pipeline's stream ended (after an Answer, or cancelled)
+_GONE = object()  # the client went away before the work was done
+
+
+class _Run:
+    """One request's Pipeline.ask_stream, read a piece at a time in worker threads and stoppable from the
+    event loop. close() sets the pipeline's cancel event (it stops at the model's next token), closes the
+    generator chain (pipeline -> model stream, which frees the model) as soon as the read in progress
+    returns, then gives back the request's place in the queue. Idempotent."""
+
+    def __init__(self, pipeline: Pipeline, slots: threading.BoundedSemaphore, question: str, history: list[dict],
+                 generator: str | None):
+        self.cancel = threading.Event()
+        self.pieces = pipeline.ask_stream(question, history=history, generator=generator, cancel=self.cancel)
+        self._slots = slots
+        self._reading = threading.Lock()  # a read and the close never overlap ("generator already executing")
+        self._closed = False
+
+    def _next(self):
+        with self._reading:
+            return _END if self.cancel.is_set() else next(self.pieces, _END)
+
+    async def next(self):
+        # abandon_on_cancel: a cancelled request does not wait for the read in progress; close() ends it
+        return await anyio.to_thread.run_sync(self._next, abandon_on_cancel=True)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.cancel.set()
+        if self._reading.acquire(blocking=False):  # no read in progress: close now
+            self._reading.release()
+            self._finish()
+        else:  # a read is in progress in a worker thread: it returns at the model's next token
+            threading.Thread(target=self._finish, name="rag-close-stream", daemon=True).start()
+
+    def _finish(self) -> None:
+        try:
+            with self._reading:
+                self.pieces.close()
+        finally:
+            self._slots.release()
+
+    async def rest(self, first):
+        """The Answer, reading on from `first`."""
+        piece = first
+        while not isinstance(piece, Answer):
+            if piece is _END:
+                raise RagError("the answer was cancelled")
+            piece = await self.next()
+        return piece
+
+
+async def until_disconnect(request: Request, work: Callable[[], Awaitable]):
+    """await work(), or _GONE as soon as the client disconnects (work is then cancelled)."""
+    result, failure = _GONE, None
+    async with anyio.create_task_group() as tg:
+        async def watch():
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(watch)
+        try:
+            result = await work()
+        except Exception as e:  # raised as itself below, not wrapped in the task group's ExceptionGroup
+            failure = e
+        tg.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return result
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) past `limit` bytes: by its Content-Length, or while it arrives."""
+    too_big = ApiError(413, f"the request body is over {limit} bytes (RAG_API_MAX_BODY_BYTES)",
+                       code="request_too_large")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_big
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > limit:
+            raise too_big
+    return bytes(body)
 
 
 # ---------------------------------------------------------------- routes
@@ -187,7 +297,10 @@ def stream_events(first, pieces: Iterator, model: str) -> Iterator[str]:
 def router(pipeline: Pipeline) -> APIRouter:
     """The /v1 routes over one pipeline (the web chat's, so models load once)."""
     api = APIRouter(prefix="/v1")
-    api_key = pipeline.settings.api_key
+    settings = pipeline.settings
+    api_key = settings.api_key
+    # one question is answered at a time (the model runs one stream); this many more may wait for it
+    slots = threading.BoundedSemaphore(1 + settings.max_waiting)
 
     def check_key(request: Request) -> None:
         if not api_key:
@@ -210,33 +323,52 @@ def router(pipeline: Pipeline) -> APIRouter:
 
     @api.post("/chat/completions")
     async def chat_completions(request: Request):
+        run = None
         try:
             check_key(request)
+            raw = await read_body(request, settings.api_max_body_bytes)
             try:
-                body = json.loads(await request.body())
+                body = json.loads(raw)
+            except RecursionError:
+                raise ApiError(400, "the request body is not valid JSON: nested too deeply", code="invalid_json") from None
             except (ValueError, UnicodeDecodeError) as e:
                 raise ApiError(400, f"the request body is not valid JSON: {e}", code="invalid_json") from e
             model, generator, question, history, stream = parse_request(body, pipeline)
-            pieces = pipeline.ask_stream(question, history=history, generator=generator)
-            first = await run_in_threadpool(next, pieces)  # retrieval errors still get a status code
+            if not slots.acquire(blocking=False):
+                raise ApiError(503, f"the server is busy: {settings.max_waiting} questions are already waiting "
+                               "(RAG_MAX_WAITING); try again shortly", type_="server_error", code="queue_full")
+            run = _Run(pipeline, slots, question, history, generator)
+            first = await until_disconnect(request, run.next)  # retrieval errors still get a status code
+            if first is _GONE:
+                return Response(status_code=499)  # nobody is listening (nginx's "client closed request")
             if stream:
-                return StreamingResponse(
-                    stream_events(first, pieces, model), media_type="text/event-stream",
+                # the generator closes the run when it ends or the client goes; the background task covers
+                # a stream cancelled before it started
+                response = StreamingResponse(
+                    stream_events(first, run, model), media_type="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+                    background=BackgroundTask(_closer(run)),
                 )
-            answer = first if isinstance(first, Answer) else await run_in_threadpool(_last, pieces)
+                run = None
+                return response
+            answer = await until_disconnect(request, lambda: run.rest(first))
+            if answer is _GONE:
+                return Response(status_code=499)
             return JSONResponse(completion(answer, model))
         except ApiError as e:
             return JSONResponse(e.body(), status_code=e.status)
         except RagError as e:
             err = from_rag_error(e)
             return JSONResponse(err.body(), status_code=err.status)
+        finally:
+            if run is not None:
+                run.close()
 
     return api
 
 
-def _last(pieces: Iterator) -> Answer:
-    answer = None
-    for piece in pieces:
-        answer = piece
-    return answer
+def _closer(run: _Run):
+    async def close() -> None:
+        run.close()
+
+    return close

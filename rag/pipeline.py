@@ -14,6 +14,7 @@ import re
 import threading
 import time
 import unicodedata
+from contextlib import closing
 from datetime import date
 from typing import Iterator
 
@@ -197,10 +198,11 @@ class Pipeline:
         Answer.period."""
         period = dates.resolve(question, self.settings.today) if isinstance(question, str) else None
         kw["filters"] = dates.apply(kw.get("filters"), period)
-        for piece in self._answer_stream(question, **kw):
-            if isinstance(piece, Answer) and period is not None:
-                piece.period = period.to_dict() | {"note": period.note(language(piece.question))}
-            yield piece
+        with closing(self._answer_stream(question, **kw)) as pieces:
+            for piece in pieces:
+                if isinstance(piece, Answer) and period is not None:
+                    piece.period = period.to_dict() | {"note": period.note(language(piece.question))}
+                yield piece
 
     def _answer_stream(
         self,
@@ -212,9 +214,12 @@ class Pipeline:
         retriever: str | None = None,
         generator: str | None = None,
         passages: list[Hit] | None = None,
+        cancel: threading.Event | None = None,
     ) -> Iterator[str | Answer]:
         """Yield verified answer text as it is produced, then the final Answer. `passages`: answer from
-        these instead of searching (reading comprehension: the question's own paragraph)."""
+        these instead of searching (reading comprehension: the question's own paragraph). `cancel`: once
+        set (e.g. the client went away), the stream ends at the model's next token, without an Answer.
+        Closing this generator closes the model's stream too (which frees the model for the next question)."""
         t0 = time.perf_counter()
         q = validate(question, self.settings.max_question_chars)
         if top_k is not None:  # checked before any model loads (the retriever checks it again)
@@ -292,11 +297,17 @@ class Pipeline:
                     out_parts.append(part)
                 held.clear()
 
-        for delta in gen.stream(messages, max_tokens=self.settings.max_new_tokens):
-            if "first_token" not in timings:
-                timings["first_token"] = _ms(t0)
-            for sentence, sure in reply.add(delta):
-                yield from release(sentence, sure)
+        if cancel is not None and cancel.is_set():
+            return
+        # closed explicitly, not left to the garbage collector: an open model stream holds the model
+        with closing(gen.stream(messages, max_tokens=self.settings.max_new_tokens)) as deltas:
+            for delta in deltas:
+                if cancel is not None and cancel.is_set():
+                    return
+                if "first_token" not in timings:
+                    timings["first_token"] = _ms(t0)
+                for sentence, sure in reply.add(delta):
+                    yield from release(sentence, sure)
         timings["generate"] = _ms(t2)
         for sentence, sure in reply.rest():
             yield from release(sentence, sure)

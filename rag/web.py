@@ -28,6 +28,7 @@ import json
 import os
 import re
 import threading
+from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -37,7 +38,7 @@ import gradio as gr  # noqa: E402
 import uvicorn  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
-from rag import ingest, manage, models, openai_api, text  # noqa: E402
+from rag import access, ingest, manage, models, openai_api, text  # noqa: E402
 from rag.config import Settings, load_settings  # noqa: E402
 from rag.errors import InvalidSetting, RagError  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
@@ -270,6 +271,8 @@ def upload_message(report: manage.AddReport) -> str:
         lines.append(f"Đã thêm {len(report.added)} bài: " + ", ".join(f"«{i}»" for i in report.added))
     if report.updated:
         lines.append(f"Đã cập nhật {len(report.updated)} bài: " + ", ".join(f"«{i}»" for i in report.updated))
+    if report.merged:
+        lines.append(f"Đã gộp {len(report.merged)} bài vào tin đã có: " + ", ".join(f"«{i}» → «{k}»" for i, k in report.merged.items()))
     if report.index:
         lines.append(f"Chỉ mục đã cập nhật: {report.index.chunks} đoạn ({report.index.embedded} đoạn mới được nhúng).")
     lines += [f"Bỏ qua (đã có trong kho): {d}" for d in report.duplicates]
@@ -298,7 +301,9 @@ def warm(pipeline: Pipeline, ready: threading.Event) -> None:
 # ---------------------------------------------------------------- the app
 
 
-def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Blocks:
+def build_app(pipeline: Pipeline, ready: threading.Event | None = None, *, allow_writes: bool = True) -> gr.Blocks:
+    """The chat page. allow_writes=False (a server open to the network without RAG_API_KEY, rag.access):
+    the corpus tab lists articles but refuses uploads, URLs and removals."""
     settings = pipeline.settings
     ready = ready or threading.Event()
     choices = model_choices(settings)
@@ -340,13 +345,16 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
                 question, history=history_messages(turns), top_k=int(top_k), retriever=retriever, generator=model,
                 filters=chat_filters(since, until, sources),
             )
-            for piece in stream:
-                if isinstance(piece, Answer):
-                    answer = piece
-                else:
-                    shown += piece
-                    chat[-1] = {"role": "assistant", "content": _escape_md(shown)}
-                    yield chat, turns, gr.skip()
+            # Gradio closes this generator when the tab goes away (its SSE stream drops): the pipeline's
+            # stream, and through it the model's, is closed with it, freeing the model for the next question
+            with closing(stream):
+                for piece in stream:
+                    if isinstance(piece, Answer):
+                        answer = piece
+                    else:
+                        shown += piece
+                        chat[-1] = {"role": "assistant", "content": _escape_md(shown)}
+                        yield chat, turns, gr.skip()
         except RagError as e:
             chat[-1] = {"role": "assistant", "content": f"**Lỗi:** {_escape_md(str(e))}"}
             yield chat, turns, NO_SOURCES
@@ -386,6 +394,8 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
     # --- corpus
 
     def upload(files, progress=gr.Progress(track_tqdm=True)):
+        if not allow_writes:
+            return (access.WRITES_REFUSED,) + articles_view()[:2]
         if not files:
             return ("Chưa chọn tệp nào.",) + articles_view()[:2]
         try:
@@ -400,6 +410,8 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
         return (upload_message(report),) + articles_view()[:2]
 
     def add_urls(urls: str, progress=gr.Progress(track_tqdm=True)):
+        if not allow_writes:
+            return (access.WRITES_REFUSED,) + articles_view()[:2]
         try:
             report = ingest.add_urls(settings, urls or "", embedder=pipeline.embedder, on_publish=pipeline.reload)
         except RagError as e:
@@ -409,6 +421,8 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
         return (upload_message(report),) + articles_view()[:2]
 
     def remove(article_id: str | None, progress=gr.Progress(track_tqdm=True)):
+        if not allow_writes:
+            return (access.WRITES_REFUSED,) + articles_view()[:2]
         if not article_id:
             return ("Chọn một bài để xoá.",) + articles_view()[:2]
         try:
@@ -474,6 +488,7 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
                 files = gr.File(label="Tệp bài báo", file_count="multiple", file_types=list(manage.UPLOAD_SUFFIXES))
                 add_btn = gr.Button("Thêm vào kho và lập chỉ mục", variant="primary")
                 urls = gr.Textbox(label="Hoặc địa chỉ trang báo, RSS hay sitemap (cách nhau bởi dấu cách)", lines=2)
+                url_count = gr.Markdown(ingest.url_field_note(settings, ""))  # the per-run cap, seen before it bites
                 url_btn = gr.Button("Tải về, thêm vào kho và lập chỉ mục")
                 status = gr.Markdown()
                 table = gr.Dataframe(
@@ -497,6 +512,7 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None) -> gr.Bl
         chatbot.clear(*reset, queue=False, **ui)
         add_btn.click(upload, files, [status, table, to_remove], concurrency_id="corpus", **ui)
         url_btn.click(add_urls, urls, [status, table, to_remove], concurrency_id="corpus", **ui)
+        urls.change(lambda text: ingest.url_field_note(settings, text), urls, url_count, queue=False, **ui)
         remove_btn.click(remove, to_remove, [status, table, to_remove], concurrency_id="corpus", **ui)
         demo.load(articles_view, None, [table, to_remove, status], **ui)
         demo.load(lambda: gr.Dropdown(choices=_sources_or_none()), None, source_pick, **ui)
@@ -509,6 +525,23 @@ THEME = gr.themes.Soft(
 )
 
 
+def make_server(pipeline: Pipeline, host: str = DEFAULT_HOST, ready: threading.Event | None = None,
+                port: int = DEFAULT_PORT) -> FastAPI:
+    """One ASGI app: the chat page and Gradio's API at /, the OpenAI-compatible API at /v1, behind
+    rag.access.Gate (RAG_API_KEY for everything when set; no writes on a non-loopback host without it)."""
+    settings = pipeline.settings
+    allow_writes = access.writes_allowed(host, settings.api_key)
+    demo = build_app(pipeline, ready, allow_writes=allow_writes)
+    server = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # Gradio documents its own API
+    server.include_router(openai_api.router(pipeline))  # /v1/...: OpenAI-compatible, same pipeline and models
+    gr.mount_gradio_app(
+        server, demo.queue(default_concurrency_limit=1), path="/", server_name=host, server_port=port,
+        max_file_size=manage.MAX_BYTES, show_error=True, theme=THEME, css=CSS, footer_links=["api"], ssr_mode=False,
+    )
+    server.add_middleware(access.Gate, api_key=settings.api_key, allow_writes=allow_writes)
+    return server
+
+
 def main(host: str | None = None, port: int | None = None, settings: Settings | None = None) -> int:
     """Serve the chat page and the OpenAI-compatible /v1 API (rag.openai_api) on one server until
     interrupted. host/port default to RAG_HOST/RAG_PORT, then 127.0.0.1:7860."""
@@ -516,14 +549,11 @@ def main(host: str | None = None, port: int | None = None, settings: Settings | 
     port = int(port or os.environ.get("RAG_PORT") or DEFAULT_PORT)
     pipeline = Pipeline(settings or load_settings())
     ready = threading.Event()
-    demo = build_app(pipeline, ready)
+    server = make_server(pipeline, host, ready, port)
     threading.Thread(target=warm, args=(pipeline, ready), name="warm-up", daemon=True).start()
-    server = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # Gradio documents its own API
-    server.include_router(openai_api.router(pipeline))  # /v1/...: OpenAI-compatible, same pipeline and models
-    gr.mount_gradio_app(
-        server, demo.queue(default_concurrency_limit=1), path="/", server_name=host, server_port=port,
-        max_file_size=manage.MAX_BYTES, show_error=True, theme=THEME, css=CSS, footer_links=["api"], ssr_mode=False,
-    )
+    if not access.writes_allowed(host, pipeline.settings.api_key):
+        print(f"{host} is not a loopback address and RAG_API_KEY is not set: uploads, URLs and removals are off",
+              flush=True)
     print(f"Serving the chat on http://{host}:{port}/ and the OpenAI-compatible API on http://{host}:{port}/v1", flush=True)
     uvicorn.run(server, host=host, port=port, log_level="warning")
     return 0

@@ -164,6 +164,7 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering (a page that times out)
     length: bool = True  # send Content-Length (False: the body runs until the connection closes)
+    trickle: float = 0.0  # seconds between the body's bytes (a server that keeps a fetch alive a byte at a time)
 
 
 class NewsSite:
@@ -195,7 +196,12 @@ class NewsSite:
                     if route.length:
                         self.send_header("Content-Length", str(len(route.body)))
                     self.end_headers()
-                    self.wfile.write(route.body)
+                    if not route.trickle:
+                        self.wfile.write(route.body)
+                    for i in range(len(route.body) if route.trickle else 0):
+                        self.wfile.write(route.body[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(route.trickle)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
 

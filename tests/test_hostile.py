@@ -336,6 +336,29 @@ def test_cli_index_applies_the_size_limit_setting(tmp_path, monkeypatch, capsys)
     assert "big.txt: 3,012 characters; the limit is 1,000" in capsys.readouterr().err
 
 
+def test_a_file_over_the_byte_limit_is_skipped_before_it_is_parsed(tmp_path, monkeypatch, capsys, settings):
+    """A 20 MB one-line page took minutes and gigabytes in the HTML parser before its size was looked at:
+    `rag index`, `rag add` (a folder, a file) and uploads skip it by its size on disk, unread."""
+    from rag import ingest, webpage
+
+    def parser(*_a, **_k):
+        raise AssertionError("the parser was called")
+
+    monkeypatch.setattr(webpage, "html_to_article", parser)
+    page = write(tmp_path / "corpus" / "trang.html", "<html><body><p>" + "Giá vàng tăng. " * 200 + "</p></body></html>")
+    note = write(tmp_path / "corpus" / "ghi-chu.md", "---\ntitle: Dài\n---\n" + "Giá vàng tăng. " * 200)
+    reason = "file is {:,} bytes; the limit is 1,000 (setting RAG_MAX_FILE_BYTES)"
+    r = load_corpus(tmp_path / "corpus", max_file_bytes=1000)
+    assert {e.path: e.reason for e in r.errors} == {str(p): reason.format(p.stat().st_size) for p in (page, note)}
+    monkeypatch.setenv("RAG_MAX_FILE_BYTES", "1000")
+    assert cli.main(["--corpus-dir", str(tmp_path / "corpus"), "--index-dir", str(tmp_path / "idx"), "index"]) == 1
+    assert f"trang.html: {reason.format(page.stat().st_size)}" in capsys.readouterr().err
+    small = settings.replace(max_file_bytes=1000)
+    report = ingest.add(small, [str(tmp_path / "corpus"), str(page)], embedder=FakeEmbedder())
+    assert report.added == [] and sorted(report.errors) == sorted(
+        [f"ghi-chu.md: {reason.format(note.stat().st_size)}"] + [f"trang.html: {reason.format(page.stat().st_size)}"] * 2)
+
+
 # ------------------------------------------------------------------ files the app writes: the user's umask
 
 

@@ -21,9 +21,9 @@ REPLY = "Mưa lớn kéo dài ở Huế và Đà Nẵng [1]. Hàng nghìn hộ d
 def make_client(settings, articles, fake_embedder):
     index.update(settings, articles, fake_embedder, progress=False, log=lambda m: None)
 
-    def make(*replies, api_key=""):
+    def make(*replies, api_key="", **overrides):
         gen = Scripted(*replies)
-        pipeline = Pipeline(settings.replace(api_key=api_key), embedder=fake_embedder, generator=gen)
+        pipeline = Pipeline(settings.replace(api_key=api_key, **overrides), embedder=fake_embedder, generator=gen)
         app = FastAPI()
         app.include_router(openai_api.router(pipeline))
         return TestClient(app), gen
@@ -143,6 +143,42 @@ def test_api_key_is_required_when_set(make_client):
     assert client.get("/v1/models", headers=ok).status_code == 200
     r = client.post("/v1/chat/completions", headers=ok, json={"model": "rag", "messages": [{"role": "user", "content": QUESTION}]})
     assert r.status_code == 200 and r.json()["citations"]
+
+
+def _error(r, status: int, code: str) -> dict:
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert set(err) == {"message", "type", "param", "code"} and err["code"] == code and err["message"]
+    return err
+
+
+def test_request_size_limits(make_client):
+    client, gen = make_client(REPLY, api_max_body_bytes=2000, api_max_messages=3, api_max_chars=1000)
+    big = {"model": "rag", "messages": [{"role": "user", "content": "x" * 3000}]}
+    assert "RAG_API_MAX_BODY_BYTES" in _error(client.post("/v1/chat/completions", json=big), 413, "request_too_large")["message"]
+
+    def chunked():  # no Content-Length: the limit is enforced while the body arrives
+        for _ in range(10):
+            yield b" " * 300
+
+    r = client.post("/v1/chat/completions", content=chunked(), headers={"content-type": "application/json"})
+    _error(r, 413, "request_too_large")
+
+    four = [{"role": "user", "content": "Ai?"}, {"role": "assistant", "content": "Ai."}] * 2
+    err = _error(chat(client, four), 400, "too_many_messages")
+    assert err["param"] == "messages" and "RAG_API_MAX_MESSAGES" in err["message"]
+    long = [{"role": "user", "content": "dài " * 150}, {"role": "assistant", "content": "dài " * 150}, {"role": "user", "content": QUESTION}]
+    assert "RAG_API_MAX_CHARS" in _error(chat(client, long), 400, "messages_too_long")["message"]
+    assert gen.prompts == []  # nothing reached the model
+    assert chat(client, [{"role": "user", "content": QUESTION}]).status_code == 200  # within the limits: answered
+
+
+def test_deeply_nested_json_is_400(make_client):
+    client, gen = make_client()
+    for payload in ("[" * 100_000, '{"model": "rag", "messages": [], "x": ' + "[" * 100_000 + "]" * 100_000 + "}"):
+        r = client.post("/v1/chat/completions", content=payload.encode(), headers={"content-type": "application/json"})
+        assert "nested too deeply" in _error(r, 400, "invalid_json")["message"]
+    assert gen.prompts == []
 
 
 # ---------------------------------------------------------------- the real server, the real client

@@ -2,6 +2,8 @@
 RSS/Atom feeds, sitemaps, robots.txt, and every fetch failure (404, timeout, wrong type, redirects)."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -16,8 +18,9 @@ VIETNEWS = SHARED / "data" / "vietnews" / "articles-test.jsonl.gz"
 
 @pytest.fixture
 def web_settings(settings):
-    # short timeouts and no politeness delay: the server is ours and local
-    return settings.replace(fetch_timeout=0.5, fetch_retries=1, fetch_backoff=0.01, fetch_delay=0.0)
+    # short timeouts and no politeness delay: the server is ours and local, on 127.0.0.1, which only
+    # RAG_FETCH_ALLOW_PRIVATE lets the fetcher reach (tests/test_fetch_policy.py: without it)
+    return settings.replace(fetch_timeout=0.5, fetch_retries=1, fetch_backoff=0.01, fetch_delay=0.0, fetch_allow_private=True)
 
 
 @pytest.fixture(scope="module")
@@ -291,7 +294,7 @@ def test_cli_add_and_watch(site, pages, web_settings, fake_embedder, monkeypatch
 
     _feed(site, pages)
     for name in ("corpus_dir", "index_dir", "cache_dir", "embed_dim", "chunk_size", "chunk_overlap", "fetch_timeout",
-                 "fetch_retries", "fetch_delay"):
+                 "fetch_retries", "fetch_delay", "fetch_allow_private"):
         monkeypatch.setenv(f"RAG_{name.upper()}", str(getattr(web_settings, name)))
     monkeypatch.setattr(embed, "load_embedder", lambda s: fake_embedder)
     assert cli.main(["add", site.url + pages[0].path, site.url + "/khong-co.html"]) == 0
@@ -354,7 +357,55 @@ def test_watch_goes_on_after_a_failed_poll(site, pages, web_settings, fake_embed
     monkeypatch.setattr(ingest, "add", flaky)
     reports = ingest.watch(web_settings, [site.url + "/rss"], every=1, iterations=2, embedder=fake_embedder,
                            log=log.append, sleep=lambda _s: None)
-    assert "poll 1 failed: index damaged" in log and len(reports[0].added) == 2
+    assert "poll 1 failed: index damaged" in log and reports[0].failed and len(reports[1].added) == 2
+
+
+@pytest.mark.parametrize("name, content", [
+    ("seen-links.json", "[1, 2, 3]"), ("seen-links.json", '{"http://a/": 5}'), ("seen-links.json", "{not json"),
+    ("fetch-state.json", '{"http://a/": "etag"}'), ("fetch-state.json", '{"http://a/": {"etag": 1}}'), ("fetch-state.json", '"x"'),
+])
+def test_a_state_file_of_the_wrong_shape_is_set_aside_and_the_run_goes_on(site, pages, web_settings, fake_embedder,
+                                                                          monkeypatch, capsys, name, content):
+    from rag import cli, embed
+
+    _feed(site, pages)
+    state = web_settings.index_dir / name
+    state.parent.mkdir(parents=True)
+    state.write_text(content)
+    for setting in ("corpus_dir", "index_dir", "cache_dir", "embed_dim", "chunk_size", "chunk_overlap", "fetch_timeout",
+                    "fetch_retries", "fetch_delay", "fetch_allow_private"):
+        monkeypatch.setenv(f"RAG_{setting.upper()}", str(getattr(web_settings, setting)))
+    monkeypatch.setattr(embed, "load_embedder", lambda s: fake_embedder)
+    assert cli.main(["watch", site.url + "/rss", "--every", "15m", "--once"]) == 0
+    out = capsys.readouterr().out
+    assert f"warning {state}: " in out and "starting afresh; the old file is kept as " + name + ".bad" in out
+    assert "2 added" in out
+    assert (state.parent / (name + ".bad")).read_text() == content
+    assert isinstance(json.loads(state.read_text()), dict)  # written afresh, the right shape
+
+
+def test_watch_once_exits_non_zero_after_a_failed_poll(site, web_settings, fake_embedder, monkeypatch, capsys):
+    from rag import cli, embed
+
+    for setting in ("corpus_dir", "index_dir", "cache_dir", "fetch_timeout", "fetch_retries", "fetch_delay", "fetch_allow_private"):
+        monkeypatch.setenv(f"RAG_{setting.upper()}", str(getattr(web_settings, setting)))
+    monkeypatch.setattr(embed, "load_embedder", lambda s: fake_embedder)
+    assert cli.main(["watch", site.url + "/khong-co.xml", "--every", "15m", "--once"]) == 1  # the feed is gone
+    monkeypatch.setattr(ingest, "add", lambda *a, **k: (_ for _ in ()).throw(index.IndexCorrupt("index damaged")))
+    assert cli.main(["watch", site.url + "/rss", "--every", "15m", "--once"]) == 1
+    assert "poll 1 failed: index damaged" in capsys.readouterr().out
+
+
+def test_add_reports_a_near_duplicate_as_merged_not_added(site, pages, web_settings, fake_embedder):
+    first = ingest.add(web_settings, [site.url + pages[0].path], embedder=fake_embedder)
+    assert len(first.added) == 1
+    retold = pages[0].html.replace(pages[0].story.title, pages[0].story.title + " (cập nhật)")
+    paragraphs = pages[0].story.paragraphs
+    retold = retold.replace(paragraphs[-1], paragraphs[-1] + " Thêm một câu.")  # nearly the same text, not the same
+    site.html("/ban-khac.html", retold.replace(pages[0].path, "/ban-khac.html"))
+    again = ingest.add(web_settings.replace(dedup_threshold=0.5), [site.url + "/ban-khac.html"], embedder=fake_embedder)
+    assert again.added == [] and list(again.merged.values()) == first.added, again
+    assert "1 merged into existing stories" in again.lines()[-1] and not again.failed
 
 
 @pytest.mark.slow
@@ -365,7 +416,8 @@ def test_real_answer_about_pages_that_came_in_through_a_feed(site, pages, tmp_pa
     from rag.embed import load_embedder
     from rag.pipeline import Pipeline
 
-    settings = load_settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", fetch_delay=0.0)
+    settings = load_settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", fetch_delay=0.0,
+                             fetch_allow_private=True)
     _feed(site, pages)
     embedder = load_embedder(settings)
     report = ingest.add(settings, [site.url + "/rss"], embedder=embedder)
@@ -410,3 +462,69 @@ def test_control_characters_and_size_limit_in_saved_pages(pages, tmp_path):
     saved.write_text(pages[0].html, encoding="utf-8")
     loaded = corpus.load_corpus(saved, max_article_chars=1_000)
     assert not loaded.articles and "the limit is 1,000 per article" in loaded.errors[0].reason
+
+
+# ------------------------------------------------------------------ bounded, resumable crawls
+
+
+def _short_page(n: int) -> str:
+    body = "".join(f"<p>Đoạn {k} của tin số {n}: hội đồng thành phố bàn về giao thông, trường học và bệnh viện "
+                   f"trong kế hoạch năm {2000 + n}.</p>" for k in range(4))
+    return f"<html><head><title>Tin số {n}</title></head><body><article><h1>Tin số {n}</h1>{body}</article></body></html>"
+
+
+def test_a_crawl_fetches_each_url_once_and_stops_at_the_cap(site, web_settings, fake_embedder):
+    """A sitemap index whose children all list the same pages made thousands of requests: now each URL
+    once per run, and at most RAG_CRAWL_MAX_URLS of them; the next run takes the rest."""
+    for n in range(5):
+        site.html(f"/p{n}.html", _short_page(n))
+    for i in range(20):
+        site.xml(f"/sm{i}.xml", sitemap([(f"{site.url}/p{n}.html", "2025-11-27") for n in range(5)]))
+    site.xml("/idx.xml", sitemap_index([f"{site.url}/sm{i}.xml" for i in range(20)]))
+    capped = web_settings.replace(crawl_max_urls=15, dedup_threshold=0.0)
+    report = ingest.add(capped, [site.url + "/idx.xml"], embedder=fake_embedder)
+    asked = [p for p in site.paths_requested() if p != "/robots.txt"]
+    assert len(asked) == 15 == report.fetched and len(set(asked)) == len(asked)  # each once
+    assert len(report.added) == 5 and any("cap of 15 URLs per run" in e for e in report.errors)
+    site.requests.clear()
+    rest = ingest.add(web_settings.replace(dedup_threshold=0.0), [site.url + "/idx.xml"], embedder=fake_embedder)
+    asked = [p for p in site.paths_requested() if p != "/robots.txt"]
+    assert "/idx.xml" in asked and "/sm19.xml" in asked and rest.errors == [] and rest.added == []
+    assert len(rest.unchanged) == 9 and rest.seen == 5 * 11  # sm0-sm8 were done with; the others list seen pages
+
+
+def test_a_killed_crawl_keeps_what_it_saved(site, web_settings, fake_embedder, monkeypatch):
+    """Progress is written as the crawl goes (every few pages), so a kill loses only the pages since."""
+    from rag import fetch
+
+    for n in range(25):
+        site.html(f"/p{n}.html", _short_page(n))
+    site.xml("/rss", rss("Tin", [(f"{site.url}/p{n}.html", f"Tin số {n}", "2025-11-27") for n in range(25)]), "application/rss+xml")
+    real, count = fetch.Fetcher.get, []
+
+    def killed(self, url, *a, **k):
+        count.append(url)
+        if len(count) == 1 + 23:  # the feed, 22 pages, then the process dies
+            raise KeyboardInterrupt
+        return real(self, url, *a, **k)
+
+    monkeypatch.setattr(fetch.Fetcher, "get", killed)
+    settings = web_settings.replace(dedup_threshold=0.0)
+    with pytest.raises(KeyboardInterrupt):
+        ingest.add(settings, [site.url + "/rss"], embedder=fake_embedder)
+    saved = json.loads((settings.index_dir / "seen-links.json").read_text())
+    assert len(saved) == 20 and len(corpus.load_corpus(settings.corpus_dir).articles) == 20
+    assert len(index.load(settings, expected_embedder=fake_embedder.name).articles) == 20
+    monkeypatch.setattr(fetch.Fetcher, "get", real)
+    again = ingest.add(settings, [site.url + "/rss"], embedder=fake_embedder)
+    assert len(again.added) == 5 and again.seen == 20
+
+
+def test_the_chat_url_field_has_the_same_cap_and_shows_the_count(site, web_settings, fake_embedder):
+    for n in range(4):
+        site.html(f"/p{n}.html", _short_page(n))
+    text = " ".join(f"{site.url}/p{n}.html" for n in range(4))
+    capped = web_settings.replace(crawl_max_urls=2, dedup_threshold=0.0)
+    assert ingest.url_field_note(capped, text).startswith("4 địa chỉ / tối đa 2")
+    report = ingest.add_urls(capped, text, embedder=fake_embedder)
+    assert len(report.added) == 2 and report.fetched == 2 and "cap of 2 URLs per run" in report.errors[0]
