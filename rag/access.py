@@ -29,6 +29,7 @@ from rag.users import Principal
 
 REALM = "rag"
 UPLOAD_PATH_SUFFIX = "/gradio_api/upload"  # Gradio's file upload route (writes files to disk)
+WRITE_EVENTS = ("upload", "add_urls", "remove")  # the chat's corpus functions, also callable at /gradio_api/call/NAME
 
 
 def is_loopback(host: str | None) -> bool:
@@ -150,11 +151,20 @@ class Gate:
                                  "<key>' (a browser asks for it: your user name and key, or any user name and "
                                  "RAG_API_KEY)", "invalid_api_key",
                                  {"www-authenticate": f'Basic realm="{REALM}", charset="UTF-8"'})
-        if not who.writes_anything and path.endswith(UPLOAD_PATH_SUFFIX):
+        if not who.writes_anything and _writes(path):
             reason = ("this key may not write to any collection" if self.policy.enabled() else
                       "uploads are off on a server open to the network without users or RAG_API_KEY")
             return await _refuse(scope, receive, send, 403, reason, "writes_disabled", {})
         return await self.app(scope, receive, send)
+
+
+def _writes(path: str) -> bool:
+    """Gradio's upload route, or a direct API call of one of the corpus functions (the page's own calls go
+    through the queue: those functions check the key's write right on the chosen collection themselves)."""
+    if path.endswith(UPLOAD_PATH_SUFFIX):
+        return True
+    parts = path.rstrip("/").split("/")
+    return any(parts[i:i + 2] in (["call", n], ["run", n]) for n in WRITE_EVENTS for i in range(len(parts) - 1))
 
 
 async def _refuse(scope, receive, send, status: int, message: str, code: str, extra: dict[str, str]) -> None:
