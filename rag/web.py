@@ -565,7 +565,7 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None, *, allow
         def show_collection(collection: str, request: gr.Request = None):
             """Another collection: its articles and sources; the conversation starts afresh (answers never mix)."""
             table_, ids, note = articles_view(collection, request)
-            return (table_, ids, note, gr.Dropdown(choices=_sources_or_none(collection, request), value=[]))
+            return (table_, ids, note, gr.Dropdown(choices=_sources_or_none(collection, request), value=None))
 
         demo.load(collection_choices, None, collection_pick, queue=False, **ui).then(
             show_collection, collection_pick, [table, to_remove, status, source_pick], **ui)
