@@ -29,8 +29,23 @@ def _print_json(obj) -> None:
 
 
 def _settings(args):
+    """The command's settings: options over RAG_* variables, then `--collection NAME`'s folders (rag.collections)."""
     over = {k: getattr(args, k, None) for k in ("home", "corpus_dir", "index_dir", "retriever", "top_k", "generator", "backend")}
-    return load_settings(**over)
+    settings = load_settings(**over)
+    if getattr(args, "collection", None):
+        from rag import collections
+
+        names = collections.parse(args.collection)
+        if len(names) > 1:  # not yet: one index per answer, so answers never mix collections
+            raise collections.CollectionError(f"one collection at a time: --collection {names[0]} (not {args.collection})")
+        settings = collections.settings_for(settings, names[0] if names else None)
+    return settings
+
+
+def _collection_option(parser) -> None:
+    parser.add_argument("--collection", metavar="NAME",
+                        help="the collection to use (rag collections list; default: the collection 'default', "
+                        "HOME/corpus and HOME/embeddings)")
 
 
 # ------------------------------------------------------------------ models
@@ -399,13 +414,88 @@ def cmd_watch(args) -> int:
     return 1 if reports and reports[-1].failed else 0  # the last poll did not do its job: say so to cron, systemd
 
 
+# ------------------------------------------------------------------ collections and users
+
+
+def cmd_collections_list(args) -> int:
+    from rag import collections, index
+
+    settings = _settings(args)
+    rows = []
+    for name in collections.names(settings):
+        s = collections.settings_for(settings, name)
+        files = sum(1 for p in s.corpus_dir.iterdir() if p.is_file()) if s.corpus_dir.is_dir() else 0
+        rows.append({"name": name, "corpus": str(s.corpus_dir), "files": files,
+                     "indexed": index.current_version(s.index_dir) is not None})
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            say(f"{r['name']:<16} {r['files']:>6} files  {'indexed' if r['indexed'] else 'not indexed':<12} {r['corpus']}")
+    return 0
+
+
+def cmd_collections_create(args) -> int:
+    from rag import collections
+
+    where = collections.create(_settings(args), args.name)
+    say(f"created collection {args.name} in {where}: add articles with `rag add --collection {args.name} FILES`")
+    return 0
+
+
+def cmd_collections_delete(args) -> int:
+    from rag import collections
+
+    collections.delete(_settings(args), args.name)
+    say(f"deleted collection {args.name} (its articles and index)")
+    return 0
+
+
+def cmd_collections_rename(args) -> int:
+    from rag import collections
+
+    collections.rename(_settings(args), args.old, args.new)
+    say(f"renamed collection {args.old} to {args.new}")
+    return 0
+
+
+def cmd_users_add(args) -> int:
+    from rag import users
+
+    settings = _settings(args)
+    key = users.add(settings.home, args.name, read=args.read, write=args.write)
+    say(f"added user {args.name} to {users.path(settings.home)}; its key (shown only now, keep it secret):", err=True)
+    print(key)
+    return 0
+
+
+def cmd_users_list(args) -> int:
+    from rag import users
+
+    rows = users.listing(_settings(args).home)
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            say(f"{r['name']:<16} read {','.join(r['read']) or '-':<24} write {','.join(r['write']) or '-'}")
+    return 0
+
+
+def cmd_users_remove(args) -> int:
+    from rag import users
+
+    users.remove(_settings(args).home, args.name)
+    say(f"removed user {args.name}: its key no longer works")
+    return 0
+
+
 # ------------------------------------------------------------------ serve
 
 
 def cmd_serve(args) -> int:
     from rag import web
 
-    return web.main(args.host, args.port, settings=_settings(args))
+    return web.main(args.host, args.port, settings=_settings(args), insecure=args.insecure)
 
 
 # ------------------------------------------------------------------ parser
@@ -441,6 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
     ix.add_argument("--ray", metavar="ADDRESS", help="embed through this Ray cluster (env RAG_RAY_ADDRESS), e.g. 10.0.0.5:6379")
     ix.add_argument("--json", action="store_true")
     ix.add_argument("--quiet", action="store_true")
+    _collection_option(ix)
     ix.set_defaults(func=cmd_index)
 
     se = sub.add_parser("search", help="show the top passages for a query")
@@ -449,6 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--retriever", choices=("hybrid", "bm25", "dense"))
     se.add_argument("--json", action="store_true")
     _filter_options(se)
+    _collection_option(se)
     se.set_defaults(func=cmd_search)
 
     ak = sub.add_parser(
@@ -465,6 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
     ak.add_argument("--model", help="generator: a model name (rag models list) or a GGUF path")
     ak.add_argument("--backend", choices=("llama", "transformers", "openai"))
     _filter_options(ak)
+    _collection_option(ak)
     ak.set_defaults(func=cmd_ask)
 
     ev = sub.add_parser("eval", help="evaluation on gold sets").add_subparsers(dest="eval_cmd", required=True)
@@ -481,11 +574,13 @@ def build_parser() -> argparse.ArgumentParser:
     ea.add_argument("--retriever", choices=("hybrid", "bm25", "dense"))
     ea.add_argument("--generator", help="generator: a model name (rag models list) or a GGUF path")
     ea.add_argument("--top-k", type=int, help="passages handed to the answer step")
+    _collection_option(ea)
     ea.set_defaults(func=cmd_eval_answers)
     ec = ev.add_parser("compare", help="run several configurations on one gold set; side-by-side table")
     _gold_options(ec)
     ec.add_argument("--config", action="append", required=True, metavar="KEY=VALUE[,KEY=VALUE]",
                     help='settings to override, e.g. "retriever=hybrid,top_k=6"; repeat for each configuration')
+    _collection_option(ec)
     ec.set_defaults(func=cmd_eval_compare)
 
     ad = sub.add_parser("add", help="add files, folders, web pages, RSS/Atom feeds or sitemaps to the corpus and index them")
@@ -493,6 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
     _web_kind(ad)
     ad.add_argument("--json", action="store_true", help="print the report as JSON")
     ad.add_argument("--quiet", action="store_true")
+    _collection_option(ad)
     ad.set_defaults(func=cmd_add)
     wa = sub.add_parser("watch", help="poll feeds (or sitemaps) and add new items as they appear")
     wa.add_argument("feeds", nargs="+", help="feed or sitemap URLs")
@@ -501,7 +597,38 @@ def build_parser() -> argparse.ArgumentParser:
     stop = wa.add_mutually_exclusive_group()
     stop.add_argument("--once", action="store_true", help="poll once and exit")
     stop.add_argument("--iterations", type=int, metavar="N", help="poll N times and exit (default: until interrupted)")
+    _collection_option(wa)
     wa.set_defaults(func=cmd_watch)
+
+    co = sub.add_parser("collections", help="named corpora side by side, each with its own index").add_subparsers(
+        dest="collections_cmd", required=True)
+    cl = co.add_parser("list", help="the collections, their article files and whether they are indexed")
+    cl.add_argument("--json", action="store_true")
+    cl.set_defaults(func=cmd_collections_list)
+    cc = co.add_parser("create", help="an empty collection (HOME/collections/NAME)")
+    cc.add_argument("name")
+    cc.set_defaults(func=cmd_collections_create)
+    cd = co.add_parser("delete", help="delete a collection's articles and index (the others are not touched)")
+    cd.add_argument("name")
+    cd.set_defaults(func=cmd_collections_delete)
+    cr = co.add_parser("rename", help="rename a collection (its index is kept)")
+    cr.add_argument("old")
+    cr.add_argument("new")
+    cr.set_defaults(func=cmd_collections_rename)
+
+    us = sub.add_parser("users", help="keys that may read and/or write collections on `rag serve`").add_subparsers(
+        dest="users_cmd", required=True)
+    ua = us.add_parser("add", help="add a user; prints its key once")
+    ua.add_argument("name")
+    ua.add_argument("--read", metavar="A,B", help="collections it may read ('*': all)")
+    ua.add_argument("--write", metavar="A,B", help="collections it may add to and remove from (implies read; '*': all)")
+    ua.set_defaults(func=cmd_users_add)
+    ul = us.add_parser("list", help="users and their rights (never keys)")
+    ul.add_argument("--json", action="store_true")
+    ul.set_defaults(func=cmd_users_list)
+    ur = us.add_parser("remove", help="remove a user (its key stops working at once)")
+    ur.add_argument("name")
+    ur.set_defaults(func=cmd_users_remove)
 
     rd = sub.add_parser("reader", help="the trained answer reader: prepare its data, train it, measure it").add_subparsers(
         dest="reader_cmd", required=True)
@@ -528,6 +655,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="start the web chat (default http://127.0.0.1:7860)")
     sv.add_argument("--host", help="interface to bind (default 127.0.0.1, env RAG_HOST)")
     sv.add_argument("--port", type=int, help="port (default 7860, env RAG_PORT)")
+    sv.add_argument("--insecure", action="store_true",
+                    help="serve a non-loopback address with no users and no RAG_API_KEY (anyone may ask, nobody may write)")
     sv.set_defaults(func=cmd_serve)
     return p
 

@@ -5,6 +5,10 @@ so any OpenAI client or chat front-end (the `openai` package, Open WebUI, LibreC
     POST /v1/chat/completions    -> an OpenAI chat completion, or with "stream": true server-sent
                                     `chat.completion.chunk` events ending with `data: [DONE]`
 
+Collections (rag.collections) are models too, the convention Open WebUI uses for knowledge bases: "rag" is
+the collection "default", "rag:NAME" the collection NAME, each answered from its own index only; /v1/models
+lists those the caller may read (users: rag.users; a collection it may not read gets 403).
+
 Request: `model` ("rag" = the configured generator, or another provisioned model from /v1/models) and
 `messages`; the last message is the question (role "user"), the earlier user/assistant messages are the
 conversation's history, system messages are ignored (the pipeline owns its prompt). Other fields
@@ -18,7 +22,8 @@ question; the text then says so and names the closest articles).
 
 Errors are OpenAI-style JSON `{"error": {"message", "type", "param", "code"}}`: 400 bad JSON (nested too
 deeply included) / bad messages / too many messages (RAG_API_MAX_MESSAGES) or characters (RAG_API_MAX_CHARS) /
-unusable question (empty, over-long), 401 missing or wrong API key, 404 unknown model, 413 a body over
+unusable question (empty, over-long), 401 missing or wrong API key, 403 a collection the key may not read,
+404 unknown model, 413 a body over
 RAG_API_MAX_BODY_BYTES, 503 no index yet or too many questions waiting (RAG_MAX_WAITING, code "queue_full"),
 500 another failure of the pipeline. An error after streaming began arrives as a `data: {"error": ...}`
 event before `data: [DONE]`. When RAG_API_KEY is set, /v1/* requires `Authorization: Bearer <key>`.
@@ -29,7 +34,6 @@ next question; a question still waiting for the model is dropped before it start
 """
 from __future__ import annotations
 
-import hmac
 import json
 import threading
 import time
@@ -41,12 +45,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
-from rag import models
+from rag import collections, models
+from rag.access import Policy
 from rag.errors import CorpusEmpty, IndexMissing, InvalidQuestion, RagError
 from rag.pipeline import Pipeline, validate
 from rag.types import Answer, Citation
 
-DEFAULT_MODEL = "rag"  # the configured generator
+DEFAULT_MODEL = "rag"  # the configured generator, over the collection "default"
+COLLECTION_PREFIX = "rag:"  # "rag:NAME": the collection NAME
 SOURCES_HEADING = "Nguồn:"
 
 
@@ -70,11 +76,21 @@ def from_rag_error(e: RagError) -> ApiError:
 # ---------------------------------------------------------------- request -> question, history
 
 
-def model_ids(pipeline: Pipeline) -> list[str]:
-    """"rag" first, then every provisioned generator other than the configured one."""
+def model_ids(pipeline: Pipeline, who=None) -> list[str]:
+    """"rag" (the default collection) first, "rag:NAME" for every other collection, then every provisioned
+    generator other than the configured one; of the collections, only those `who` may read (None: all)."""
     settings = pipeline.settings
+    readable = [c for c in collections.names(settings) if who is None or who.can_read(c)]
+    ids = [DEFAULT_MODEL if c == collections.DEFAULT else COLLECTION_PREFIX + c for c in readable]
     ready = [r["name"] for r in models.status(settings) if r["kind"] == models.GGUF and r["provisioned"]]
-    return [DEFAULT_MODEL] + [n for n in ready if n != settings.generator]
+    return ids + [n for n in ready if n != settings.generator]
+
+
+def model_collection(model: str) -> str | None:
+    """The collection a model id names ("rag" -> default, "rag:NAME" -> NAME), None for a generator name."""
+    if model == DEFAULT_MODEL:
+        return collections.DEFAULT
+    return model[len(COLLECTION_PREFIX):] if model.startswith(COLLECTION_PREFIX) else None
 
 
 def _text(content, i: int) -> str:
@@ -96,15 +112,19 @@ def strip_sources(reply: str) -> str:
     return reply.split(f"\n\n{SOURCES_HEADING}\n", 1)[0]
 
 
-def parse_request(body, pipeline: Pipeline) -> tuple[str, str | None, str, list[dict], bool]:
-    """(model id, generator name or None, question, history, stream); raises ApiError."""
+def parse_request(body, pipeline: Pipeline, who=None) -> tuple[str, str | None, str, list[dict], bool, str]:
+    """(model id, generator name or None, question, history, stream, collection); raises ApiError."""
     settings = pipeline.settings
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise ApiError(400, "'model' is required: see GET /v1/models", param="model")
-    known = model_ids(pipeline)
+    collection = model_collection(model)
+    if collection is not None and who is not None and not who.can_read(collection):  # before saying if it exists
+        raise ApiError(403, f"this key may not read the collection '{collection}'", param="model",
+                       code="collection_forbidden")
+    known = model_ids(pipeline, who)
     if model not in known:
         raise ApiError(404, f"the model '{model}' does not exist; available: {', '.join(known)}",
                        param="model", code="model_not_found")
@@ -133,7 +153,8 @@ def parse_request(body, pipeline: Pipeline) -> tuple[str, str | None, str, list[
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise ApiError(400, "'stream' must be true or false", param="stream")
-    return model, None if model == DEFAULT_MODEL else model, question, history, stream
+    generator = None if collection is not None else model
+    return model, generator, question, history, stream, collection or collections.DEFAULT
 
 
 # ---------------------------------------------------------------- Answer -> OpenAI shapes
@@ -294,38 +315,38 @@ async def read_body(request: Request, limit: int) -> bytes:
 # ---------------------------------------------------------------- routes
 
 
-def router(pipeline: Pipeline) -> APIRouter:
-    """The /v1 routes over one pipeline (the web chat's, so models load once)."""
+def router(pipeline: Pipeline, policy: Policy | None = None) -> APIRouter:
+    """The /v1 routes over one pipeline (the web chat's, so models load once) and its collections.
+    `policy` (rag.access) says who each request is; default: RAG_API_KEY alone, as before users existed."""
     api = APIRouter(prefix="/v1")
     settings = pipeline.settings
-    api_key = settings.api_key
+    policy = policy or Policy(None, settings.api_key)
     # one question is answered at a time (the model runs one stream); this many more may wait for it
     slots = threading.BoundedSemaphore(1 + settings.max_waiting)
 
-    def check_key(request: Request) -> None:
-        if not api_key:
-            return
-        given = request.headers.get("authorization", "")
-        scheme, _, token = given.partition(" ")
-        # constant-time comparison: the time taken says nothing about how much of the key matched
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), api_key.encode()):
-            raise ApiError(401, "missing or wrong API key: send 'Authorization: Bearer <RAG_API_KEY>'",
-                           code="invalid_api_key")
+    def check_key(request: Request):
+        """The request's principal (rag.users.Principal); 401 when credentials are needed and not right.
+        Keys are compared in constant time (hmac.compare_digest, in rag.access and rag.users)."""
+        who = policy.who(dict(request.headers))
+        if who is None:
+            raise ApiError(401, "missing or wrong API key: send 'Authorization: Bearer <key>' (a user's key "
+                           "or RAG_API_KEY)", code="invalid_api_key")
+        return who
 
     @api.get("/models")
     async def list_models(request: Request):
         try:
-            check_key(request)
+            who = check_key(request)
         except ApiError as e:
             return JSONResponse(e.body(), status_code=e.status)
-        data = [{"id": m, "object": "model", "created": 0, "owned_by": "rag"} for m in model_ids(pipeline)]
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "rag"} for m in model_ids(pipeline, who)]
         return {"object": "list", "data": data}
 
     @api.post("/chat/completions")
     async def chat_completions(request: Request):
         run = None
         try:
-            check_key(request)
+            who = check_key(request)
             raw = await read_body(request, settings.api_max_body_bytes)
             try:
                 body = json.loads(raw)
@@ -333,11 +354,15 @@ def router(pipeline: Pipeline) -> APIRouter:
                 raise ApiError(400, "the request body is not valid JSON: nested too deeply", code="invalid_json") from None
             except (ValueError, UnicodeDecodeError) as e:
                 raise ApiError(400, f"the request body is not valid JSON: {e}", code="invalid_json") from e
-            model, generator, question, history, stream = parse_request(body, pipeline)
+            model, generator, question, history, stream, collection = parse_request(body, pipeline, who)
+            try:
+                answering = pipeline.collection(collection)
+            except collections.CollectionError as e:  # deleted since it was listed
+                raise ApiError(404, str(e), param="model", code="model_not_found") from e
             if not slots.acquire(blocking=False):
                 raise ApiError(503, f"the server is busy: {settings.max_waiting} questions are already waiting "
                                "(RAG_MAX_WAITING); try again shortly", type_="server_error", code="queue_full")
-            run = _Run(pipeline, slots, question, history, generator)
+            run = _Run(answering, slots, question, history, generator)
             first = await until_disconnect(request, run.next)  # retrieval errors still get a status code
             if first is _GONE:
                 return Response(status_code=499)  # nobody is listening (nginx's "client closed request")

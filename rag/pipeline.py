@@ -73,11 +73,31 @@ class Pipeline:
         self._embedder, self._generator, self._reader = embedder, generator, reader
         self._index = None
         self._lock = threading.RLock()
+        self._parent: Pipeline | None = None  # a collection's pipeline shares its parent's models
+        self._collections: dict[str, Pipeline] = {}
+
+    def collection(self, name: str | None = None) -> "Pipeline":
+        """This pipeline over collection `name` (rag.collections; None/"default": itself): the same models,
+        that collection's own index, so an answer never mixes collections. CollectionError if it is missing."""
+        from rag import collections
+
+        settings = collections.settings_for(self.settings, name)  # checks the name and that it exists
+        if settings is self.settings:
+            return self
+        with self._lock:
+            child = self._collections.get(name)
+            if child is None or child.settings != settings:
+                child = Pipeline(settings, embedder=self._embedder, generator=self._generator, reader=self._reader)
+                child._parent = self
+                self._collections[name] = child
+            return child
 
     # ------------------------------------------------------------ lazy parts
 
     @property
     def embedder(self):
+        if self._embedder is None and self._parent is not None:
+            self._embedder = self._parent.embedder
         if self._embedder is None:
             from rag.embed import load_embedder
 
@@ -86,6 +106,9 @@ class Pipeline:
 
     def generator(self, name: str | None = None):
         if name is None and self._generator is not None:
+            return self._generator
+        if name is None and self._parent is not None:
+            self._generator = self._parent.generator()
             return self._generator
         from rag.generate import make_generator
 
@@ -96,6 +119,8 @@ class Pipeline:
 
     @property
     def reader(self):
+        if self._reader is None and self._parent is not None:
+            self._reader = self._parent.reader
         if self._reader is None:
             from rag.reader import load_reader
 
@@ -609,11 +634,14 @@ def get_pipeline(settings: Settings | None = None) -> Pipeline:
         return _DEFAULT[key]
 
 
-def ask(question: str, *, history=None, top_k=None, filters=None, **kw) -> Answer:
-    """Answer `question` from the indexed articles, with citations; see Answer."""
-    return get_pipeline().ask(question, history=history, top_k=top_k, filters=filters, **kw)
+def ask(question: str, *, history=None, top_k=None, filters=None, collection: str | None = None, **kw) -> Answer:
+    """Answer `question` from the indexed articles (of `collection`; default: "default"), with citations; see Answer."""
+    pipeline = get_pipeline().collection(collection)
+    return pipeline.ask(question, history=history, top_k=top_k, filters=filters, **kw)
 
 
-def ask_stream(question: str, *, history=None, top_k=None, filters=None, **kw) -> Iterator[str | Answer]:
+def ask_stream(question: str, *, history=None, top_k=None, filters=None, collection: str | None = None,
+               **kw) -> Iterator[str | Answer]:
     """Like ask(), yielding text pieces as they are verified, then the Answer."""
-    return get_pipeline().ask_stream(question, history=history, top_k=top_k, filters=filters, **kw)
+    pipeline = get_pipeline().collection(collection)
+    return pipeline.ask_stream(question, history=history, top_k=top_k, filters=filters, **kw)

@@ -11,7 +11,8 @@ feedback/feedback.jsonl in the data folder); a tab to upload (.md/.txt/.jsonl), 
 API: the named endpoint "ask" answers one question (no history) and returns `Answer.to_dict()`:
     from gradio_client import Client
     Client("http://127.0.0.1:7860/").predict("Ai phát biểu khai mạc hội nghị ngày 27/11?", 4, "hybrid", api_name="/ask")
-(optional 4th-6th arguments: since, until, source, e.g. "2025-11-01", "", "HTV")
+(optional 4th-6th arguments: since, until, source, e.g. "2025-11-01", "", "HTV"); "ask_in" takes a
+collection's name first (rag.collections), then the same arguments.
 or over plain HTTP: POST /gradio_api/call/ask with {"data": [question, top_k, retriever]} returns
 {"event_id": ID}; GET /gradio_api/call/ask/ID then streams the result as server-sent events.
 The same server answers OpenAI's chat API under /v1 (rag/openai_api.py), for OpenAI clients and chat front-ends.
@@ -38,7 +39,7 @@ import gradio as gr  # noqa: E402
 import uvicorn  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
-from rag import access, ingest, manage, models, openai_api, text  # noqa: E402
+from rag import access, collections, ingest, manage, models, openai_api, text, users  # noqa: E402
 from rag.config import Settings, load_settings  # noqa: E402
 from rag.errors import InvalidSetting, RagError  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
@@ -301,25 +302,50 @@ def warm(pipeline: Pipeline, ready: threading.Event) -> None:
 # ---------------------------------------------------------------- the app
 
 
-def build_app(pipeline: Pipeline, ready: threading.Event | None = None, *, allow_writes: bool = True) -> gr.Blocks:
-    """The chat page. allow_writes=False (a server open to the network without RAG_API_KEY, rag.access):
-    the corpus tab lists articles but refuses uploads, URLs and removals."""
+def build_app(pipeline: Pipeline, ready: threading.Event | None = None, *, allow_writes: bool = True,
+              policy: access.Policy | None = None) -> gr.Blocks:
+    """The chat page, over the collections (rag.collections) the request's key may read, chosen in a selector.
+    `policy` (rag.access) says who each request is; without one, allow_writes=False stands for a server open
+    to the network without users or RAG_API_KEY: the corpus tab lists articles but refuses uploads, URLs and
+    removals. Writes need the key's write right on the selected collection."""
     settings = pipeline.settings
     ready = ready or threading.Event()
     choices = model_choices(settings)
+    policy = policy or access.Policy(None, settings.api_key, "127.0.0.1" if allow_writes else "0.0.0.0")
 
-    def articles_view():
+    def who(request: gr.Request | None) -> users.Principal:
+        headers = dict(request.headers) if request is not None and getattr(request, "headers", None) else {}
+        return policy.who(headers) or users.Principal("nobody")  # the Gate let it through: no rights at all
+
+    def readable(request: gr.Request | None) -> list[str]:
+        me = who(request)
+        return [c for c in collections.names(settings) if me.can_read(c)]
+
+    def target(name: str | None, request: gr.Request | None, *, write: bool = False) -> Pipeline:
+        """The selected collection's pipeline, if this request's key may read (write) it; access.Forbidden if not."""
+        name = name or collections.DEFAULT
+        me = who(request)
+        if write and not me.can_write(name):
+            raise access.Forbidden(access.NO_WRITE_RIGHTS.format(name) if policy.enabled() else access.WRITES_REFUSED)
+        if not me.can_read(name):
+            raise access.Forbidden(access.NO_READ_RIGHTS.format(name))
+        return pipeline.collection(name)
+
+    def refused(e: RagError) -> str:
+        return str(e) if isinstance(e, access.Forbidden) else f"**Lỗi:** {_escape_md(str(e))}"
+
+    def articles_view(collection: str = collections.DEFAULT, request: gr.Request = None):
         try:
-            rows = manage.list_articles(pipeline.index)
+            rows = manage.list_articles(target(collection, request).index)
         except RagError as e:
-            return [], gr.Dropdown(choices=[], value=None), f"**Lỗi:** {_escape_md(str(e))}"
+            return [], gr.Dropdown(choices=[], value=None), refused(e)
         table = [[r["id"], r["title"], format_date(r["date"]), r["source"] or "", r["chunks"]] for r in rows]
         ids = gr.Dropdown(choices=[(f"{r['title']} ({r['id']})", r["id"]) for r in rows], value=None)
         return table, ids, f"{len(rows)} bài báo trong chỉ mục."
 
-    def _sources_or_none() -> list[str]:
+    def _sources_or_none(collection: str = collections.DEFAULT, request: gr.Request = None) -> list[str]:
         try:
-            return source_names(pipeline.index.articles)
+            return source_names(target(collection, request).index.articles)
         except RagError:  # no index yet: the chat says so when asked
             return []
 
@@ -332,7 +358,8 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None, *, allow
         return gr.Textbox(value="", interactive=False), chat + [{"role": "user", "content": q}], q
 
     def respond(question: str, chat: list, turns: list, top_k: int, retriever: str, model: str,
-                since: str = "", until: str = "", sources: list | None = None):
+                since: str = "", until: str = "", sources: list | None = None,
+                collection: str = collections.DEFAULT, request: gr.Request = None):
         if not question:
             yield gr.skip(), gr.skip(), gr.skip()
             return
@@ -341,7 +368,8 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None, *, allow
         yield chat, turns, '<div class="rag-sources rag-empty">Đang tìm nguồn…</div>'
         shown, answer = "", None
         try:
-            stream = pipeline.ask_stream(
+            answering = target(collection, request)
+            stream = answering.ask_stream(
                 question, history=history_messages(turns), top_k=int(top_k), retriever=retriever, generator=model,
                 filters=chat_filters(since, until, sources),
             )
@@ -356,23 +384,27 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None, *, allow
                         chat[-1] = {"role": "assistant", "content": _escape_md(shown)}
                         yield chat, turns, gr.skip()
         except RagError as e:
-            chat[-1] = {"role": "assistant", "content": f"**Lỗi:** {_escape_md(str(e))}"}
+            chat[-1] = {"role": "assistant", "content": refused(e)}
             yield chat, turns, NO_SOURCES
             return
         period = f"\n\n_{answer.period['note']}_" if answer.period else ""  # which dates the question meant
         # the text quotes untrusted articles (an abstention names their titles): HTML in it is shown as text
         chat[-1] = {"role": "assistant", "content": link_markers(_escape_md(answer.text), answer.citations) + period}
-        turn = {"question": question, "answer": answer.to_dict(), "message": len(chat) - 1,
+        turn = {"question": question, "answer": answer.to_dict(), "message": len(chat) - 1, "collection": collection,
                 "settings": {"top_k": int(top_k), "retriever": retriever, "generator": model,
                              "filters": chat_filters(since, until, sources)}}
-        yield chat, turns + [turn], render_sources(answer, pipeline.index.articles)
+        yield chat, turns + [turn], render_sources(answer, answering.index.articles)
 
-    def show_sources(turns: list, data: gr.SelectData):
+    def show_sources(turns: list, data: gr.SelectData, request: gr.Request = None):
         """Clicking an earlier answer (or one of its [n] links) brings its sources back into the panel."""
         turn = next((t for t in turns if t["message"] == data.index), None)
         if turn is None:
             return gr.skip()
-        return render_sources(answer_from_dict(turn["answer"]), pipeline.index.articles)
+        try:
+            articles = target(turn.get("collection"), request).index.articles
+        except RagError:
+            articles = {}
+        return render_sources(answer_from_dict(turn["answer"]), articles)
 
     def on_like(turns: list, data: gr.LikeData):
         turn = next((t for t in turns if t["message"] == data.index), None)
@@ -393,59 +425,71 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None, *, allow
 
     # --- corpus
 
-    def upload(files, progress=gr.Progress(track_tqdm=True)):
-        if not allow_writes:
-            return (access.WRITES_REFUSED,) + articles_view()[:2]
-        if not files:
-            return ("Chưa chọn tệp nào.",) + articles_view()[:2]
+    def upload(files, collection: str = collections.DEFAULT, request: gr.Request = None,
+               progress=gr.Progress(track_tqdm=True)):
+        view = lambda: articles_view(collection, request)[:2]  # noqa: E731
         try:
+            writing = target(collection, request, write=True)
+            if not files:
+                return ("Chưa chọn tệp nào.",) + view()
             report = manage.add_files(  # on_publish: the chat searches the new articles before they are embedded
-                settings, [Path(f) for f in files], embedder=pipeline.embedder, progress=progress,
-                on_publish=pipeline.reload,
+                writing.settings, [Path(f) for f in files], embedder=writing.embedder, progress=progress,
+                on_publish=writing.reload,
             )
         except RagError as e:
-            return (f"**Lỗi:** {_escape_md(str(e))}",) + articles_view()[:2]
+            return (refused(e),) + view()
         if report.index:
-            pipeline.reload()
-        return (upload_message(report),) + articles_view()[:2]
+            writing.reload()
+        return (upload_message(report),) + view()
 
-    def add_urls(urls: str, progress=gr.Progress(track_tqdm=True)):
-        if not allow_writes:
-            return (access.WRITES_REFUSED,) + articles_view()[:2]
+    def add_urls(urls: str, collection: str = collections.DEFAULT, request: gr.Request = None,
+                 progress=gr.Progress(track_tqdm=True)):
+        view = lambda: articles_view(collection, request)[:2]  # noqa: E731
         try:
-            report = ingest.add_urls(settings, urls or "", embedder=pipeline.embedder, on_publish=pipeline.reload)
+            writing = target(collection, request, write=True)
+            report = ingest.add_urls(writing.settings, urls or "", embedder=writing.embedder, on_publish=writing.reload)
         except RagError as e:
-            return (f"**Lỗi:** {_escape_md(str(e))}",) + articles_view()[:2]
+            return (refused(e),) + view()
         if report.index:
-            pipeline.reload()
-        return (upload_message(report),) + articles_view()[:2]
+            writing.reload()
+        return (upload_message(report),) + view()
 
-    def remove(article_id: str | None, progress=gr.Progress(track_tqdm=True)):
-        if not allow_writes:
-            return (access.WRITES_REFUSED,) + articles_view()[:2]
-        if not article_id:
-            return ("Chọn một bài để xoá.",) + articles_view()[:2]
+    def remove(article_id: str | None, collection: str = collections.DEFAULT, request: gr.Request = None,
+               progress=gr.Progress(track_tqdm=True)):
+        view = lambda: articles_view(collection, request)[:2]  # noqa: E731
         try:
-            manage.remove_article(
-                settings, article_id, embedder=pipeline.embedder, progress=progress, on_publish=pipeline.reload
-            )
+            writing = target(collection, request, write=True)
+            if not article_id:
+                return ("Chọn một bài để xoá.",) + view()
+            manage.remove_article(writing.settings, article_id, embedder=writing.embedder, progress=progress,
+                                  on_publish=writing.reload)
         except RagError as e:
-            return (f"**Lỗi:** {_escape_md(str(e))}",) + articles_view()[:2]
-        pipeline.reload()
-        return (f"Đã xoá «{_escape_md(article_id)}» và cập nhật chỉ mục.",) + articles_view()[:2]
+            return (refused(e),) + view()
+        writing.reload()
+        return (f"Đã xoá «{_escape_md(article_id)}» và cập nhật chỉ mục.",) + view()
+
+    def collection_choices(request: gr.Request = None):
+        mine = readable(request)
+        return gr.Dropdown(choices=mine, value=mine[0] if mine else None)
 
     # --- API
 
     def ask(question: str, top_k: int = settings.top_k, retriever: str = settings.retriever,
-            since: str = "", until: str = "", source: str = "") -> dict:
-        """Answer one question from the indexed articles; returns the Answer as a dict
-        (text, citations, abstained, timings, model, period). Optional: articles published since/until
+            since: str = "", until: str = "", source: str = "", request: gr.Request = None) -> dict:
+        """Answer one question from the indexed articles (the collection "default"); returns the Answer as a
+        dict (text, citations, abstained, timings, model, period). Optional: articles published since/until
         a date (2025-11-28 or 28/11/2025) and from one source."""
+        return ask_in(collections.DEFAULT, question, top_k, retriever, since, until, source, request)
+
+    def ask_in(collection: str, question: str, top_k: int = settings.top_k, retriever: str = settings.retriever,
+               since: str = "", until: str = "", source: str = "", request: gr.Request = None) -> dict:
+        """Answer one question from the indexed articles of one collection (rag collections list), as "ask"."""
         if retriever not in RETRIEVERS:
             raise gr.Error(f"retriever must be one of {', '.join(RETRIEVERS)}")
         try:
             filters = chat_filters(since, until, [source] if source else None)
-            return pipeline.ask(question, top_k=int(top_k), retriever=retriever, filters=filters).to_dict()
+            answering = target(collection or collections.DEFAULT, request)
+            return answering.ask(question, top_k=int(top_k), retriever=retriever, filters=filters).to_dict()
         except RagError as e:
             raise gr.Error(str(e)) from e
 
@@ -453,6 +497,8 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None, *, allow
         turns = gr.State([])  # per session: [{"question", "answer": Answer dict, "message", "settings"}]
         question = gr.State("")
         gr.Markdown(INTRO)
+        collection_pick = gr.Dropdown([collections.DEFAULT], value=collections.DEFAULT, label="Bộ sưu tập",
+                                      info="Câu trả lời chỉ dựa trên các bài báo của bộ sưu tập này.")
         with gr.Tabs():
             with gr.Tab("Hỏi đáp"):
                 with gr.Row(equal_height=False):
@@ -502,7 +548,8 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None, *, allow
 
         ui = {"api_visibility": "undocumented"}  # the page's own events; the API is "ask" below
         msg.submit(start_turn, [msg, chatbot], [msg, chatbot, question], queue=False, **ui).then(
-            respond, [question, chatbot, turns, top_k, retriever, model, since, until, source_pick], [chatbot, turns, sources],
+            respond, [question, chatbot, turns, top_k, retriever, model, since, until, source_pick, collection_pick],
+            [chatbot, turns, sources],
             concurrency_id="generate", **ui,
         ).then(lambda: gr.Textbox(interactive=True), None, msg, queue=False, **ui)
         chatbot.like(on_like, [turns], None, queue=False, **ui)
@@ -510,13 +557,22 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None, *, allow
         reset = (lambda: ([], [], NO_SOURCES), None, [chatbot, turns, sources])
         clear.click(*reset, queue=False, **ui)
         chatbot.clear(*reset, queue=False, **ui)
-        add_btn.click(upload, files, [status, table, to_remove], concurrency_id="corpus", **ui)
-        url_btn.click(add_urls, urls, [status, table, to_remove], concurrency_id="corpus", **ui)
+        add_btn.click(upload, [files, collection_pick], [status, table, to_remove], concurrency_id="corpus", **ui)
+        url_btn.click(add_urls, [urls, collection_pick], [status, table, to_remove], concurrency_id="corpus", **ui)
         urls.change(lambda text: ingest.url_field_note(settings, text), urls, url_count, queue=False, **ui)
-        remove_btn.click(remove, to_remove, [status, table, to_remove], concurrency_id="corpus", **ui)
-        demo.load(articles_view, None, [table, to_remove, status], **ui)
-        demo.load(lambda: gr.Dropdown(choices=_sources_or_none()), None, source_pick, **ui)
+        remove_btn.click(remove, [to_remove, collection_pick], [status, table, to_remove], concurrency_id="corpus", **ui)
+
+        def show_collection(collection: str, request: gr.Request = None):
+            """Another collection: its articles and sources; the conversation starts afresh (answers never mix)."""
+            table_, ids, note = articles_view(collection, request)
+            return (table_, ids, note, gr.Dropdown(choices=_sources_or_none(collection, request), value=None))
+
+        demo.load(collection_choices, None, collection_pick, queue=False, **ui).then(
+            show_collection, collection_pick, [table, to_remove, status, source_pick], **ui)
+        collection_pick.input(show_collection, collection_pick, [table, to_remove, status, source_pick], **ui).then(
+            *reset, queue=False, **ui)
         gr.api(ask, api_name="ask", concurrency_id="generate")
+        gr.api(ask_in, api_name="ask_in", concurrency_id="generate")
     return demo
 
 
@@ -530,30 +586,34 @@ def make_server(pipeline: Pipeline, host: str = DEFAULT_HOST, ready: threading.E
     """One ASGI app: the chat page and Gradio's API at /, the OpenAI-compatible API at /v1, behind
     rag.access.Gate (RAG_API_KEY for everything when set; no writes on a non-loopback host without it)."""
     settings = pipeline.settings
-    allow_writes = access.writes_allowed(host, settings.api_key)
-    demo = build_app(pipeline, ready, allow_writes=allow_writes)
+    policy = access.Policy(settings.home, settings.api_key, host)  # users: HOME/users.json (rag.users)
+    demo = build_app(pipeline, ready, policy=policy)
     server = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # Gradio documents its own API
-    server.include_router(openai_api.router(pipeline))  # /v1/...: OpenAI-compatible, same pipeline and models
+    server.include_router(openai_api.router(pipeline, policy))  # /v1/...: OpenAI-compatible, same pipeline and models
     gr.mount_gradio_app(
         server, demo.queue(default_concurrency_limit=1), path="/", server_name=host, server_port=port,
         max_file_size=manage.MAX_BYTES, show_error=True, theme=THEME, css=CSS, footer_links=["api"], ssr_mode=False,
     )
-    server.add_middleware(access.Gate, api_key=settings.api_key, allow_writes=allow_writes)
+    server.add_middleware(access.Gate, policy=policy)
     return server
 
 
-def main(host: str | None = None, port: int | None = None, settings: Settings | None = None) -> int:
+def main(host: str | None = None, port: int | None = None, settings: Settings | None = None,
+         insecure: bool = False) -> int:
     """Serve the chat page and the OpenAI-compatible /v1 API (rag.openai_api) on one server until
-    interrupted. host/port default to RAG_HOST/RAG_PORT, then 127.0.0.1:7860."""
+    interrupted. host/port default to RAG_HOST/RAG_PORT, then 127.0.0.1:7860. A non-loopback host needs
+    users or RAG_API_KEY, or insecure=True (`rag serve --insecure`): access.UnsafeBind otherwise."""
     host = host or os.environ.get("RAG_HOST") or DEFAULT_HOST
     port = int(port or os.environ.get("RAG_PORT") or DEFAULT_PORT)
-    pipeline = Pipeline(settings or load_settings())
+    settings = settings or load_settings()
+    access.check_bind(host, access.Policy(settings.home, settings.api_key, host), insecure)
+    pipeline = Pipeline(settings)
     ready = threading.Event()
     server = make_server(pipeline, host, ready, port)
     threading.Thread(target=warm, args=(pipeline, ready), name="warm-up", daemon=True).start()
-    if not access.writes_allowed(host, pipeline.settings.api_key):
-        print(f"{host} is not a loopback address and RAG_API_KEY is not set: uploads, URLs and removals are off",
-              flush=True)
+    if not access.Policy(settings.home, settings.api_key, host).enabled() and not access.is_loopback(host):
+        print(f"--insecure: {host} is not a loopback address and there are no users and no RAG_API_KEY: anyone "
+              "may ask, uploads, URLs and removals are off", flush=True)
     print(f"Serving the chat on http://{host}:{port}/ and the OpenAI-compatible API on http://{host}:{port}/v1", flush=True)
     uvicorn.run(server, host=host, port=port, log_level="warning")
     return 0

@@ -1,0 +1,132 @@
+"""Collections: several corpora side by side, each with its own index (issue 24).
+
+A collection is a name and a folder; everything else is unchanged, because a collection is just a
+Settings whose folders point into it (`settings_for`):
+
+    HOME/corpus, HOME/embeddings                         the collection "default" (today's layout, as it is)
+    HOME/collections/NAME/corpus, .../NAME/embeddings    every other collection
+
+"default" resolves to the folders it always had, so an existing data folder (a checkout's git-tracked
+corpus/ included) needs no migration: nothing is moved or re-embedded. With RAG_STORE=milvus each
+collection gets its own prefix: `<RAG_MILVUS_COLLECTION>_<NAME>` (default keeps the bare prefix).
+
+Names are safe slugs (`NAME_RULE`): they become folder names, Milvus collection names and the
+`rag:NAME` model ids of the OpenAI-compatible API. An answer reads one collection's index only.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+from rag.config import Settings
+from rag.errors import RagError
+
+DEFAULT = "default"
+NAME_RULE = "1-32 characters: lowercase letters a-z, digits and _, starting with a letter"
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+FOLDER = "collections"
+
+
+class CollectionError(RagError, ValueError):
+    """A bad collection name, or one that is missing (or already there) when it must not be."""
+
+    exit_code = 2
+
+
+def check_name(name) -> str:
+    """The name if it is a valid collection name; CollectionError saying what is allowed otherwise."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise CollectionError(f"invalid collection name {name!r}: {NAME_RULE}")
+    return name
+
+
+def root(settings: Settings) -> Path:
+    """Where the non-default collections live: HOME/collections (HOME of the base settings)."""
+    return Path(settings.home) / FOLDER
+
+
+def folder(settings: Settings, name: str) -> Path:
+    return root(settings) / check_name(name)
+
+
+def names(settings: Settings) -> list[str]:
+    """"default" first, then every collection folder under HOME/collections, sorted."""
+    base = root(settings)
+    found = sorted(p.name for p in base.iterdir() if p.is_dir() and _NAME.fullmatch(p.name) and p.name != DEFAULT) \
+        if base.is_dir() else []
+    return [DEFAULT] + found
+
+
+def exists(settings: Settings, name: str) -> bool:
+    return check_name(name) == DEFAULT or folder(settings, name).is_dir()
+
+
+def settings_for(settings: Settings, name: str | None) -> Settings:
+    """The settings of collection `name` (None or "default": `settings` itself). CollectionError when
+    it does not exist: `rag collections create NAME` first."""
+    name = check_name(name or DEFAULT)
+    if name == DEFAULT:
+        return settings
+    where = folder(settings, name)
+    if not where.is_dir():
+        raise CollectionError(f"no collection {name!r} in {root(settings)}: create it with "
+                              f"`rag collections create {name}` (existing: {', '.join(names(settings))})")
+    return settings.replace(home=where, corpus_dir=where / "corpus", index_dir=where / "embeddings",
+                            milvus_collection=f"{settings.milvus_collection}_{name}")
+
+
+def create(settings: Settings, name: str) -> Path:
+    """An empty collection (its corpus folder; the index comes with the first `rag add`/`rag index`)."""
+    if check_name(name) == DEFAULT or folder(settings, name).exists():
+        raise CollectionError(f"the collection {name!r} already exists")
+    where = folder(settings, name)
+    (where / "corpus").mkdir(parents=True)
+    return where
+
+
+def delete(settings: Settings, name: str) -> None:
+    """Remove a collection's folder (articles and index). Renamed aside first, so a crash midway never
+    leaves a half-deleted collection under its name; the others are not touched."""
+    where = _existing(settings, name, "delete")
+    if settings.store == "milvus":
+        _drop_milvus(settings_for(settings, name))
+    trash = where.with_name(f".{name}.deleting-{os.getpid()}")
+    where.rename(trash)
+    shutil.rmtree(trash)
+
+
+def rename(settings: Settings, old: str, new: str) -> Path:
+    where = _existing(settings, old, "rename")
+    if check_name(new) == DEFAULT or folder(settings, new).exists():
+        raise CollectionError(f"the collection {new!r} already exists")
+    if settings.store == "milvus":
+        raise CollectionError("with RAG_STORE=milvus a collection's Milvus prefix is its name: create the new "
+                              "collection, copy the corpus folder and `rag index --collection NEW` instead")
+    target = folder(settings, new)
+    where.rename(target)  # atomic on one file system; the index holds no absolute paths of its own folder
+    return target
+
+
+def _existing(settings: Settings, name: str, verb: str) -> Path:
+    if check_name(name) == DEFAULT:
+        raise CollectionError(f"the collection {DEFAULT!r} cannot be {verb}d: it is HOME/corpus and HOME/embeddings")
+    where = folder(settings, name)
+    if not where.is_dir():
+        raise CollectionError(f"no collection {name!r} in {root(settings)}")
+    return where
+
+
+def _drop_milvus(settings: Settings) -> None:  # pragma: no cover - needs a Milvus server (slow tests)
+    from rag import store_milvus
+
+    client = store_milvus.connect(settings)
+    for name in store_milvus.names(settings).values():
+        if client.has_collection(name):
+            client.drop_collection(name)
+
+
+def parse(value: str | None) -> list[str]:
+    """`--collection a,b` as names (checked); [] when not given."""
+    return [check_name(n.strip()) for n in (value or "").split(",") if n.strip()]
