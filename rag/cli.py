@@ -331,8 +331,11 @@ def cmd_reader_prepare(args) -> int:
 def cmd_reader_train(args) -> int:
     from rag import reader_train
 
+    from rag.reader import ReaderConfig
+
+    config = ReaderConfig(**{k: getattr(args, k) for k in ("depth", "frozen", "rank") if getattr(args, k) is not None})
     prov = reader_train.run(_settings(args), Path(args.data), Path(args.out), epochs=args.epochs, seed=args.seed,
-                            progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
+                            config=config, progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
     print(json.dumps(prov["validation"]))
     return 0
 
@@ -643,6 +646,9 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--out", default="rag/data/reader", help="folder for the weights, config and provenance")
     rt.add_argument("--epochs", type=int, default=3)
     rt.add_argument("--seed", type=int, default=0)
+    rt.add_argument("--depth", type=int, help="encoder layers used (default: rag.reader.ReaderConfig)")
+    rt.add_argument("--frozen", type=int, help="of them, the lower ones not adapted (their outputs are cached)")
+    rt.add_argument("--rank", type=int, help="LoRA rank")
     rt.add_argument("--quiet", action="store_true")
     rt.set_defaults(func=cmd_reader_train)
     re_ = rd.add_parser("eval", help="the reader alone, given each question's paragraph: SQuAD-v2 EM/F1, no-answer accuracy")

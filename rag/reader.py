@@ -205,10 +205,14 @@ def best_span(start: np.ndarray, end: np.ndarray, offsets: list[tuple[int, int]]
 
 
 def _word_bounds(passage: str, a: int, b: int) -> tuple[int, int]:
-    """The span widened to whole words (a token may end inside a syllable) and stripped of punctuation."""
-    while a > 0 and passage[a - 1].isalnum():
+    """The span widened to whole words (a token may start or end inside a syllable) and stripped of
+    punctuation. A token's offsets include the space before it ("▁Ch" of "và Chivas"): that space is not
+    part of the word, and the word before it is not either."""
+    while a < b and passage[a].isspace():
+        a += 1
+    while 0 < a < len(passage) and passage[a].isalnum() and passage[a - 1].isalnum():
         a -= 1
-    while b < len(passage) and passage[b].isalnum():
+    while 0 < b < len(passage) and passage[b - 1].isalnum() and passage[b].isalnum():
         b += 1
     while a < b and not passage[a].isalnum() and passage[a] not in "\"“'(«":
         a += 1

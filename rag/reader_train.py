@@ -263,7 +263,9 @@ def run(settings, data_path: Path, out: Path, *, epochs: int = 3, seed: int = 0,
     train_items = [e for e in items if e.split == "train"]
     valid_items = [e for e in items if e.split == "valid"]
     data_sha = hashlib.sha256(Path(data_path).read_bytes()).hexdigest()
-    work = work or Path(settings.cache_dir) / "reader-train" / f"{data_sha[:12]}-d{config.depth}f{config.frozen}l{config.max_len}"
+    # the frozen layers' outputs depend on the data and the windows only; a checkpoint on everything
+    work = work or Path(settings.cache_dir) / "reader-train" / f"{data_sha[:12]}-f{config.frozen}-l{config.max_len}-s{config.stride}"
+    run_dir = work / f"d{config.depth}-r{config.rank}-e{epochs}-seed{seed}"
     log(f"{len(train_items)} training and {len(valid_items)} validation examples; work folder {work}")
     model, tokenizer = new_model(settings, config)
     t0 = time.perf_counter()
@@ -272,7 +274,8 @@ def run(settings, data_path: Path, out: Path, *, epochs: int = 3, seed: int = 0,
     train_states = cache_frozen(model, train_data, config, work / "train", tokenizer.pad_token_id, progress=progress)
     valid_states = cache_frozen(model, valid_data, config, work / "valid", tokenizer.pad_token_id, progress=progress)
     cached_s = time.perf_counter() - t0
-    history = train(model, train_states, train_data, config, work, epochs=epochs, seed=seed, progress=progress, log=log)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    history = train(model, train_states, train_data, config, run_dir, epochs=epochs, seed=seed, progress=progress, log=log)
     preds = predict_cached(model, valid_states, valid_data, valid_items, config)
     threshold, valid_scores = choose_threshold(preds, valid_items)
     config = ReaderConfig(**(asdict(config) | {"threshold": threshold}))

@@ -98,6 +98,9 @@ def test_span_widened_to_whole_words_and_stripped():
     a = text.index("âm")
     b = text.index(",") + 1
     assert text[slice(*_word_bounds(text, a, b))] == "Lâm Đình Thắng"
+    # a token's offsets start at the space before it ("▁Ch"): the word before is not taken in
+    text = "như Ford và Chivas là"
+    assert text[slice(*_word_bounds(text, text.index(" Ch"), text.index(" là")))] == "Chivas"
 
 
 # ------------------------------------------------------------------ a tiny network, trained for real
