@@ -96,6 +96,16 @@ def _reindex(
     return updated, loaded
 
 
+def build_index(settings: Settings, embedder=None, log: Callable[[str], object] = print) -> index_mod.IndexReport:
+    """Index the whole corpus folder (lexical first, then every vector): what `ask()` does on a fresh install
+    that has articles but no index yet, instead of failing. CorpusEmpty when there is nothing to index."""
+    with _LOCK:
+        report, loaded = _reindex(settings, embedder, lambda _f, desc="": log(desc), None, None)
+    for err in loaded.errors:
+        log(f"skipped {err}")
+    return report
+
+
 def add_files(
     settings: Settings,
     paths: list[Path],

@@ -11,6 +11,7 @@ claim that is later withdrawn.
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import time
 import unicodedata
@@ -22,7 +23,7 @@ import numpy as np
 
 from rag import answertype, dates, ground, prompt, store, text
 from rag.config import Settings, check, load_settings
-from rag.errors import CorpusEmpty, InvalidQuestion
+from rag.errors import CorpusEmpty, IndexMissing, InvalidQuestion
 from rag.retrieve import Filters, Retriever
 from rag.types import Answer, Citation, Hit
 
@@ -132,7 +133,15 @@ class Pipeline:
         with self._lock:
             if self._index is None:
                 embedder_name = self._embedder.name if self._embedder is not None else None
-                self._index = store.load(self.settings, expected_embedder=embedder_name)
+                try:
+                    self._index = store.load(self.settings, expected_embedder=embedder_name)
+                except IndexMissing:  # a fresh install with articles and no index yet: build it, once
+                    from rag.manage import build_index
+
+                    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+                    log(f"no index in {self.settings.index_dir} yet: indexing {self.settings.corpus_dir} (once)…")
+                    build_index(self.settings, self._embedder, log)
+                    self._index = store.load(self.settings, expected_embedder=embedder_name)
             return self._index
 
     def reload(self) -> None:

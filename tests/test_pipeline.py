@@ -8,7 +8,7 @@ import pytest
 
 from conftest import Scripted
 from rag import ground, index
-from rag.errors import CorpusEmpty, IndexMissing, InvalidQuestion
+from rag.errors import CorpusEmpty, InvalidQuestion
 from rag.generate import Piece
 from rag.pipeline import Pipeline, _Reply
 from rag.types import Answer
@@ -122,10 +122,24 @@ def test_bad_questions(make_pipeline, question, message):
 
 def test_missing_index_and_empty_corpus(settings, fake_embedder):
     p = Pipeline(settings, embedder=fake_embedder, generator=Scripted())
-    with pytest.raises(IndexMissing, match="rag index"):
+    with pytest.raises(CorpusEmpty, match="no articles"):  # nothing to build an index from
         p.ask("Giá vàng?")
     with pytest.raises(CorpusEmpty, match="corpus is empty"):
         index.update(settings, [], fake_embedder, progress=False, log=lambda m: None)
+
+
+def test_a_fresh_install_without_an_index_builds_it_on_the_first_question(settings, articles, fake_embedder, capsys):
+    from rag import corpus
+
+    settings.corpus_dir.mkdir(parents=True)
+    for a in articles:
+        corpus.write_article(a, settings.corpus_dir)
+    assert not settings.index_dir.exists()
+    p = Pipeline(settings, embedder=fake_embedder, generator=Scripted("Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1]."))
+    a = p.ask("Giá vàng miếng hôm nay tăng bao nhiêu?")
+    assert not a.abstained and a.citations[0].article_id == "vang"
+    assert "indexing" in capsys.readouterr().err
+    assert Pipeline(settings, embedder=fake_embedder).index.articles.keys() == {"vang", "bongda", "mua"}
 
 
 def test_injected_instructions_never_reach_the_model(settings, articles, fake_embedder):
