@@ -97,13 +97,14 @@ _NOT_CONFIG = {"api_key", "home", "corpus_dir", "index_dir", "cache_dir", "threa
 
 
 # The modules whose code shapes an answer: editing one makes earlier rows stale.
-_ANSWER_CODE = ("pipeline", "prompt", "ground", "answertype", "retrieve", "generate", "text")
+_ANSWER_CODE = ("pipeline", "prompt", "ground", "retrieve", "generate", "text")
 
 
 def code_version() -> str:
     h = hashlib.sha256()
-    for name in _ANSWER_CODE:
-        h.update((Path(__file__).parent / f"{name}.py").read_bytes())
+    here = Path(__file__).parent
+    for path in [here / f"{name}.py" for name in _ANSWER_CODE] + sorted((here / "verify").glob("*.py")):
+        h.update(path.read_bytes())
     return h.hexdigest()[:12]
 
 
@@ -183,7 +184,7 @@ def _ask(pipeline, recording: _Recording, item: GoldItem, key: str, given_contex
     hits = [] if given_context else pipeline.search(item.question, k=SEARCH_DEPTH)  # retrieval metrics: not in RC
     return row | {
         "answer": answer.text, "abstained": answer.abstained, "model": answer.model, "timings": answer.timings,
-        "reading": answer.reading,
+        "reading": answer.reading, "rejections": answer.rejections,
         "citations": [c.to_dict() for c in answer.citations],
         "retrieved": [h.chunk.article_id for h in hits], "retrieved_chunks": [h.chunk.id for h in hits],
         "raw_output": recording.output, "prompt": recording.prompt,  # None: the gate answered, the model was not asked

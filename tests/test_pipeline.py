@@ -425,7 +425,7 @@ def test_never_a_bare_answer(read_pipeline, make_pipeline, reply, reader):
 
 
 def test_span_held_by_a_sentence():
-    from rag.pipeline import holds_span
+    from rag.verify.checks import holds_span
 
     assert holds_span("Ông Lâm Đình Thắng phát biểu khai mạc [1].", "Lâm Đình Thắng")
     assert not holds_span("Ông Võ Minh Thành phát biểu khai mạc [1].", "Lâm Đình Thắng")
