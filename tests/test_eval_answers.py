@@ -159,6 +159,7 @@ def test_answer_run_scores_and_writes_reports(run, tmp_path):
     assert q1["answer"] == RIGHT and q1["citations"][0]["article_id"] == "vang" and q1["verdicts"]["correct"]
     assert q1["retrieved"][0] == "vang" and "total" in q1["timings"]
     assert q1["raw_output"] == RIGHT and "Câu hỏi: Giá vàng" in q1["prompt"] and rows[1]["prompt"] is None  # q2: gate
+    assert q1["rejections"] == [] and all("rejections" in r for r in rows)  # the checks that fired, for replay --ablate
     saved = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert saved["summary"] == s and saved["config"]["generator"] == "qwen2.5-coder-1.5b"
     md = (out / "report.md").read_text(encoding="utf-8")
