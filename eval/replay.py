@@ -76,8 +76,8 @@ def main() -> None:
             continue
         row |= {"group": item.group, "split": item.split, "answerable": item.answerable}
         new = row | {"answer": answer.text, "abstained": answer.abstained, "citations": [c.to_dict() for c in answer.citations]}
-        old_rows.append(row | {"verdicts": evaluate._verdicts(item, row, {}, 4, similarity=None)})
-        new_rows.append(new | {"verdicts": evaluate._verdicts(item, new, {}, 4, similarity=None)})
+        old_rows.append(row | {"verdicts": evaluate.verdicts(item, row, {}, 4, similarity=None)})
+        new_rows.append(new | {"verdicts": evaluate.verdicts(item, new, {}, 4, similarity=None)})
 
     summaries = {}
     for label, rows in (("recorded", old_rows), ("replayed", new_rows)):

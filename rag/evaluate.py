@@ -191,7 +191,7 @@ def _ask(pipeline, recording: _Recording, item: GoldItem, key: str, given_contex
     } | ({"raw_pieces": recording.pieces} if any(p for _, p in recording.pieces) else {})
 
 
-def _verdicts(item: GoldItem, row: dict, chunk_text: dict[str, str], top_k: int, similarity) -> dict:
+def verdicts(item: GoldItem, row: dict, chunk_text: dict[str, str], top_k: int, similarity) -> dict:
     """Score one row against its gold item."""
     answered = not row["abstained"]
     pred = row["answer"] if answered else ""  # an abstention's "closest articles" titles must not score
@@ -293,7 +293,7 @@ def answers(
             row = _ask(pipeline, recording, item, key, given_context) if fresh else row
             row |= {"group": item.group, "split": item.split}  # the gold set's, also on reused rows
             if not row.get("error"):  # scored again on reuse, so a corrected gold set counts
-                row = row | {"verdicts": _verdicts(item, row, chunk_text, settings.top_k, similarity)}
+                row = row | {"verdicts": verdicts(item, row, chunk_text, settings.top_k, similarity)}
                 correct += row["verdicts"]["correct"]
             if fresh:
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -219,7 +219,7 @@ def test_short_answer_to_a_vietnamese_question_is_checked_by_words_as_the_pipeli
     row = {"abstained": False, "answer": "Võ Minh Thành [1].", "retrieved_chunks": ["a#0"],
            "citations": [{"marker": 1, "chunk_id": "a#0", "article_id": "a"}]}
     passage = {"a#0": "Phó Giám đốc Sở Khoa học và Công nghệ TP.HCM Võ Minh Thành cho biết."}
-    v = evaluate._verdicts(item, row, passage, 4, similarity=lambda claim, text: 0.0)
+    v = evaluate.verdicts(item, row, passage, 4, similarity=lambda claim, text: 0.0)
     assert v["citations_supported"] == 1 and v["correct"] and v["gold_cited"] and v["answer_in_context"]
 
 
