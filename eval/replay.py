@@ -7,7 +7,11 @@ selection changed) cannot be replayed honestly: it is counted and left out of th
     .venv/bin/python eval/replay.py --gold build/seed_all.jsonl --rows build/eval/seed-all/rows.jsonl
 
 Prints the scores of the replay beside the recorded run (per split), and the dev rows whose verdict changed
-(holdout rows are counted, never listed: they are for measuring, not for reading)."""
+(holdout rows are counted, never listed: they are for measuring, not for reading).
+
+With --ablate, each answer check (rag.verify.checks) is removed in turn (RAG_DISABLED_CHECKS=<rule>) and the
+rows it fired on are replayed without it: per rule, how many answers it turns from wrong to refused (what it
+is for) and from correct to refused (what it costs), dev and holdout apart."""
 from __future__ import annotations
 
 import argparse
@@ -20,6 +24,7 @@ from rag.config import load_settings
 from rag.embed import load_embedder
 from rag.generate import Piece
 from rag.pipeline import Pipeline
+from rag.verify import checks
 
 
 class Replay:
@@ -45,6 +50,7 @@ def main() -> None:
     ap.add_argument("--rows", required=True, help="rows.jsonl of a finished run (with raw_output and prompt)")
     ap.add_argument("--given-context", action="store_true", help="the run answered from the gold paragraphs")
     ap.add_argument("--quiet", action="store_true", help="scores only, no changed rows")
+    ap.add_argument("--ablate", action="store_true", help="remove one answer check at a time: what each refuses")
     args = ap.parse_args()
 
     gold_set = evalsets.load(Path(args.gold))
@@ -60,13 +66,27 @@ def main() -> None:
                                                 lexical_only=args.given_context)
     gen = Replay()
     pipeline = Pipeline(settings, embedder=embedder, generator=gen)
+    old_rows, new_rows, drifted = replay(pipeline, gen, rows, gold, args.given_context)
+    if args.ablate:
+        ablated = {}
+        for rule in checks.names():
+            fired = [r for r in new_rows if any(x["rule"] == rule for x in r.get("rejections") or [])]
+            without = Pipeline(settings.replace(disabled_checks=rule), embedder=embedder, generator=gen)
+            ablated[rule] = replay(without, gen, fired, gold, args.given_context)[1]
+        print(ablation_table(new_rows, ablated))
+        return
+    report(old_rows, new_rows, drifted, args.quiet)
+
+
+def replay(pipeline, gen: Replay, rows: list[dict], gold: dict, given_context: bool) -> tuple[list[dict], list[dict], int]:
+    """(recorded rows, replayed rows, rows left out because their prompt changed), both lists scored."""
     old_rows, new_rows, drifted = [], [], 0
     for row in rows:
         item = gold.get((row["id"], row["question"]))
         if item is None or row.get("error"):
             continue
         gen.output, gen.pieces, gen.prompt = row.get("raw_output") or "", row.get("raw_pieces") or [], None
-        passages = evaluate.given_hits(pipeline.index, item.article_ids) if args.given_context else None
+        passages = evaluate.given_hits(pipeline.index, item.article_ids) if given_context else None
         answer = pipeline.ask(item.question, passages=passages)
         if gen.prompt is not None and row.get("prompt") is not None and gen.prompt != row["prompt"]:
             drifted += 1
@@ -75,9 +95,43 @@ def main() -> None:
             drifted += 1
             continue
         row |= {"group": item.group, "split": item.split, "answerable": item.answerable}
-        new = row | {"answer": answer.text, "abstained": answer.abstained, "citations": [c.to_dict() for c in answer.citations]}
-        old_rows.append(row | {"verdicts": evaluate._verdicts(item, row, {}, 4, similarity=None)})
-        new_rows.append(new | {"verdicts": evaluate._verdicts(item, new, {}, 4, similarity=None)})
+        new = row | {"answer": answer.text, "abstained": answer.abstained, "citations": [c.to_dict() for c in answer.citations],
+                     "rejections": answer.rejections}
+        old_rows.append(row | {"verdicts": evaluate.verdicts(item, row, {}, 4, similarity=None)})
+        new_rows.append(new | {"verdicts": evaluate.verdicts(item, new, {}, 4, similarity=None)})
+    return old_rows, new_rows, drifted
+
+
+def ablation(with_rule: list[dict], without_rule: list[dict]) -> dict[str, dict[str, int]]:
+    """Per split: of the rows the rule refused (abstained with it), how many were answered wrongly and how
+    many correctly without it: {"dev": {"wrong->refused": n, "correct->refused": m, "rows": k}, ...}.
+    Rows are matched by (id, question)."""
+    before = {(r["id"], r["question"]): r for r in with_rule}
+    out: dict[str, dict[str, int]] = {}
+    for after in without_rule:
+        row = before.get((after["id"], after["question"]))
+        if row is None:
+            continue
+        counts = out.setdefault(row.get("split") or "all", {"wrong->refused": 0, "correct->refused": 0, "rows": 0})
+        counts["rows"] += 1
+        if row["abstained"] and not after["abstained"]:
+            counts["correct->refused" if after["verdicts"]["correct"] else "wrong->refused"] += 1
+    return out
+
+
+def ablation_table(with_rules: list[dict], without: dict[str, list[dict]]) -> str:
+    """One line per rule: wrong->refused and correct->refused on the rows it fired on, per split."""
+    splits = sorted({r.get("split") or "all" for r in with_rules}) or ["all"]
+    lines = ["| rule | " + " | ".join(f"{s}: wrong→refused | {s}: correct→refused" for s in splits) + " |",
+             "|---|" + "---|---|" * len(splits)]
+    for rule, rows in without.items():
+        counts = ablation(with_rules, rows)
+        cells = [str(counts.get(s, {}).get(k, 0)) for s in splits for k in ("wrong->refused", "correct->refused")]
+        lines.append(f"| {rule} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def report(old_rows: list[dict], new_rows: list[dict], drifted: int, quiet: bool) -> None:
 
     summaries = {}
     for label, rows in (("recorded", old_rows), ("replayed", new_rows)):
@@ -86,7 +140,7 @@ def main() -> None:
             summaries[f"{label} {split}"] = metrics.answer_summary(part)
     print(f"{len(new_rows)} rows replayed; {drifted} left out (their prompt changed: they need a real run)\n")
     print(evaluate.summary_table(summaries))
-    if args.quiet:
+    if quiet:
         return
     held = 0
     for old, new in zip(old_rows, new_rows):

@@ -37,7 +37,7 @@ def main() -> None:
         if item is None or row.get("error"):
             continue
         row |= {"group": item.group, "split": item.split, "answerable": item.answerable}
-        rows.append(row | {"verdicts": evaluate._verdicts(item, row, chunk_text, 4, similarity=None)})
+        rows.append(row | {"verdicts": evaluate.verdicts(item, row, chunk_text, 4, similarity=None)})
     splits = {"all": rows} | {s: [r for r in rows if r["split"] == s] for s in sorted({r["split"] for r in rows} - {""})}
     summaries = {f"{args.label} {k}": metrics.answer_summary(v) for k, v in splits.items() if v}
     print(json.dumps(summaries, ensure_ascii=False, indent=2) if args.json else evaluate.summary_table(summaries))

@@ -10,15 +10,16 @@ from __future__ import annotations
 import argparse
 import csv
 
-from rag import answertype, ground, text
+from rag import ground, text
+from rag.verify.question import terms
 
 
 def best_window_coverage(question: str, context: str) -> float:
-    focus = answertype.terms(question)
+    focus = terms(question)
     if not focus:
         return 1.0
     spans = text.split_sentences(context)
-    return max((len(focus & answertype.terms(context[spans[i - 1][0] : b] if i else context[a:b])) / len(focus)
+    return max((len(focus & terms(context[spans[i - 1][0] : b] if i else context[a:b])) / len(focus)
                 for i, (a, b) in enumerate(spans)), default=0.0)
 
 

@@ -8,6 +8,7 @@ one paragraph per line; the output joins the kept paragraphs with blank lines.
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from rag.text import nfc
@@ -219,3 +220,28 @@ def _caption_credit(line: str) -> re.Match | None:
     if len(line) > _CAPTION_MAX:
         return None
     return _CAPTION.search(line, max(0, len(line) - _CREDIT_SPAN))
+
+
+_ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+_DMY_DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
+
+
+def parse_date(value) -> str | None:
+    """ISO YYYY-MM-DD from a date object or a string in a common form ('2025-11-28', '28/11/2025',
+    '2-12-2025', 'Thứ Sáu 28/11/2025, 07:36', 'ngày 2-12-2025'); None if there is no valid date."""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if not isinstance(value, str):
+        return None
+    if m := _ISO_DATE.search(value):
+        y, mo, d = m.groups()
+    elif m := _DMY_DATE.search(value):
+        d, mo, y = m.groups()
+    else:
+        return None
+    try:
+        return dt.date(int(y), int(mo), int(d)).isoformat()
+    except ValueError:
+        return None

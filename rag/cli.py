@@ -358,7 +358,7 @@ def cmd_reader_eval(args) -> int:
 
 
 def _date_arg(value: str) -> str:
-    from rag.corpus import parse_date
+    from rag.clean import parse_date
 
     iso = parse_date(value)
     if iso is None:

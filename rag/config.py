@@ -119,6 +119,7 @@ class Settings:
     reader: str = setting("on", choices=("on", "span", "off"))
     reader_dir: str = ""  # folder of trained reader weights; "": the ones shipped in the package (rag/data/reader)
     min_confidence: float = setting(0.25, min=0.0, max=1.0)  # a claim with a word the model was less sure of is not shown (rag.pipeline._Reply; chosen on dev rows: eval/RESULTS.md); 0: off
+    disabled_checks: str = setting("")  # answer checks switched off, by name, comma-separated (rag.verify.checks.CHECKS)
 
     # fetching web pages, feeds and sitemaps (rag.fetch)
     user_agent: str = "rag-news-vi/0.1 (offline Vietnamese news question answering)"  # names the project to site owners
@@ -153,6 +154,10 @@ class Settings:
             object.__setattr__(self, "index_dir", Path(self.home) / "embeddings")
         for f in fields(self):  # frozen: store the checked (e.g. str -> Path) value
             object.__setattr__(self, f.name, check(f.name, getattr(self, f.name)))
+        if self.disabled_checks.strip():  # names checked against the registry (imported only then)
+            from rag.verify.checks import parse_disabled
+
+            parse_disabled(self.disabled_checks)
         if self.chunk_overlap >= self.chunk_size:
             raise InvalidSetting("RAG_CHUNK_OVERLAP", self.chunk_overlap, f"less than chunk_size ({self.chunk_size})")
 

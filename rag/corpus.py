@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from rag.clean import clean_text, is_dateline, is_furniture_line, normalize, strip_controls
+from rag.clean import clean_text, is_dateline, is_furniture_line, normalize, parse_date, strip_controls  # noqa: F401 (parse_date: rag.corpus.parse_date)
 from rag.config import Settings
 from rag.errors import ArticleError
 from rag.types import Article
@@ -53,8 +53,6 @@ _METADATA_DEPTH = 20  # nesting levels of metadata kept; deeper is an attack or 
 MAX_CHARS = Settings.max_article_chars  # the defaults of load_file / load_corpus
 MAX_FILE_BYTES = Settings.max_file_bytes
 
-_ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
-_DMY_DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
 
 
 @dataclass
@@ -64,27 +62,6 @@ class LoadResult:
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (where the skipped copy was, id of the kept one)
     near_duplicates: list[tuple[str, str]] = field(default_factory=list)  # the same, for a near-identical text
     warnings: list[str] = field(default_factory=list)  # loaded anyway: unparseable date, unsupported file skipped
-
-
-def parse_date(value) -> str | None:
-    """ISO YYYY-MM-DD from a date object or a string in a common form ('2025-11-28', '28/11/2025',
-    '2-12-2025', 'Thứ Sáu 28/11/2025, 07:36', 'ngày 2-12-2025'); None if there is no valid date."""
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if not isinstance(value, str):
-        return None
-    if m := _ISO_DATE.search(value):
-        y, mo, d = m.groups()
-    elif m := _DMY_DATE.search(value):
-        d, mo, y = m.groups()
-    else:
-        return None
-    try:
-        return dt.date(int(y), int(mo), int(d)).isoformat()
-    except ValueError:
-        return None
 
 
 def limits(settings: Settings) -> dict:

@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from rag.cache import BlobCache
 from rag.config import Settings
+from rag.embed_format import QUERY_PROMPT, document_text, normalise  # noqa: F401 (re-exported: rag.embed.normalise)
 
 
 class Embedder(Protocol):
@@ -22,15 +23,6 @@ class Embedder(Protocol):
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...  # (n, dim) float32, L2-normalised
 
     def embed_documents(self, texts: Sequence[str], titles: Sequence[str]) -> np.ndarray: ...
-
-
-def normalise(vectors: np.ndarray, dim: int | None = None) -> np.ndarray:
-    """Matryoshka truncation to `dim`, then unit length (so inner product = cosine)."""
-    v = np.asarray(vectors, dtype=np.float32)
-    if dim:
-        v = v[:, :dim]
-    norms = np.linalg.norm(v, axis=1, keepdims=True)
-    return v / np.maximum(norms, 1e-12)
 
 
 class SentenceTransformerEmbedder:
@@ -63,14 +55,6 @@ class SentenceTransformerEmbedder:
         formatted = [document_text(x, t) for x, t in zip(texts, titles)]
         v = self.model.encode(formatted, prompt="", batch_size=self.batch_size, convert_to_numpy=True)
         return normalise(v, self.dim)
-
-
-QUERY_PROMPT = "task: search result | query: "  # EmbeddingGemma's; in-process runtimes read it from the model
-
-
-def document_text(text: str, title: str | None) -> str:
-    """EmbeddingGemma's document format, which carries the title (every runtime and server uses it)."""
-    return f"title: {title or 'none'} | text: {text}"
 
 
 class EmbeddingCache:

@@ -97,13 +97,14 @@ _NOT_CONFIG = {"api_key", "home", "corpus_dir", "index_dir", "cache_dir", "threa
 
 
 # The modules whose code shapes an answer: editing one makes earlier rows stale.
-_ANSWER_CODE = ("pipeline", "prompt", "ground", "answertype", "retrieve", "generate", "text")
+_ANSWER_CODE = ("pipeline", "prompt", "ground", "retrieve", "generate", "text")
 
 
 def code_version() -> str:
     h = hashlib.sha256()
-    for name in _ANSWER_CODE:
-        h.update((Path(__file__).parent / f"{name}.py").read_bytes())
+    here = Path(__file__).parent
+    for path in [here / f"{name}.py" for name in _ANSWER_CODE] + sorted((here / "verify").glob("*.py")):
+        h.update(path.read_bytes())
     return h.hexdigest()[:12]
 
 
@@ -183,14 +184,14 @@ def _ask(pipeline, recording: _Recording, item: GoldItem, key: str, given_contex
     hits = [] if given_context else pipeline.search(item.question, k=SEARCH_DEPTH)  # retrieval metrics: not in RC
     return row | {
         "answer": answer.text, "abstained": answer.abstained, "model": answer.model, "timings": answer.timings,
-        "reading": answer.reading,
+        "reading": answer.reading, "rejections": answer.rejections,
         "citations": [c.to_dict() for c in answer.citations],
         "retrieved": [h.chunk.article_id for h in hits], "retrieved_chunks": [h.chunk.id for h in hits],
         "raw_output": recording.output, "prompt": recording.prompt,  # None: the gate answered, the model was not asked
     } | ({"raw_pieces": recording.pieces} if any(p for _, p in recording.pieces) else {})
 
 
-def _verdicts(item: GoldItem, row: dict, chunk_text: dict[str, str], top_k: int, similarity) -> dict:
+def verdicts(item: GoldItem, row: dict, chunk_text: dict[str, str], top_k: int, similarity) -> dict:
     """Score one row against its gold item."""
     answered = not row["abstained"]
     pred = row["answer"] if answered else ""  # an abstention's "closest articles" titles must not score
@@ -292,7 +293,7 @@ def answers(
             row = _ask(pipeline, recording, item, key, given_context) if fresh else row
             row |= {"group": item.group, "split": item.split}  # the gold set's, also on reused rows
             if not row.get("error"):  # scored again on reuse, so a corrected gold set counts
-                row = row | {"verdicts": _verdicts(item, row, chunk_text, settings.top_k, similarity)}
+                row = row | {"verdicts": verdicts(item, row, chunk_text, settings.top_k, similarity)}
                 correct += row["verdicts"]["correct"]
             if fresh:
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")

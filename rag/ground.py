@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 
 from rag import text
+from rag.verify.lexicon import HONORIFIC, STOPWORDS, UPPER  # noqa: F401 (STOPWORDS: used here and by others)
 
 MIN_COVERAGE = 0.5
 MIN_CROSSLINGUAL_SIM = 0.55
@@ -36,16 +37,8 @@ ALIASES = [
     ("KHCN", "Khoa học và Công nghệ"),
 ]
 # A name: two or more capitalised syllables in a row, or an all-caps acronym (UBND, IFC, TP.HCM).
-_UPPER = "A-ZÀÁẢÃẠĂẰẮẲẴẶÂẦẤẨẪẬĐÈÉẺẼẸÊỀẾỂỄỆÌÍỈĨỊÒÓỎÕỌÔỒỐỔỖỘƠỜỚỞỠỢÙÚỦŨỤƯỪỨỬỮỰỲÝỶỸỴ"
-_NAME = re.compile(rf"(?:[{_UPPER}][\w]*(?:\s+[{_UPPER}][\w]*)+)|\b[{_UPPER}]{{2,}}[\w.&]*")
+NAME = re.compile(rf"(?:[{UPPER}][\w]*(?:\s+[{UPPER}][\w]*)+)|\b[{UPPER}]{{2,}}[\w.&]*")
 
-# Function words and question words carry no claim; leaving them out keeps coverage about content.
-STOPWORDS = set(
-    """và của là có được các những một này đó cho với trong tại theo từ đã đang sẽ để về như khi thì mà
-    nhưng hay hoặc cũng rất nhiều ra vào lên không chưa ai gì nào đâu sao bao nhiêu mấy bởi vì nên do
-    ông bà anh chị họ nó này kia ấy năm ngày tháng người việc điều đến trên dưới sau trước bài báo theo
-    nguồn cho_biết the a an of to in on at and or is are was were be by for with as that this it its from""".split()
-)
 REFUSAL = re.compile(
     r"không (đề cập|nhắc|có thông tin|chứa|nói)|không tìm thấy|chưa có thông tin|"
     r"(do not|don't|does not|doesn't) (contain|mention|say)|no information|not mentioned",
@@ -74,16 +67,13 @@ def with_aliases(passage: str) -> str:
     return passage + ("\n" + "\n".join(extra) if extra else "")
 
 
-_HONORIFIC = re.compile(r"^(?:Ông|Bà|Anh|Chị|Cô|Ngài|Mr\.?|Mrs\.?|Ms\.?|Dr\.?)\s+")
-
-
 def names(s: str) -> list[str]:
     """Capitalised names, skipping the sentence's first word when only it is capitalised, and an
     honorific that opens a sentence ("Ông Võ Minh Thành" -> "Võ Minh Thành")."""
     out = []
-    for m in _NAME.finditer(s):
-        name = _HONORIFIC.sub("", m.group(0))
-        if _NAME.fullmatch(name):
+    for m in NAME.finditer(s):
+        name = HONORIFIC.sub("", m.group(0))
+        if NAME.fullmatch(name):
             out.append(name)
     return out
 

@@ -38,7 +38,6 @@ from rag.errors import CorpusEmpty, IndexCorrupt, IndexMismatch, IndexMissing
 from rag.types import Article, Chunk
 
 FORMAT_VERSION = 2  # 2: dense vectors in an IDMap2 keyed by chunk row (partial coverage)
-FILES = ("manifest.json", "articles.jsonl", "chunks.jsonl")
 REBUILD_HINT = "run `rag index --rebuild`"
 
 

@@ -186,8 +186,8 @@ def parse_every(value: str) -> float:
 def _read_folder(folder: Path, batch: _Batch, settings: Settings) -> None:
     """Every article file under `folder`, read as the corpus reader reads the corpus folder."""
     loaded = corpus.load_corpus(folder, **corpus.limits(settings))
-    batch.report.errors.extend(f"{manage._name(e.path)}: {e.reason}" for e in loaded.errors)
-    batch.report.duplicates.extend(f"{manage._name(where)}: same text as {kept!r} in {folder}" for where, kept in loaded.duplicates)
+    batch.report.errors.extend(f"{manage.display_name(e.path)}: {e.reason}" for e in loaded.errors)
+    batch.report.duplicates.extend(f"{manage.display_name(where)}: same text as {kept!r} in {folder}" for where, kept in loaded.duplicates)
     batch.parsed.extend((a.path, [a]) for a in loaded.articles)
 
 

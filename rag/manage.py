@@ -47,7 +47,7 @@ class RemoveReport:
     index: index_mod.IndexReport
 
 
-def _name(where) -> str:
+def display_name(where) -> str:
     """The file name (and jsonl line) of a location, for messages: never the upload's temp folder.
     A URL is shown whole."""
     return str(where) if "://" in str(where) else Path(str(where)).name
@@ -136,7 +136,7 @@ def read_files(
             _check_upload(path, max_bytes)
             parsed.append((path, corpus.load_file(path, **corpus.limits(settings))))
         except ArticleError as e:
-            report.errors.append(f"{_name(e.path)}: {e.reason}")
+            report.errors.append(f"{display_name(e.path)}: {e.reason}")
     return parsed
 
 
@@ -165,7 +165,7 @@ def add_articles(
         for path, articles in parsed:
             for a in articles:
                 target = settings.corpus_dir / corpus.article_filename(a.id)
-                where = _name(a.path or path)
+                where = display_name(a.path or path)
                 if _text_key(a) in texts:
                     report.duplicates.append(f"{where}: same text as the article {texts[_text_key(a)]!r}")
                 elif a.url and urls.get(a.url) == a.id:

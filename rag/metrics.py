@@ -5,7 +5,8 @@ import math
 import re
 from collections import Counter
 
-from rag import answertype, ground
+from rag import ground
+from rag.verify import entities, question as vq, spans
 from rag.text import fold_diacritics, nfc, split_sentences, syllables
 
 
@@ -107,21 +108,21 @@ def extra_candidates(question: str, pred: str, golds: list[str]) -> list[str]:
     """What the answer names, besides the gold answer, of the kind a single-answer question asks for:
     the other years of a pasted sentence for "which year", other people for "who". An answer that
     contains the gold string among other candidates does not say which one it is."""
-    expected = answertype.classify(question)
+    expected = vq.classify(question)
     pred = _MARKERS.sub(" ", pred)
     if not expected.typed or expected.plural or not pred.strip():
         return []
     gold_text = " ".join(golds)
-    if expected.kind == answertype.AGENT:
+    if expected.kind == vq.AGENT:
         known = set(syllables(fold_diacritics(f"{gold_text} {question}")))
-        return [n for n in answertype.people(pred) if not set(syllables(fold_diacritics(n))) <= known]
-    if expected.kind == answertype.PLACE:
+        return [n for n in entities.people(pred) if not set(syllables(fold_diacritics(n))) <= known]
+    if expected.kind == vq.PLACE:
         return []
-    seen = {answertype.candidate_key(c[2]) for c in answertype.candidates(expected.kind, f"{gold_text} ; {question}")}
-    seen |= {answertype.candidate_key(g) for g in golds}
+    seen = {spans.candidate_key(c[2]) for c in spans.candidates(expected.kind, f"{gold_text} ; {question}")}
+    seen |= {spans.candidate_key(g) for g in golds}
     # a fuller form of a known candidate ("27/11/2025" for "27/11") names the same thing
-    return sorted({c[2] for c in answertype.candidates(expected.kind, pred)
-                   if not any(k in answertype.candidate_key(c[2]) for k in seen)})
+    return sorted({c[2] for c in spans.candidates(expected.kind, pred)
+                   if not any(k in spans.candidate_key(c[2]) for k in seen)})
 
 
 def citation_verdicts(answer: str, passages: dict[int, str], similarity=None) -> list[dict]:

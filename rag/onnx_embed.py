@@ -122,7 +122,7 @@ class ExportedEmbedder:
         return lambda feed: compiled(feed)[0]
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
-        from rag.embed import normalise
+        from rag.embed_format import normalise
 
         with self._lock:  # load once; a compiled model/session is not shared across concurrent calls
             if self._run is None:
@@ -139,6 +139,6 @@ class ExportedEmbedder:
         return self._embed([self.query_prompt + t for t in texts])
 
     def embed_documents(self, texts, titles):
-        from rag.embed import document_text
+        from rag.embed_format import document_text
 
         return self._embed([document_text(x, t) for x, t in zip(texts, titles)])

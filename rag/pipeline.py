@@ -16,16 +16,16 @@ import threading
 import time
 import unicodedata
 from contextlib import closing
-from datetime import date
 from typing import Iterator
 
-import numpy as np
-
-from rag import answertype, dates, ground, prompt, store, text
+from rag import dates, ground, prompt, store, text
 from rag.config import Settings, check, load_settings
 from rag.errors import CorpusEmpty, IndexMissing, InvalidQuestion
 from rag.retrieve import Filters, Retriever
-from rag.types import Answer, Citation, Hit
+from rag.types import Answer, Hit
+from rag.verify import checks, entities
+from rag.verify.question import YESNO, asks_publication, classify, without_diacritics
+from rag.verify.verifier import Verifier
 
 ABSTAIN = {
     "vi": "Các bài báo không nhắc đến điều này.",
@@ -42,10 +42,6 @@ MIN_DENSE_SCORE = 0.45  # cosine of the best hit (EmbeddingGemma, query vs. docu
 MIN_DENSE_SCORE_CROSSLINGUAL = 0.28
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*\s+|\n+")
-_FOLLOW_UP = re.compile(
-    r"\b(ông ấy|bà ấy|anh ấy|chị ấy|họ|nó|điều đó|việc đó|sự kiện đó|hội nghị đó|còn|vậy|thế|he|she|they|it|that|those)\b",
-    re.IGNORECASE,
-)
 
 
 def language(question: str) -> str:
@@ -158,9 +154,6 @@ class Pipeline:
         self.embedder.embed_queries(["khởi động"])
         complete(self.generator(), prompt.messages("khởi động", []), max_tokens=1)
 
-    def retriever(self) -> Retriever:
-        return Retriever(self.index, self.embedder, self.settings)
-
     # ------------------------------------------------------------ steps
 
     def search(self, query: str, *, k: int | None = None, retriever: str | None = None, filters=None) -> list[Hit]:
@@ -206,7 +199,7 @@ class Pipeline:
             if ground.check_mentions(question, found):
                 return False
         # a question typed without diacritics is compared with the hits' text without them too
-        same = text.fold_diacritics if answertype.without_diacritics(question) else (lambda x: x)
+        same = text.fold_diacritics if without_diacritics(question) else (lambda x: x)
         q = {same(t) for t in ground.content_tokens(question)}
         best_cov = max(
             (len(q & set(text.syllables(same(h.article.get("title", "") + " " + h.chunk.text)))) / len(q) for h in hits),
@@ -276,17 +269,19 @@ class Pipeline:
 
         texts = {h.chunk.article_id: self.index.articles[h.chunk.article_id].text for h in hits}
         sources = prompt.select_sources(standalone, hits, self.settings.context_sentences, texts=texts)
-        expected = answertype.classify(standalone)
-        verifier = _Verifier(sources, self.embedder if lang != "vi" else None, standalone, expected,
-                             self.settings.min_confidence)
-        if expected.kind == answertype.YESNO or answertype.asks_publication(standalone):
+        expected = classify(standalone)
+        disabled = checks.parse_disabled(self.settings.disabled_checks)
+        verifier = Verifier(sources, self.embedder if lang != "vi" else None, standalone, expected,
+                            self.settings.min_confidence, disabled)
+        if expected.kind == YESNO or asks_publication(standalone):
             # yes/no is decided by the evidence sentence itself, or not at all: the small model says "Có" to
             # nearly anything, and its free answers were bare "Có" or beside the point. When an article was
             # published is in its metadata, which the model, shown the date beside the title, did not read.
-            shown = verifier.yes_no(lang) if expected.kind == answertype.YESNO else verifier.published(lang)
-            if shown or expected.kind == answertype.YESNO:
+            shown = verifier.yes_no(lang) if expected.kind == YESNO else verifier.published(lang)
+            if shown or expected.kind == YESNO:
                 answer = (Answer(q, shown, verifier.citations(), False, timings, gen.name) if shown
                           else self._abstain(q, lang, hits, gen.name, timings, t0))
+                answer.rejections = verifier.trace()
                 timings["first_output"] = timings["total"] = _ms(t0)
                 yield answer.text
                 yield answer
@@ -302,17 +297,22 @@ class Pipeline:
             timings["read"] = _ms(t3)
             reading = {"span": found.span.text if found.span else None, "source": sources[n].article["id"],
                        "no_answer": round(found.no_answer, 4)}
-            if not found.answers(self.reader.threshold):
+            if not found.answers(self.reader.threshold) and "reader_span" not in disabled:
+                # the rule reader_span, for the whole answer: no source holds an answer
+                verifier.reject("", checks.Rejection("reader_span", f"the reader found no answer in any source "
+                                                                    f"(no-answer probability {found.no_answer:.2f})"))
                 answer = self._abstain(q, lang, hits, gen.name, timings, t0)
-                answer.reading = reading
+                answer.reading, answer.rejections = reading, verifier.trace()
                 yield answer.text
                 yield answer
                 return
-            verifier.span = (sources[n].n, found.span.text)
+            if found.answers(self.reader.threshold):
+                verifier.span = (sources[n].n, found.span.text)
             if self.settings.reader == "span" and (shown := verifier.from_evidence(lang)):
                 timings["first_output"] = timings["total"] = _ms(t0)
                 yield shown
-                yield Answer(q, shown, verifier.citations(), False, timings, "reader", reading=reading)
+                yield Answer(q, shown, verifier.citations(), False, timings, "reader", reading=reading,
+                             rejections=verifier.trace())
                 return
         messages = prompt.messages(q if standalone == q else standalone, sources)
         out_parts: list[str] = []
@@ -357,12 +357,13 @@ class Pipeline:
             held.clear()
         if not out_parts:  # nothing verified: whatever the model said is not shown
             answer = self._abstain(q, lang, hits, gen.name, timings, t0)
-            answer.reading = reading
+            answer.reading, answer.rejections = reading, verifier.trace()
             yield answer.text
             yield answer
             return
         timings["total"] = _ms(t0)  # a connective left over introduces nothing: not shown
-        yield Answer(q, " ".join(out_parts), verifier.citations(), False, timings, gen.name, reading=reading)
+        yield Answer(q, " ".join(out_parts), verifier.citations(), False, timings, gen.name, reading=reading,
+                     rejections=verifier.trace())
 
     def _abstain(self, q, lang, hits, model, timings, t0) -> Answer:
         text_ = ABSTAIN[lang]
@@ -434,7 +435,7 @@ def resolve_person(question: str, history: list[dict]) -> str:
     """Put the person the last answer named in place of "ông ấy" / "he" ("Ông ấy giữ chức vụ gì?" ->
     "Ông Lâm Đình Thắng giữ chức vụ gì?"); the question unchanged when there is no such person."""
     last = next((h.get("content") or "" for h in reversed(history) if h.get("role") == "assistant"), "")
-    people = answertype.people(last)
+    people = entities.people(last)
     if not people or not _PRONOUN.search(question):
         return question
 
@@ -442,193 +443,6 @@ def resolve_person(question: str, history: list[dict]) -> str:
         return f"{m.group(1)} {people[0]}" if m.group(1) else people[0]
 
     return _PRONOUN.sub(name, question, count=1)
-
-
-# A sentence that refers back to the one before it by a pronoun ("He also ...", "Ông cũng ...", "Điều này ...").
-_CONTINUES = re.compile(
-    r"^(?:he|she|it|they|this|these|his|her|their|its|also|ông|bà|anh|chị|họ|nó|điều này|việc này|ngoài ra)\b"
-    rf"(?!\s+(?-i:[{ground._UPPER}]))", re.IGNORECASE)
-
-
-class _Verifier:
-    """Checks answer sentences one by one against the numbered sources (is the claim in them?) and
-    against the question (is it the answer asked for?), and renumbers citations."""
-
-    def __init__(self, sources: list[prompt.Source], embedder=None, question: str = "", expected=None,
-                 min_confidence: float = 0.0):
-        self.sources = {s.n: s for s in sources}
-        self.min_confidence = min_confidence  # a claim the model was less sure of is not shown (see _Reply)
-        self.embedder = embedder  # for cross-lingual support only
-        self.question, self.expected = question, expected
-        self.order: list[int] = []  # source numbers in order of first citation -> new marker = index + 1
-        self.claims: dict[int, list[str]] = {}
-        self.rejected: list[tuple[str, str]] = []  # (claim, why it does not answer the question)
-        self.better: tuple[int, str] | None = None  # (source, candidate) its sentence ties to the question
-        self.dropped_last = False  # the last factual sentence was not shown
-        self.span: tuple[int, str] | None = None  # (source, answer span) the reader found: every claim must hold it
-
-    def _similarities(self, claim: str) -> dict[int, float]:
-        if self.embedder is None or ground.is_vietnamese(claim):
-            return {}
-        vecs = self.embedder.embed_queries([claim])[0]
-        docs = self.embedder.embed_documents([s.passage for s in self.sources.values()], [""] * len(self.sources))
-        return {n: float(np.dot(vecs, d)) for n, d in zip(self.sources, docs)}
-
-    def accept(self, sentence: str, sure: float | None = None) -> str | None:
-        """The sentence as it will be shown (markers renumbered), or None to drop it. `sure`: how sure the
-        model was of it (None: not the model's, or not known)."""
-        claim = ground.MARKER.sub("", sentence).strip()
-        if not any(c.isalnum() for c in claim) or claim.endswith("?"):
-            return None  # a question, often the user's own echoed back, claims nothing
-        if not ground.parse_markers(sentence) and not ground.is_factual(claim):
-            # a connective introducing what follows ("Theo các bài báo:") may be shown before a cited claim;
-            # anything else without a citation is not ("Hai." alone answered a how-many-days question)
-            return claim if claim.endswith(":") and not ground.REFUSAL.search(claim) else None
-        shown = self._accept_claim(claim, sentence, sure)
-        self.dropped_last = shown is None
-        return shown
-
-    def _accept_claim(self, claim: str, sentence: str, sure: float | None) -> str | None:
-        if self.dropped_last and _CONTINUES.match(claim):
-            return None  # "He also stressed ..." goes on about a sentence that was not shown: its subject is unchecked
-        sims = self._similarities(claim)
-        cited = [n for n in dict.fromkeys(ground.parse_markers(sentence)) if n in self.sources]
-        good = [n for n in cited if ground.check(claim, self.sources[n].checked_text, sims.get(n)).ok]
-        if not good and len(cited) > 1:  # a sentence drawing on several articles: check them together
-            union = "\n".join(self.sources[n].checked_text for n in cited)
-            if ground.check(claim, union, max((sims.get(n) or 0.0) for n in cited) if sims else None).ok:
-                good = cited
-        if not good:  # repair: the claim may be supported by another source than the one it names
-            for n, s in self.sources.items():
-                if n not in cited and ground.check(claim, s.checked_text, sims.get(n)).ok:
-                    good = [n]
-                    break
-        if not good:  # a list of names drawn from several articles ("X và Y"): each cited where it stands
-            good = self._list_sources(claim, sims)
-        if not good:
-            return None
-        if self.expected is not None:
-            evidence = "\n".join(self.sources[n].passage for n in good)
-            verdict = answertype.check_claim(self.expected, self.question, claim, evidence)
-            if not verdict.ok:
-                self.rejected.append((claim, verdict.reason))
-                if verdict.better and self.better is None:  # the right sentence, the wrong part of it
-                    self.better = (good[0], verdict.better)
-                return None
-        if sure is not None and sure < self.min_confidence:
-            self.rejected.append((claim, f"the model was unsure of it ({sure:.2f})"))
-            return None
-        if self.span is not None and not holds_span(claim, self.span[1]):
-            self.rejected.append((claim, f"it does not hold the reader's answer «{self.span[1]}»"))
-            return None
-        markers = []
-        for n in good:
-            if n not in self.order:
-                self.order.append(n)
-            self.claims.setdefault(n, []).append(claim)
-            markers.append(f"[{self.order.index(n) + 1}]")
-        end = claim[-1] if claim[-1] in ".!?…" else ""
-        body = claim[:-1] if end else claim
-        return f"{body} {''.join(markers)}{end or '.'}"
-
-    def _list_sources(self, claim: str, sims: dict[int, float]) -> list[int]:
-        """The sources of a claim listing names no single source holds together ("Ông Lâm Đình Thắng và ông Võ
-        Minh Thành"): each name held by one of them, the claim supported by all of them together. Only lists
-        of names: a sentence mixing one article's event with another's date is no such claim (it read as
-        supported when any union of sources was allowed)."""
-        listed = answertype.names_listed(claim, self.question)
-        if len(listed) < 2 or len(self.sources) < 2:
-            return []
-        holders = {n: [m for m, s in self.sources.items() if ground.check(name, s.checked_text).ok] for n, name in enumerate(listed)}
-        if not all(holders.values()) or set.intersection(*(set(h) for h in holders.values())):
-            return []  # a name no source holds, or one source holding them all (then it alone must support the claim)
-        cited = sorted({m for h in holders.values() for m in h[:1]})
-        union = "\n".join(self.sources[m].checked_text for m in cited)
-        return cited if ground.check(claim, union, max((sims.get(m) or 0.0) for m in cited) if sims else None).ok else []
-
-    def yes_no(self, lang: str) -> str | None:
-        """"Có. <the deciding sentence> [n]." from the first source that decides the question, or None."""
-        for n, s in self.sources.items():
-            yes, sentence = answertype.decide_yesno(self.question, s.passage)
-            if yes is not None and (shown := self.accept(f"{sentence} [{n}]")):
-                word = {("vi", True): "Có", ("vi", False): "Không", ("en", True): "Yes", ("en", False): "No"}[lang, yes]
-                return f"{word}. {shown}"
-        return None
-
-    def published(self, lang: str) -> str | None:
-        """"Bài «title» đăng ngày 28/11/2025 [n]." for the source a when-was-it-published question names (its
-        names found there, most of its terms in its title, source and text), from the article's date; or None."""
-        def fit(s: prompt.Source) -> int:
-            return len(self.expected.focus & answertype.terms(s.checked_text, self.expected.folded))
-
-        # every capitalised word of the question in it: "Bài của VnExpress …" is not the HTV article
-        proper = {text.fold_diacritics(w.lower()) for w in re.findall(rf"(?<!^)\b\w*[{ground._UPPER}]\w*", self.question)}
-        named = [s for s in self.sources.values() if s.article.get("date") and not ground.check_mentions(self.question, s.checked_text)
-                 and all(w in text.fold_diacritics(ground.with_aliases(s.checked_text).lower()) for w in proper)]
-        best = max(named, key=fit, default=None)  # max keeps the first (best-ranked) of equals
-        if best is None:
-            return None
-        if lang == "vi" and fit(best) < answertype.PUBLICATION_COVERAGE * len(self.expected.focus):
-            return None
-        if lang != "vi" and not ground.names(self.question):  # across languages only its names tell the article
-            return None
-        try:
-            day = date.fromisoformat(str(best.article["date"])[:10])
-        except ValueError:
-            return None
-        title = best.article.get("title") or best.article["id"]
-        self.order.append(best.n)
-        self.claims[best.n] = [title]
-        if lang == "vi":
-            return f"Bài «{title}» đăng ngày {day.day}/{day.month}/{day.year} [{len(self.order)}]."
-        return f"The article «{title}» was published on {day:%d %B %Y} [{len(self.order)}]."
-
-    def from_evidence(self, lang: str) -> str | None:
-        """The reader's span when there is one; else the single candidate a source sentence ties to a when /
-        how-many question, or the one the evidence of a rejected claim ties to the question (a year, a fuller
-        place), cited; or None."""
-        if self.span is not None:  # the reader's span, cited, when the model did not phrase it
-            n, span = self.span
-            self.dropped_last = False
-            return self._accept_claim(span[:1].upper() + span[1:], f"{span} [{n}]", None)
-        if self.expected is None:
-            return None
-        for n, s in self.sources.items():
-            found = answertype.extract(self.expected, self.question, s.passage)
-            if found and (shown := self.accept(f"{answertype.phrase(self.expected, *found, lang)} [{n}]")):
-                return shown
-        if self.better:  # the model cited the sentence that answers, but named a wrong or vaguer part of it
-            n, value = self.better
-            self.better = None
-            return self.accept(f"{answertype.phrase(self.expected, (0, len(value), value), value, lang)} [{n}]")
-        return None
-
-    def citations(self) -> list[Citation]:
-        out = []
-        for i, n in enumerate(self.order, start=1):
-            s = self.sources[n]
-            a = s.article
-            quote = ground.best_quote(" ".join(self.claims[n]), s.passage)
-            out.append(
-                Citation(i, a["id"], a.get("title", ""), a.get("date"), a.get("source"), a.get("url"),
-                         s.chunk_for(quote), quote, round(s.score, 4), a.get("also", []))
-            )
-        return out
-
-
-SPAN_COVERAGE = 0.8  # share of the reader's span (its syllables) a sentence must repeat to hold it
-
-
-def holds_span(claim: str, span: str) -> bool:
-    """The claim states the reader's answer: its numbers all, and most of its syllables (the model may drop
-    a title or a classifier word: "ông Lâm Đình Thắng" for "Lâm Đình Thắng")."""
-    want = text.syllables(span)
-    if not want:
-        return True
-    have = set(text.syllables(claim))
-    if not ground.numbers(span) <= ground.numbers(claim):
-        return False
-    return sum(w in have for w in want) >= SPAN_COVERAGE * len(want)
 
 
 _DEFAULT: dict[tuple, Pipeline] = {}

@@ -108,6 +108,9 @@ class Answer:
     model: str = ""
     period: dict | None = None  # the date range / recency a time phrase in the question resolved to (rag.dates)
     reading: dict | None = None  # what the trained reader found: {"span", "source" (article id), "no_answer"} (rag.reader)
+    # the checks that rejected a claim (or, rule "reader_span" with no claim, the whole answer), in the order
+    # they fired: [{"rule", "claim", "reason"}] (rag.verify.checks; RAG_DISABLED_CHECKS switches rules off)
+    rejections: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -119,4 +122,5 @@ class Answer:
             "model": self.model,
             "period": self.period,
             "reading": self.reading,
+            "rejections": self.rejections,
         }

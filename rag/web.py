@@ -209,7 +209,7 @@ def link_markers(answer_text: str, citations: list[Citation]) -> str:
 
 def chat_filters(since: str | None, until: str | None, sources: list[str] | None) -> dict | None:
     """The settings panel's date range and sources as retrieval filters; dates as 28/11/2025 or 2025-11-28."""
-    from rag.corpus import parse_date
+    from rag.clean import parse_date
 
     out: dict = {}
     for key, value, label in (("date_from", since, "Từ ngày"), ("date_to", until, "Đến ngày")):

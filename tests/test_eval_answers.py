@@ -159,6 +159,7 @@ def test_answer_run_scores_and_writes_reports(run, tmp_path):
     assert q1["answer"] == RIGHT and q1["citations"][0]["article_id"] == "vang" and q1["verdicts"]["correct"]
     assert q1["retrieved"][0] == "vang" and "total" in q1["timings"]
     assert q1["raw_output"] == RIGHT and "Câu hỏi: Giá vàng" in q1["prompt"] and rows[1]["prompt"] is None  # q2: gate
+    assert q1["rejections"] == [] and all("rejections" in r for r in rows)  # the checks that fired, for replay --ablate
     saved = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert saved["summary"] == s and saved["config"]["generator"] == "qwen2.5-coder-1.5b"
     md = (out / "report.md").read_text(encoding="utf-8")
@@ -218,7 +219,7 @@ def test_short_answer_to_a_vietnamese_question_is_checked_by_words_as_the_pipeli
     row = {"abstained": False, "answer": "Võ Minh Thành [1].", "retrieved_chunks": ["a#0"],
            "citations": [{"marker": 1, "chunk_id": "a#0", "article_id": "a"}]}
     passage = {"a#0": "Phó Giám đốc Sở Khoa học và Công nghệ TP.HCM Võ Minh Thành cho biết."}
-    v = evaluate._verdicts(item, row, passage, 4, similarity=lambda claim, text: 0.0)
+    v = evaluate.verdicts(item, row, passage, 4, similarity=lambda claim, text: 0.0)
     assert v["citations_supported"] == 1 and v["correct"] and v["gold_cited"] and v["answer_in_context"]
 
 

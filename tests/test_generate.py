@@ -67,6 +67,7 @@ def tiny() -> TransformersGenerator:
     return TransformersGenerator(model, tokenizer, name="transformers:tiny")
 
 
+@pytest.mark.slow  # builds and runs the random Llama (fixture `tiny`)
 def test_transformers_streams_deterministically(tiny):
     first = list(tiny.stream(MESSAGES, max_tokens=12))
     second = list(tiny.stream(MESSAGES, max_tokens=12))
@@ -75,6 +76,7 @@ def test_transformers_streams_deterministically(tiny):
     assert "<|assistant|>" not in "".join(first)  # the prompt is not echoed
 
 
+@pytest.mark.slow  # builds and runs the random Llama (fixture `tiny`)
 def test_transformers_respects_max_tokens(tiny):
     def tokens(max_tokens):  # special tokens are left out of the text, so "at most"
         return len(tiny.tokenizer(complete(tiny, MESSAGES, max_tokens=max_tokens), add_special_tokens=False).input_ids)
@@ -82,12 +84,14 @@ def test_transformers_respects_max_tokens(tiny):
     assert 0 < tokens(3) <= 3 < tokens(9) <= 9
 
 
+@pytest.mark.slow  # builds and runs the random Llama (fixture `tiny`)
 def test_transformers_stop_string_cuts_the_text(tiny):
     full = complete(tiny, MESSAGES, max_tokens=12)
     stop = full.split()[3]
     assert complete(tiny, MESSAGES, max_tokens=12, stop=[stop]) == full[: full.index(stop)]
 
 
+@pytest.mark.slow  # builds and runs the random Llama (fixture `tiny`)
 def test_transformers_stops_generating_when_the_reader_stops(tiny):
     start = time.monotonic()
     complete(tiny, MESSAGES, max_tokens=300)
@@ -100,6 +104,7 @@ def test_transformers_stops_generating_when_the_reader_stops(tiny):
     assert not any(t.name == "transformers-generate" for t in threading.enumerate())
 
 
+@pytest.mark.slow  # builds and runs the random Llama (fixture `tiny`)
 def test_transformers_generation_failure_reaches_the_reader(tiny, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory")

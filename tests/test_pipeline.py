@@ -439,7 +439,7 @@ def test_never_a_bare_answer(read_pipeline, make_pipeline, reply, reader):
 
 
 def test_span_held_by_a_sentence():
-    from rag.pipeline import holds_span
+    from rag.verify.checks import holds_span
 
     assert holds_span("Ông Lâm Đình Thắng phát biểu khai mạc [1].", "Lâm Đình Thắng")
     assert not holds_span("Ông Võ Minh Thành phát biểu khai mạc [1].", "Lâm Đình Thắng")
@@ -452,3 +452,32 @@ def test_span_mode_answers_with_the_span_without_the_model(read_pipeline, settin
     a = p.ask("Giá vàng miếng hôm nay tăng bao nhiêu?")
     assert a.text == "1 triệu đồng [1]." and a.citations[0].article_id == "vang" and not gen.prompts
     assert a.timings["first_output"] == a.timings["total"]
+
+
+# ------------------------------------------------------------------ which rule rejected what (Answer.rejections)
+
+def test_the_answer_carries_the_rules_that_rejected_its_claims(forum_pipeline):
+    p, _ = forum_pipeline("Bình Dương đứng Top1 Smart 21 năm 2021 [1].")
+    a = p.ask("Bình Dương đứng Top1 Smart 21 năm nào?")
+    assert a.text == "Năm 2023 [1]."
+    assert [r["rule"] for r in a.rejections] == ["tied_candidate"]
+    assert a.rejections[0]["claim"] == "Bình Dương đứng Top1 Smart 21 năm 2021." and "2023" in a.rejections[0]["reason"]
+    assert a.to_dict()["rejections"] == a.rejections
+
+
+def test_a_disabled_rule_lets_its_claim_through(forum_pipeline, settings):
+    p, _ = forum_pipeline("Bình Dương đứng Top1 Smart 21 năm 2021 [1].")
+    p = Pipeline(settings.replace(disabled_checks="tied_candidate"), embedder=p.embedder, generator=p.generator())
+    a = p.ask("Bình Dương đứng Top1 Smart 21 năm nào?")
+    assert "2021" in a.text and a.rejections == []
+
+
+def test_the_readers_refusal_is_the_rule_reader_span(read_pipeline, settings, fake_embedder):
+    p, _ = read_pipeline(FakeReader(None), "Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1].")
+    a = p.ask("Giá vàng miếng hôm nay tăng bao nhiêu?")
+    assert a.abstained and [(r["rule"], r["claim"]) for r in a.rejections] == [("reader_span", "")]
+    # switched off, the reader neither refuses nor holds the model's claim to a span
+    p = Pipeline(settings.replace(reader="on", disabled_checks="reader_span"), embedder=fake_embedder,
+                 generator=Scripted("Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1]."), reader=FakeReader(None))
+    a = p.ask("Giá vàng miếng hôm nay tăng bao nhiêu?")
+    assert not a.abstained and a.rejections == []

@@ -31,6 +31,7 @@ def corpus(n: int = 12) -> list[Article]:
             for i in range(n // len(base)) for a in base]
 
 
+@pytest.mark.slow  # starts a real local Ray cluster
 def test_ray_fills_the_cache_and_resumes_after_an_interruption(cluster, settings):
     from rag.ray_embed import embed_with_ray, missing_rows
 
@@ -67,6 +68,7 @@ def test_ray_fills_the_cache_and_resumes_after_an_interruption(cluster, settings
     assert (idx.faiss.reconstruct(0) == embedder.embed_documents([c.text], [c.title])[0]).all()
 
 
+@pytest.mark.slow  # starts a real local Ray cluster
 def test_rag_index_ray_cli(cluster, settings, tmp_path, monkeypatch):
     """`rag index --ray ADDRESS` end to end, with the embedder the CLI would load replaced by the fake."""
     import rag.embed

@@ -87,6 +87,7 @@ def test_bm25_weights_are_bm25s_scores():
         np.testing.assert_allclose(ours, bm.get_scores_from_ids(ids), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # starts a milvus-lite server
 def test_milvus_ranks_as_the_local_store(settings, msettings, fake_embedder):
     arts = _more_articles()
     store.update(settings, arts, fake_embedder, progress=False, log=lambda m: None)
@@ -120,6 +121,7 @@ def _snapshot(s):
     return chunks, arts, {k: meta[k] for k in ("config", "fingerprint", "counts")}
 
 
+@pytest.mark.slow  # starts a milvus-lite server
 def test_incremental_update_interrupted_then_rerun_converges(msettings, fake_embedder, monkeypatch):
     arts = _more_articles()
     store.update(msettings, arts, fake_embedder, progress=False, log=lambda m: None)
@@ -153,6 +155,7 @@ def test_incremental_update_interrupted_then_rerun_converges(msettings, fake_emb
     assert _snapshot(msettings) == _snapshot(clean)
 
 
+@pytest.mark.slow  # starts a milvus-lite server
 def test_missing_and_mismatched_index_say_what_to_do(msettings, fake_embedder, articles):
     with pytest.raises(IndexMissing, match="run `rag index`"):
         store.load(msettings)
@@ -192,6 +195,7 @@ def test_real_embedder_default_corpus_same_top_hits(tmp_path, milvus_uri):
             np.testing.assert_allclose([h.score for h in a], [h.score for h in b], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow  # starts a milvus-lite server
 def test_pipeline_answers_and_cites_from_milvus(msettings, articles, fake_embedder):
     from conftest import Scripted
 
