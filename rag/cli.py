@@ -644,7 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
     rt = rd.add_parser("train", help="train adapters + head on prepared data (resumable; ~1 h on 2 cores)")
     rt.add_argument("--data", default="build/reader/data.jsonl")
     rt.add_argument("--out", default="rag/data/reader", help="folder for the weights, config and provenance")
-    rt.add_argument("--epochs", type=int, default=3)
+    rt.add_argument("--epochs", type=int, default=2)
     rt.add_argument("--seed", type=int, default=0)
     rt.add_argument("--depth", type=int, help="encoder layers used (default: rag.reader.ReaderConfig)")
     rt.add_argument("--frozen", type=int, help="of them, the lower ones not adapted (their outputs are cached)")

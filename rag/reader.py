@@ -5,7 +5,7 @@ The model is the embedder the project already provisions (EmbeddingGemma-300M, a
 encoder), cut to its first `depth` layers, with low-rank adapters (LoRA) on the top `depth - frozen`
 of them and a small head: start/end logits per token and an answerability logit read off the first
 token. Only the adapters and the head are trained (rag/reader_train.py) and shipped in the package
-(rag/data/reader/, ~1 MB); the base weights come from the model cache like the embedder's.
+(rag/data/reader/, ~5.6 MB); the base weights come from the model cache like the embedder's.
 
 Why this shape, measured on the 2-core CPU (eval/RESULTS.md): a full forward pass of the 24 layers
 costs ~1.8 s per 384 tokens, so the frozen lower layers are run once per training example and cached,
@@ -31,9 +31,9 @@ MAX_QUESTION_TOKENS = 64
 @dataclass(frozen=True)
 class ReaderConfig:
     base: str = "embeddinggemma-300m"  # a rag.models name (or a local folder)
-    depth: int = 10  # encoder layers used
+    depth: int = 14  # encoder layers used
     frozen: int = 6  # the first `frozen` of them are not adapted (their outputs are cached in training)
-    rank: int = 16
+    rank: int = 32
     alpha: float = 32.0
     max_len: int = 320  # tokens per window (question + passage part)
     stride: int = 128  # passage tokens shared by consecutive windows

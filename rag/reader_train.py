@@ -105,7 +105,7 @@ def _forward(model, config, hidden, mask):
     return model.heads(top)
 
 
-def train(model, states, data: list[Labelled], config: ReaderConfig, folder: Path, *, epochs: int = 3, batch: int = 16,
+def train(model, states, data: list[Labelled], config: ReaderConfig, folder: Path, *, epochs: int = 2, batch: int = 16,
           lr: float = 5e-4, seed: int = 0, progress=True, log=print) -> list[dict]:
     """Adapters and head, AdamW with warm-up and linear decay; resumes from `folder/checkpoint.pt`."""
     import torch
@@ -247,7 +247,7 @@ def new_model(settings, config: ReaderConfig):
 
 
 
-def run(settings, data_path: Path, out: Path, *, epochs: int = 3, seed: int = 0, work: Path | None = None,
+def run(settings, data_path: Path, out: Path, *, epochs: int = 2, seed: int = 0, work: Path | None = None,
         config: ReaderConfig | None = None, progress=True, log=print) -> dict:
     """The whole training run, from prepared data to weights in `out`; resumable through `work`."""
     import hashlib
@@ -285,7 +285,8 @@ def run(settings, data_path: Path, out: Path, *, epochs: int = 3, seed: int = 0,
         commit = "unknown"
     meta_path = Path(data_path).with_suffix(".meta.json")
     provenance = {
-        "command": f"rag reader prepare && rag reader train --epochs {epochs} --seed {seed}",
+        "command": f"rag reader prepare && rag reader train --epochs {epochs} --seed {seed} --depth {config.depth} "
+                   f"--frozen {config.frozen} --rank {config.rank}",
         "commit": commit,
         "data": {"file": Path(data_path).name, "sha256": data_sha, "train": len(train_items), "valid": len(valid_items),
                  **(json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {})},

@@ -444,6 +444,12 @@ def test_span_held_by_a_sentence():
     assert holds_span("Ông Lâm Đình Thắng phát biểu khai mạc [1].", "Lâm Đình Thắng")
     assert not holds_span("Ông Võ Minh Thành phát biểu khai mạc [1].", "Lâm Đình Thắng")
     assert not holds_span("Top 50 thành phố [1].", "top 100 thành phố")  # a number must be the span's own
+    # a span longer than the answer: the claim's own part lies inside it
+    q = "Bình Dương đứng Top1 Smart 21 năm nào?"
+    long_span = "các năm 2021, 2022; Top1 năm 2023"
+    assert holds_span("Bình Dương đứng Top1 Smart 21 vào năm 2023 [1].", long_span, q)
+    assert not holds_span("Bình Dương đứng Top1 Smart 21 vào năm 2019 [1].", long_span, q)
+    assert not holds_span("Bình Dương được Bộ Xây dựng khen thưởng [1].", long_span, q)
 
 
 def test_span_mode_answers_with_the_span_without_the_model(read_pipeline, settings):

@@ -25,6 +25,7 @@ from rag.verify.spans import (CLEAR_MARGIN, anchor_scores, birth_dates, candidat
                               keys)
 
 SPAN_COVERAGE = 0.8  # share of the reader's span (its syllables) a sentence must repeat to hold it
+SPAN_INSIDE = 0.5  # or: share of what the sentence adds to the question that must lie inside the span
 
 
 @dataclass(frozen=True)
@@ -322,23 +323,30 @@ def unsure(c: ClaimContext) -> Rejection | None:
 
 @check("reader_span", KINDS)
 def reader_span(c: ClaimContext) -> Rejection | None:
-    """The claim does not hold the answer span the trained reader found in the sources (rag.reader). The
-    same rule refuses the whole answer when the reader finds no answer in any source (rag.pipeline)."""
-    if c.span is not None and not holds_span(c.claim, c.span):
-        return Rejection("reader_span", f"it does not hold the reader's answer «{c.span}»")
+    """The claim and the answer span the trained reader found in the sources (rag.reader) disagree. The same
+    rule refuses the whole answer when the reader finds no answer in any source (rag.pipeline)."""
+    if c.span is not None and not holds_span(c.claim, c.span, c.question):
+        return Rejection("reader_span", f"it does not agree with the reader's answer «{c.span}»")
     return None
 
 
-def holds_span(claim: str, span: str) -> bool:
-    """The claim states the reader's answer: its numbers all, and most of its syllables (the model may drop
-    a title or a classifier word: "ông Lâm Đình Thắng" for "Lâm Đình Thắng")."""
-    want = text.syllables(span)
+def holds_span(claim: str, span: str, question: str = "") -> bool:
+    """The claim states the reader's answer. Either it repeats most of the span (the model may drop a title or
+    a classifier word: "ông Lâm Đình Thắng" for "Lâm Đình Thắng", SPAN_COVERAGE), or, for a span longer than
+    the answer ("các năm 2021, 2022; Top1 năm 2023" for "which year"), what the claim adds to the question
+    lies mostly inside the span (SPAN_INSIDE). Either way every figure the claim adds is one of the span's."""
+    claim = ground.MARKER.sub(" ", claim)
+    asked = set(text.syllables(question))
+    want = [w for w in text.syllables(span) if w not in asked] or text.syllables(span)
     if not want:
         return True
-    have = set(text.syllables(claim))
-    if not ground.numbers(span) <= ground.numbers(claim):
+    if not ground.numbers(claim) - ground.numbers(question) <= ground.numbers(span):
         return False
-    return sum(w in have for w in want) >= SPAN_COVERAGE * len(want)
+    have = set(text.syllables(claim))
+    if sum(w in have for w in want) >= SPAN_COVERAGE * len(want):
+        return True
+    added = [w for w in text.syllables(claim) if w not in asked]
+    return bool(added) and sum(w in set(want) for w in added) >= SPAN_INSIDE * len(added)
 
 
 # ------------------------------------------------------------------ the answer-type verdict
