@@ -100,7 +100,11 @@ def build_index(settings: Settings, embedder=None, log: Callable[[str], object] 
     """Index the whole corpus folder (lexical first, then every vector): what `ask()` does on a fresh install
     that has articles but no index yet, instead of failing. CorpusEmpty when there is nothing to index."""
     with _LOCK:
-        report, loaded = _reindex(settings, embedder, lambda _f, desc="": log(desc), None, None)
+        try:
+            report, loaded = _reindex(settings, embedder, lambda _f, desc="": log(desc), None, None)
+        except CorpusEmpty as e:
+            raise CorpusEmpty(f"no index yet and no articles in {settings.corpus_dir} to build one from: add .md, .txt "
+                              "or .jsonl files there (or `rag add URL`), then run `rag index`") from e
     for err in loaded.errors:
         log(f"skipped {err}")
     return report
