@@ -204,6 +204,15 @@ def best_span(start: np.ndarray, end: np.ndarray, offsets: list[tuple[int, int]]
     return best
 
 
+def decode(passage: str, offsets: list[tuple[int, int]], start: np.ndarray, end: np.ndarray) -> Span | None:
+    """The best span of one window, as whole words of the passage (None: no span inside the passage part)."""
+    found = best_span(start, end, offsets)
+    if not found:
+        return None
+    a, b = _word_bounds(passage, offsets[found[0]][0], offsets[found[1]][1])
+    return Span(a, b, passage[a:b], found[2]) if b > a else None
+
+
 def _word_bounds(passage: str, a: int, b: int) -> tuple[int, int]:
     """The span widened to whole words (a token may start or end inside a syllable) and stripped of
     punctuation. A token's offsets include the space before it ("▁Ch" of "và Chivas"): that space is not
@@ -249,18 +258,13 @@ class Reader:
             start, end, answerable = self.model.heads(hidden)
         start, end = start.float().numpy(), end.float().numpy()
         no_answer = torch.sigmoid(-answerable.float()).numpy()
-        best: dict[int, Reading] = {}
+        best: dict[int, Reading] = {}  # per passage: the best-scoring window's span, the lowest no-answer probability
         for i, w in enumerate(ws):
-            found = best_span(start[i], end[i], w.offsets)
-            span = None
-            if found:
-                text_ = passages[w.passage]
-                a, b = _word_bounds(text_, w.offsets[found[0]][0], w.offsets[found[1]][1])
-                span = Span(a, b, text_[a:b], found[2]) if b > a else None
-            old = best.get(w.passage)
-            p = float(no_answer[i])
-            if old is None or p < old.no_answer or (span and old.span and span.score > old.span.score and p <= old.no_answer):
-                best[w.passage] = Reading(span, p if old is None else min(p, old.no_answer))
+            span = decode(passages[w.passage], w.offsets, start[i], end[i])
+            old = best.get(w.passage, Reading(None, 1.0))
+            if old.span is not None and (span is None or old.span.score >= span.score):
+                span = old.span
+            best[w.passage] = Reading(span, min(old.no_answer, float(no_answer[i])))
         return [best.get(n, Reading(None, 1.0)) for n in range(len(passages))]
 
 

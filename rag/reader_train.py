@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rag import metrics
-from rag.reader import Reader, ReaderConfig, Window, best_span, build_model, pad, windows
+from rag.reader import Reader, ReaderConfig, Window, build_model, pad, windows
 from rag.reader_data import Example
 
 SHARD = 64  # windows per cache shard
@@ -163,9 +163,9 @@ def predict_cached(model, states, data: list[Labelled], items: list[Example], co
     """(best span text, no-answer probability) per example, from the cached frozen states."""
     import torch
 
-    from rag.reader import _word_bounds
+    from rag.reader import decode
 
-    best: dict[int, tuple[str, float, float]] = {}
+    best: dict[int, tuple[str, float, float]] = {}  # example -> (best span, lowest no-answer probability, its score)
     for first in range(0, len(data), batch):
         idx = list(range(first, min(first + batch, len(data))))
         hidden, mask, _, _, _ = _batch(states, data, idx)
@@ -174,17 +174,12 @@ def predict_cached(model, states, data: list[Labelled], items: list[Example], co
         no = torch.sigmoid(-has.float()).numpy()
         for row, i in enumerate(idx):
             d = data[i]
-            found = best_span(s[row].float().numpy(), e[row].float().numpy(), d.window.offsets)
-            text_, score = "", -1e9
-            if found:
-                ctx = items[d.example].context
-                a, b = _word_bounds(ctx, d.window.offsets[found[0]][0], d.window.offsets[found[1]][1])
-                text_, score = ctx[a:b], found[2]
-            old = best.get(d.example)
-            if old is None or score > old[2]:
-                best[d.example] = (text_, min(float(no[row]), old[1]) if old else float(no[row]), score)
-            else:
-                best[d.example] = (old[0], min(old[1], float(no[row])), old[2])
+            span = decode(items[d.example].context, d.window.offsets, s[row].float().numpy(), e[row].float().numpy())
+            text_, score = (span.text, span.score) if span else ("", -1e9)
+            old = best.get(d.example, ("", 1.0, -1e9))
+            if old[2] >= score:
+                text_, score = old[0], old[2]
+            best[d.example] = (text_, min(old[1], float(no[row])), score)
     return [(best[k][0], best[k][1]) for k in range(len(items))]
 
 
