@@ -110,7 +110,7 @@ def build_model(encoder, config: ReaderConfig):
             from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
 
             cfg = self.encoder.config
-            positions = torch.arange(hidden.shape[1]).unsqueeze(0)
+            positions = torch.arange(hidden.shape[1], device=hidden.device).unsqueeze(0)
             kw = dict(config=cfg, inputs_embeds=hidden, attention_mask=attention_mask, past_key_values=None,
                       position_ids=positions)
             window = cfg.sliding_window

@@ -53,13 +53,14 @@ def cache_frozen(model, data: list[Labelled], config: ReaderConfig, folder: Path
     """The frozen layers' output of every window (bf16, without padding), from shards in `folder`."""
     import torch
 
+    device = _device(model)
     folder.mkdir(parents=True, exist_ok=True)
     states = []
     shards = range(0, len(data), SHARD)
     for first in tqdm(shards, desc="frozen layers (cached)", unit="shard", disable=not progress):
         path = folder / f"shard-{first // SHARD:05d}.pt"
         if path.exists():
-            states.extend(torch.load(path))
+            states.extend(s.to(device) for s in torch.load(path))
             continue
         part = data[first : first + SHARD]
         order = sorted(range(len(part)), key=lambda i: len(part[i].window.ids))
@@ -67,23 +68,29 @@ def cache_frozen(model, data: list[Labelled], config: ReaderConfig, folder: Path
         for i in range(0, len(order), batch):
             idx = order[i : i + batch]
             ids, mask = pad([part[j].window for j in idx], pad_id)
-            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-                h = model.run(ids, mask, 0, config.frozen)
+            with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16):
+                h = model.run(ids.to(device), mask.to(device), 0, config.frozen)
             for row, j in enumerate(idx):
                 done[j] = h[row, : len(part[j].window.ids)].to(torch.bfloat16).clone()
         shard = [done[j] for j in range(len(part))]
         tmp = path.with_suffix(".partial")
-        torch.save(shard, tmp)
+        torch.save([s.cpu() for s in shard], tmp)
         tmp.replace(path)
         states.extend(shard)
     return states
 
 
+def _device(model):
+    return next(model.parameters()).device
+
+
 def _batch(states, data, idx):
+    """Padded inputs and labels of windows `idx`, on the device the states are on."""
     import torch
 
     width = max(len(data[i].window.ids) for i in idx)
-    hidden = torch.zeros((len(idx), width, states[idx[0]].shape[-1]), dtype=torch.float32)
+    device = states[idx[0]].device
+    hidden = torch.zeros((len(idx), width, states[idx[0]].shape[-1]), dtype=torch.float32, device=device)
     mask = torch.zeros((len(idx), width), dtype=torch.long)
     allowed = torch.zeros((len(idx), width), dtype=torch.bool)  # passage tokens, and the first one (no answer)
     for row, i in enumerate(idx):
@@ -94,20 +101,21 @@ def _batch(states, data, idx):
         allowed[row, :n] |= torch.tensor([o[0] >= 0 for o in data[i].window.offsets])
     starts = torch.tensor([data[i].start for i in idx])
     ends = torch.tensor([data[i].end for i in idx])
-    return hidden, mask, allowed, starts, ends
+    return hidden, mask.to(device), allowed.to(device), starts.to(device), ends.to(device)
 
 
 def _forward(model, config, hidden, mask):
     import torch
 
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast(hidden.device.type, dtype=torch.bfloat16):
         top = model.run(hidden, mask, config.frozen, config.depth)
     return model.heads(top)
 
 
 def train(model, states, data: list[Labelled], config: ReaderConfig, folder: Path, *, epochs: int = 2, batch: int = 16,
-          lr: float = 5e-4, seed: int = 0, progress=True, log=print) -> list[dict]:
-    """Adapters and head, AdamW with warm-up and linear decay; resumes from `folder/checkpoint.pt`."""
+          lr: float = 5e-4, answer_weight: float = 1.0, seed: int = 0, progress=True, log=print) -> list[dict]:
+    """Adapters and head, AdamW with warm-up and linear decay; resumes from `folder/checkpoint.pt`.
+    `answer_weight` weighs the answerability loss against the span loss."""
     import torch
 
     torch.manual_seed(seed)
@@ -141,7 +149,7 @@ def train(model, states, data: list[Labelled], config: ReaderConfig, folder: Pat
             s, e, has = _forward(model, config, hidden, mask)
             s, e = s.masked_fill(~allowed, -1e4), e.masked_fill(~allowed, -1e4)
             loss = (torch.nn.functional.cross_entropy(s, starts) + torch.nn.functional.cross_entropy(e, ends)) / 2
-            loss = loss + bce(has, (starts > 0).float())
+            loss = loss + answer_weight * bce(has, (starts > 0).float())
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -171,10 +179,10 @@ def predict_cached(model, states, data: list[Labelled], items: list[Example], co
         hidden, mask, _, _, _ = _batch(states, data, idx)
         with torch.inference_mode():
             s, e, has = _forward(model, config, hidden, mask)
-        no = torch.sigmoid(-has.float()).numpy()
+        no = torch.sigmoid(-has.float()).cpu().numpy()
         for row, i in enumerate(idx):
             d = data[i]
-            span = decode(items[d.example].context, d.window.offsets, s[row].float().numpy(), e[row].float().numpy())
+            span = decode(items[d.example].context, d.window.offsets, s[row].float().cpu().numpy(), e[row].float().cpu().numpy())
             text_, score = (span.text, span.score) if span else ("", -1e9)
             old = best.get(d.example, ("", 1.0, -1e9))
             if old[2] >= score:
