@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import FakeEmbedder, make_articles
+from conftest import Echo, FakeEmbedder, make_articles
 from rag import access, cli, collections, corpus, index, users, web
 from rag.config import Settings
 from rag.pipeline import Pipeline
@@ -22,21 +22,6 @@ from rag.types import Article
 
 QUESTION = "Ai phát biểu khai mạc hội nghị NextGen?"
 SPEAKERS = {"default": "Ông Lê Văn Cường", "a": "Ông Nguyễn Văn An", "b": "Bà Trần Thị Bình"}
-
-
-class Echo:
-    """A thread-safe 'model' that answers with the first sentence of source [1], cited: what it says
-    depends only on what the pipeline retrieved, so a mixed-up collection shows in the answer."""
-
-    name = "echo"
-
-    def stream(self, messages, *, max_tokens=200, stop=None):
-        lines = messages[-1]["content"].splitlines()
-        if not any(line.startswith("[1] ") for line in lines):  # not an answer prompt (e.g. a rewrite)
-            yield ""
-            return
-        excerpt = lines[next(i for i, line in enumerate(lines) if line.startswith("[1] ")) + 1]
-        yield excerpt.split(". ")[0].rstrip(".") + " [1]."
 
 
 def article(name: str) -> Article:
