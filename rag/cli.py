@@ -28,24 +28,29 @@ def _print_json(obj) -> None:
     print(escape_controls(json.dumps(obj, ensure_ascii=False, indent=2, default=str), "\\u{:04x}"))
 
 
-def _settings(args):
-    """The command's settings: options over RAG_* variables, then `--collection NAME`'s folders (rag.collections)."""
+def _settings(args, *, several: bool = False):
+    """The command's settings: options over RAG_* variables, then `--collection NAME`'s folders (rag.collections).
+    `several`: the command reads several collections (ask, search): the base settings, with several names."""
     over = {k: getattr(args, k, None) for k in ("home", "corpus_dir", "index_dir", "retriever", "top_k", "generator", "backend")}
     settings = load_settings(**over)
     if getattr(args, "collection", None):
         from rag import collections
 
         names = collections.parse(args.collection)
-        if len(names) > 1:  # not yet: one index per answer, so answers never mix collections
-            raise collections.CollectionError(f"one collection at a time: --collection {names[0]} (not {args.collection})")
+        if len(names) > 1 and several:
+            return settings
+        if len(names) > 1:  # an index is built, evaluated or added to one collection at a time
+            raise collections.CollectionError(f"one collection at a time here (`rag ask` and `rag search` take "
+                                              f"several): --collection {names[0]} (not {args.collection})")
         settings = collections.settings_for(settings, names[0] if names else None)
     return settings
 
 
-def _collection_option(parser) -> None:
-    parser.add_argument("--collection", metavar="NAME",
+def _collection_option(parser, several: bool = False) -> None:
+    parser.add_argument("--collection", metavar="A,B" if several else "NAME",
                         help="the collection to use (rag collections list; default: the collection 'default', "
-                        "HOME/corpus and HOME/embeddings)")
+                        "HOME/corpus and HOME/embeddings)" + ("; several, comma-separated, are searched together, "
+                                                              "each citation naming its collection" if several else ""))
 
 
 # ------------------------------------------------------------------ models
@@ -141,13 +146,17 @@ def _embed_with_ray(settings, articles, args) -> None:
 
 
 def cmd_search(args) -> int:
-    from rag import dates, store
+    from rag import collections, dates, store
     from rag.embed import load_embedder
     from rag.ground import is_vietnamese
     from rag.retrieve import Retriever
 
-    settings = _settings(args)
-    idx = store.load(settings)
+    settings = _settings(args, several=True)
+    names = collections.parse(args.collection)
+    if len(names) > 1:  # each collection's own index, the hits merged (rag.store.Merged)
+        idx = store.Merged({n: store.load(collections.settings_for(settings, n)) for n in names})
+    else:
+        idx = store.load(settings)
     embedder = None if settings.retriever == "bm25" else load_embedder(settings)
     period = dates.resolve(args.query, settings.today)  # as `rag ask` does: "mới nhất", "tuần trước"...
     if period and not args.json:
@@ -159,7 +168,8 @@ def cmd_search(args) -> int:
         return 0
     for n, h in enumerate(hits, 1):
         ranks = ", ".join(f"{k}#{v}" if v else f"{k}#-" for k, v in h.ranks.items())
-        say(f"[{n}] {h.score:.3f} ({ranks})  {h.article['title']} ({h.article['date']}, {h.article['source']}) {h.chunk.id}")
+        where = f"[{h.article['collection']}] " if h.article.get("collection") else ""
+        say(f"[{n}] {h.score:.3f} ({ranks})  {where}{h.article['title']} ({h.article['date']}, {h.article['source']}) {h.chunk.id}")
         say("    " + h.chunk.text[:300].replace("\n", " "))
     return 0
 
@@ -193,19 +203,23 @@ def _print_answer(answer, args) -> None:
     if answer.period:
         say(answer.period["note"])
     for c in answer.citations:
-        say(f"  [{c.marker}] {c.title} ({c.date or 'n.d.'}, {c.source or '?'}) {c.url or ''}".rstrip())
+        where = f"[{c.collection}] " if c.collection else ""
+        say(f"  [{c.marker}] {where}{c.title} ({c.date or 'n.d.'}, {c.source or '?'}) {c.url or ''}".rstrip())
         for other in c.also:  # the same story under other sources
             say(f"      = {other.get('title', '')} ({other.get('date') or 'n.d.'}, {other.get('source') or '?'}) {other.get('url') or ''}".rstrip())
         say(f"      “{c.quote}”")
 
 
 def cmd_ask(args) -> int:
+    from rag import collections
     from rag.pipeline import Pipeline
     from rag.types import Answer
 
     questions = _questions(args)
     many = len(questions) > 1  # several answers: JSON Lines with --json, a blank line between texts
-    pipeline = Pipeline(_settings(args))
+    pipeline = Pipeline(_settings(args, several=True))
+    if len(collections.parse(args.collection)) > 1:
+        pipeline = pipeline.collection(args.collection)  # each collection's index searched, the hits merged
     bad = abstained = 0
     for n, question in enumerate(questions):
         if many and not args.json:
@@ -543,7 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--retriever", choices=("hybrid", "bm25", "dense"))
     se.add_argument("--json", action="store_true")
     _filter_options(se)
-    _collection_option(se)
+    _collection_option(se, several=True)
     se.set_defaults(func=cmd_search)
 
     ak = sub.add_parser(
@@ -560,7 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
     ak.add_argument("--model", help="generator: a model name (rag models list) or a GGUF path")
     ak.add_argument("--backend", choices=("llama", "transformers", "openai"))
     _filter_options(ak)
-    _collection_option(ak)
+    _collection_option(ak, several=True)
     ak.set_defaults(func=cmd_ask)
 
     ev = sub.add_parser("eval", help="evaluation on gold sets").add_subparsers(dest="eval_cmd", required=True)

@@ -11,7 +11,9 @@ corpus/ included) needs no migration: nothing is moved or re-embedded. With RAG_
 collection gets its own prefix: `<RAG_MILVUS_COLLECTION>_<NAME>` (default keeps the bare prefix).
 
 Names are safe slugs (`NAME_RULE`): they become folder names, Milvus collection names and the
-`rag:NAME` model ids of the OpenAI-compatible API. An answer reads one collection's index only.
+`rag:NAME` model ids of the OpenAI-compatible API. An answer reads one collection's index only, unless
+asked for several (`--collection a,b`, `rag:a,b`): then each collection's index is searched and the hits
+merged (rag.store.Merged), every citation naming its collection.
 """
 from __future__ import annotations
 
@@ -127,6 +129,13 @@ def _drop_milvus(settings: Settings) -> None:  # pragma: no cover - needs a Milv
             client.drop_collection(name)
 
 
-def parse(value: str | None) -> list[str]:
-    """`--collection a,b` as names (checked); [] when not given."""
-    return [check_name(n.strip()) for n in (value or "").split(",") if n.strip()]
+def split(value) -> list[str]:
+    """The names in "a,b" (`--collection`, a model id) or a list, each once, in order, not yet checked; [] for none."""
+    items = value.split(",") if isinstance(value, str) else list(value or ())
+    names = [n.strip() if isinstance(n, str) else n for n in items]
+    return list(dict.fromkeys(n for n in names if n != ""))
+
+
+def parse(value) -> list[str]:
+    """`--collection a,b` (or a list) as names, checked; [] when not given."""
+    return [check_name(n) for n in split(value)]

@@ -7,7 +7,9 @@ so any OpenAI client or chat front-end (the `openai` package, Open WebUI, LibreC
 
 Collections (rag.collections) are models too, the convention Open WebUI uses for knowledge bases: "rag" is
 the collection "default", "rag:NAME" the collection NAME, each answered from its own index only; /v1/models
-lists those the caller may read (users: rag.users; a collection it may not read gets 403).
+lists those the caller may read (users: rag.users; a collection it may not read gets 403). "rag:a,b" (not
+listed: any readable ones, "default" by that name) searches several collections together, each citation's
+`collection` naming its own; a key that may not read every one of them gets 403.
 
 Request: `model` ("rag" = the configured generator, or another provisioned model from /v1/models) and
 `messages`; the last message is the question (role "user"), the earlier user/assistant messages are the
@@ -87,7 +89,8 @@ def model_ids(pipeline: Pipeline, who=None) -> list[str]:
 
 
 def model_collection(model: str) -> str | None:
-    """The collection a model id names ("rag" -> default, "rag:NAME" -> NAME), None for a generator name."""
+    """The collection(s) a model id names ("rag" -> default, "rag:NAME" -> NAME, "rag:a,b" -> "a,b"), None for
+    a generator name."""
     if model == DEFAULT_MODEL:
         return collections.DEFAULT
     return model[len(COLLECTION_PREFIX):] if model.startswith(COLLECTION_PREFIX) else None
@@ -121,11 +124,13 @@ def parse_request(body, pipeline: Pipeline, who=None) -> tuple[str, str | None, 
     if not isinstance(model, str) or not model:
         raise ApiError(400, "'model' is required: see GET /v1/models", param="model")
     collection = model_collection(model)
-    if collection is not None and who is not None and not who.can_read(collection):  # before saying if it exists
-        raise ApiError(403, f"this key may not read the collection '{collection}'", param="model",
+    names = collections.split(collection) if collection is not None else []
+    forbidden = [n for n in names if who is not None and not who.can_read(n)]
+    if forbidden or (collection is not None and not names and who is not None):  # before saying if it exists
+        raise ApiError(403, f"this key may not read the collection '{(forbidden or [collection])[0]}'", param="model",
                        code="collection_forbidden")
     known = model_ids(pipeline, who)
-    if model not in known:
+    if len(names) < 2 and model not in known:  # several: each is looked up by Pipeline.collection (404 there)
         raise ApiError(404, f"the model '{model}' does not exist; available: {', '.join(known)}",
                        param="model", code="model_not_found")
     messages = body.get("messages")
@@ -167,7 +172,8 @@ def sources_text(citations: list[Citation]) -> str:
     lines = []
     for c in citations:
         meta = ", ".join(x for x in (c.date, c.source) if x)
-        lines.append(f"[{c.marker}] {c.title}" + (f" ({meta})" if meta else "") + (f" {c.url}" if c.url else ""))
+        where = f"[{c.collection}] " if c.collection else ""
+        lines.append(f"[{c.marker}] {where}{c.title}" + (f" ({meta})" if meta else "") + (f" {c.url}" if c.url else ""))
     return f"\n\n{SOURCES_HEADING}\n" + "\n".join(lines)
 
 

@@ -72,13 +72,20 @@ class Pipeline:
         self._lock = threading.RLock()
         self._parent: Pipeline | None = None  # a collection's pipeline shares its parent's models
         self._collections: dict[str, Pipeline] = {}
+        self._parts: dict[str, Pipeline] = {}  # over several collections: theirs, each with its own index
 
-    def collection(self, name: str | None = None) -> "Pipeline":
+    def collection(self, name: str | list[str] | None = None) -> "Pipeline":
         """This pipeline over collection `name` (rag.collections; None/"default": itself): the same models,
-        that collection's own index, so an answer never mixes collections. CollectionError if it is missing."""
+        that collection's own index, so an answer never mixes collections. CollectionError if it is missing.
+        Several ("a,b" or a list) only when asked: one pipeline searching each one's index (rag.store.Merged),
+        each citation naming its collection."""
         from rag import collections
 
-        settings = collections.settings_for(self.settings, name)  # checks the name and that it exists
+        names = collections.parse(name)
+        if len(names) > 1:
+            return self._merged(names)
+        name = names[0] if names else None
+        settings = collections.settings_for(self.settings, name)  # checks that it exists
         if settings is self.settings:
             return self
         with self._lock:
@@ -88,6 +95,17 @@ class Pipeline:
                 child._parent = self
                 self._collections[name] = child
             return child
+
+    def _merged(self, names: list[str]) -> "Pipeline":
+        parts = {n: self.collection(n) for n in names}  # each checked (it may have been deleted since)
+        key = ",".join(names)  # no collection name holds a comma
+        with self._lock:
+            merged = self._collections.get(key)
+            if merged is None or any(merged._parts.get(n) is not p for n, p in parts.items()):
+                merged = Pipeline(self.settings, embedder=self._embedder, generator=self._generator, reader=self._reader)
+                merged._parent, merged._parts = self, parts
+                self._collections[key] = merged
+            return merged
 
     # ------------------------------------------------------------ lazy parts
 
@@ -126,6 +144,12 @@ class Pipeline:
 
     @property
     def index(self):
+        if self._parts:  # each collection's own index, loaded (and reloaded) by its pipeline
+            stores = {n: p.index for n, p in self._parts.items()}
+            with self._lock:
+                if self._index is None or any(self._index.stores[n] is not s for n, s in stores.items()):
+                    self._index = store.Merged(stores)
+                return self._index
         with self._lock:
             if self._index is None:
                 embedder_name = self._embedder.name if self._embedder is not None else None
@@ -144,6 +168,8 @@ class Pipeline:
         """Pick up a new index version (after `rag index` or an upload). In-flight questions keep the old one."""
         with self._lock:
             self._index = None
+        for part in self._parts.values():
+            part.reload()
 
     def warm_up(self) -> None:
         """Pay the first-use costs before the first question: load the index and both models, and
@@ -459,13 +485,15 @@ def get_pipeline(settings: Settings | None = None) -> Pipeline:
         return _DEFAULT[key]
 
 
-def ask(question: str, *, history=None, top_k=None, filters=None, collection: str | None = None, **kw) -> Answer:
-    """Answer `question` from the indexed articles (of `collection`; default: "default"), with citations; see Answer."""
+def ask(question: str, *, history=None, top_k=None, filters=None, collection: str | list[str] | None = None,
+        **kw) -> Answer:
+    """Answer `question` from the indexed articles (of `collection`; default: "default"), with citations; see Answer.
+    Several collections ("a,b" or a list): searched together, each citation's `collection` saying whose."""
     pipeline = get_pipeline().collection(collection)
     return pipeline.ask(question, history=history, top_k=top_k, filters=filters, **kw)
 
 
-def ask_stream(question: str, *, history=None, top_k=None, filters=None, collection: str | None = None,
+def ask_stream(question: str, *, history=None, top_k=None, filters=None, collection: str | list[str] | None = None,
                **kw) -> Iterator[str | Answer]:
     """Like ask(), yielding text pieces as they are verified, then the Answer."""
     pipeline = get_pipeline().collection(collection)

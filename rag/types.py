@@ -68,7 +68,7 @@ class Hit:
     def to_dict(self) -> dict:
         return {
             "chunk_id": self.chunk.id,
-            "article_id": self.chunk.article_id,
+            "article_id": self.article.get("id", self.chunk.article_id),
             "title": self.article.get("title"),
             "date": self.article.get("date"),
             "source": self.article.get("source"),
@@ -78,7 +78,7 @@ class Hit:
             "score": round(self.score, 6),
             "ranks": self.ranks,
             "scores": {k: round(v, 6) for k, v in self.scores.items()},
-        }
+        } | ({"collection": self.article["collection"]} if self.article.get("collection") else {})
 
 
 @dataclass
@@ -93,6 +93,7 @@ class Citation:
     quote: str  # the article sentence(s) that support the claim
     score: float  # retrieval score of the chunk
     also: list[dict] = field(default_factory=list)  # the same story elsewhere: [{id, title, source, url, date}]
+    collection: str | None = None  # the collection the article is in, in an answer over several (rag.collections)
 
     def to_dict(self) -> dict:
         return asdict(self)

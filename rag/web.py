@@ -322,14 +322,17 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None, *, allow
         return [c for c in collections.names(settings) if me.can_read(c)]
 
     def target(name: str | None, request: gr.Request | None, *, write: bool = False) -> Pipeline:
-        """The selected collection's pipeline, if this request's key may read (write) it; access.Forbidden if not."""
-        name = name or collections.DEFAULT
+        """The selected collection's pipeline, if this request's key may read (write) it; access.Forbidden if not.
+        Several ("a,b", reading only): every one of them."""
+        names = collections.split(name) or [collections.DEFAULT]
         me = who(request)
-        if write and not me.can_write(name):
-            raise access.Forbidden(access.NO_WRITE_RIGHTS.format(name) if policy.enabled() else access.WRITES_REFUSED)
-        if not me.can_read(name):
-            raise access.Forbidden(access.NO_READ_RIGHTS.format(name))
-        return pipeline.collection(name)
+        if write and (len(names) > 1 or not me.can_write(names[0])):
+            raise access.Forbidden(access.NO_WRITE_RIGHTS.format(",".join(names)) if policy.enabled()
+                                   else access.WRITES_REFUSED)
+        for n in names:
+            if not me.can_read(n):
+                raise access.Forbidden(access.NO_READ_RIGHTS.format(n))
+        return pipeline.collection(names)
 
     def refused(e: RagError) -> str:
         return str(e) if isinstance(e, access.Forbidden) else f"**Lỗi:** {_escape_md(str(e))}"

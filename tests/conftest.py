@@ -57,6 +57,21 @@ class Scripted:
             yield reply[i : i + 7]
 
 
+class Echo:
+    """A thread-safe 'model' that answers with the first sentence of source [1], cited: what it says
+    depends only on what the pipeline retrieved, so a mixed-up collection shows in the answer."""
+
+    name = "echo"
+
+    def stream(self, messages, *, max_tokens=200, stop=None):
+        lines = messages[-1]["content"].splitlines()
+        if not any(line.startswith("[1] ") for line in lines):  # not an answer prompt (e.g. a rewrite)
+            yield ""
+            return
+        excerpt = lines[next(i for i, line in enumerate(lines) if line.startswith("[1] ")) + 1]
+        yield excerpt.split(". ")[0].rstrip(".") + " [1]."
+
+
 @pytest.fixture
 def fake_embedder():
     return FakeEmbedder()

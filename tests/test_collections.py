@@ -4,6 +4,7 @@ that decide who reads and who writes which. Fake embedder, an echoing generator,
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import stat
@@ -13,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import FakeEmbedder
+from conftest import Echo, FakeEmbedder, make_articles
 from rag import access, cli, collections, corpus, index, users, web
 from rag.config import Settings
 from rag.pipeline import Pipeline
@@ -21,21 +22,6 @@ from rag.types import Article
 
 QUESTION = "Ai phát biểu khai mạc hội nghị NextGen?"
 SPEAKERS = {"default": "Ông Lê Văn Cường", "a": "Ông Nguyễn Văn An", "b": "Bà Trần Thị Bình"}
-
-
-class Echo:
-    """A thread-safe 'model' that answers with the first sentence of source [1], cited: what it says
-    depends only on what the pipeline retrieved, so a mixed-up collection shows in the answer."""
-
-    name = "echo"
-
-    def stream(self, messages, *, max_tokens=200, stop=None):
-        lines = messages[-1]["content"].splitlines()
-        if not any(line.startswith("[1] ") for line in lines):  # not an answer prompt (e.g. a rewrite)
-            yield ""
-            return
-        excerpt = lines[next(i for i, line in enumerate(lines) if line.startswith("[1] ")) + 1]
-        yield excerpt.split(". ")[0].rstrip(".") + " [1]."
 
 
 def article(name: str) -> Article:
@@ -108,18 +94,91 @@ def test_cli_collection_option(filled, fake_embedder, monkeypatch, capsys):
     from rag import pipeline as pipeline_mod
 
     real = pipeline_mod.Pipeline
-    monkeypatch.setattr(pipeline_mod, "Pipeline", lambda s: real(s, embedder=fake_embedder, generator=Echo()))
+    monkeypatch.setattr(pipeline_mod, "Pipeline",  # (a collection's pipeline is made with its parent's models)
+                        lambda s, **kw: real(s, **{"embedder": fake_embedder, "generator": Echo(), **kw}))
     for k, v in {"EMBED_DIM": "64", "CHUNK_SIZE": "200", "CHUNK_OVERLAP": "20", "READER": "off", "TODAY": "2025-11-27",
                  "CACHE_DIR": str(filled.cache_dir)}.items():  # the settings the fixture indexed with
         monkeypatch.setenv(f"RAG_{k}", v)
     h = str(filled.home)
     assert cli.main(["--home", h, "ask", QUESTION, "--collection", "a"]) == 0
     assert SPEAKERS["a"] in capsys.readouterr().out
-    assert cli.main(["--home", h, "ask", QUESTION, "--collection", "a,b"]) == 2  # one at a time, for now
-    assert "one collection at a time" in capsys.readouterr().err
+    assert cli.main(["--home", h, "ask", QUESTION, "--collection", "a,b"]) == 0  # both searched
+    out = capsys.readouterr().out
+    cited = "a" if "  [1] [a] " in out else "b"
+    assert f"  [1] [{cited}] Hội nghị NextGen ({cited})" in out and SPEAKERS[cited] in out, out
+    from rag import embed, store
+
+    load = store.load  # `rag search` loads the configured embedder: the fake one here
+    monkeypatch.setattr(store, "load", lambda s, **kw: load(s, expected_embedder=fake_embedder.name))
+    monkeypatch.setattr(embed, "load_embedder", lambda s: fake_embedder)
+    assert cli.main(["--home", h, "search", QUESTION, "--collection", "b,a", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert {x["collection"] for x in hits} == {"a", "b"} and {x["article_id"] for x in hits} == {"hoi-nghi-a", "hoi-nghi-b"}
+    assert cli.main(["--home", h, "index", "--collection", "a,b"]) == 2  # built one collection at a time
+    assert "one collection at a time here" in capsys.readouterr().err
     assert cli.main(["--home", h, "collections", "list", "--json"]) == 0
     out = capsys.readouterr().out
     assert '"name": "a"' in out and '"indexed": true' in out
+
+
+@pytest.fixture
+def apart(base, fake_embedder):
+    """Collections "tin" (gold, football, rain) and "hoi" (the conference): only "hoi" can answer QUESTION."""
+    collections.create(base, "tin")
+    index.update(collections.settings_for(base, "tin"), make_articles(), fake_embedder, progress=False, log=lambda m: None)
+    collections.create(base, "hoi")
+    fill(collections.settings_for(base, "hoi"), "b", fake_embedder)
+    return base
+
+
+def test_several_collections_are_searched_together_only_when_asked(apart, fake_embedder, monkeypatch):
+    p = pipeline(apart, fake_embedder)
+    alone = p.collection("tin").ask(QUESTION)
+    assert alone.abstained and not alone.citations and SPEAKERS["b"] not in alone.text
+    for asked in ("tin,hoi", "hoi,tin", ["tin", "hoi"]):
+        answer = p.collection(asked).ask(QUESTION)
+        assert SPEAKERS["b"] in answer.text and not answer.abstained, (asked, answer.text)
+        assert [(c.marker, c.collection, c.article_id) for c in answer.citations] == [(1, "hoi", "hoi-nghi-b")]
+        # the hits are fused over both collections' raw scores: the best of "tin" is not lifted to the top
+        hits = p.collection(asked).search(QUESTION)
+        assert hits[0].article["collection"] == "hoi" and hits[0].score == 1.0
+        assert {h.article["collection"] for h in hits} == {"tin", "hoi"} and all(h.score < 0.6 for h in hits[1:])
+    assert p.collection("tin,hoi") is p.collection("tin, hoi")  # one pipeline per set of collections
+    from rag import pipeline as pipeline_mod
+
+    monkeypatch.setattr(pipeline_mod, "get_pipeline", lambda settings=None: p)
+    assert pipeline_mod.ask(QUESTION, collection="tin,hoi").citations[0].collection == "hoi"
+    assert pipeline_mod.ask(QUESTION, collection="tin").abstained
+    with pytest.raises(collections.CollectionError, match="no collection 'zz'"):
+        pipeline_mod.ask(QUESTION, collection="tin,zz")
+
+
+class Both:
+    """Answers with the first sentence of sources [1] and [2], each cited."""
+
+    name = "both"
+
+    def stream(self, messages, *, max_tokens=200, stop=None):
+        lines = messages[-1]["content"].splitlines()
+        for n in (1, 2):
+            at = next((i for i, line in enumerate(lines) if line.startswith(f"[{n}] ")), None)
+            if at is not None:
+                yield lines[at + 1].split(". ")[0].rstrip(".") + f" [{n}]. "
+
+
+def test_the_same_article_id_in_two_collections_is_two_sources_with_their_own_markers(base, fake_embedder):
+    for name in ("a", "b"):
+        collections.create(base, name)
+        same_id = Article(**{**article(name).__dict__, "id": "hoi-nghi"})
+        settings = collections.settings_for(base, name)
+        corpus.write_article(same_id, settings.corpus_dir)
+        index.update(settings, [same_id], fake_embedder, progress=False, log=lambda m: None)
+    answer = Pipeline(base, embedder=fake_embedder, generator=Both()).collection("a,b").ask(QUESTION)
+    cited = {c.marker: c for c in answer.citations}
+    assert sorted(cited) == [1, 2] and {c.article_id for c in cited.values()} == {"hoi-nghi"}, answer
+    assert {c.collection for c in cited.values()} == {"a", "b"}
+    for c in cited.values():
+        assert SPEAKERS[c.collection] in c.quote and f"{SPEAKERS[c.collection]} phát biểu" in answer.text
 
 
 def test_deleting_a_collection_leaves_the_others_intact(filled, fake_embedder, capsys):
@@ -232,6 +291,25 @@ def test_keys_decide_what_is_listed_and_answered(served):
         assert r.status_code == 403, model
         assert r.json()["error"]["code"] == "collection_forbidden" and set(r.json()["error"]) == {"message", "type", "param", "code"}
     assert chat(c, "rag:nosuch", bearer(users.add(served.settings.home, "root", read="*"))).status_code == 404
+
+
+def test_a_model_naming_several_collections_needs_the_right_to_read_each(served):
+    c, alice, bob = served.client, bearer(served.keys["alice"]), bearer(served.keys["bob"])
+    r = chat(c, "rag:a,b", alice)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    cited = body["citations"][0]["collection"]
+    assert [(x["collection"], x["article_id"]) for x in body["citations"]] == [(cited, f"hoi-nghi-{cited}")]
+    text = body["choices"][0]["message"]["content"]
+    assert SPEAKERS[cited] in text and f"[1] [{cited}] Hội nghị NextGen ({cited})" in text
+    for model in ("rag:a,b", "rag:b,a", "rag:b,default", "rag:b,nosuch"):  # bob reads b only: 403 for any other
+        r = chat(c, model, bob)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "collection_forbidden", model
+    assert "rag:a,b" not in [m["id"] for m in c.get("/v1/models", headers=alice).json()["data"]]
+    assert chat(c, "rag:a,nosuch", alice).status_code == 403
+    root = bearer(users.add(served.settings.home, "root", read="*"))
+    assert chat(c, "rag:a,nosuch", root).status_code == 404
+    assert chat(c, "rag:default,b", root).status_code == 200
 
 
 def test_wrong_or_missing_key_gets_401(served):

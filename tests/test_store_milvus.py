@@ -15,10 +15,11 @@ import pytest
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
-from conftest import make_articles  # noqa: E402
+from conftest import Echo, make_articles  # noqa: E402
 
-from rag import index, store, store_milvus  # noqa: E402
+from rag import collections, index, store, store_milvus  # noqa: E402
 from rag.errors import IndexMismatch, IndexMissing  # noqa: E402
+from rag.pipeline import Pipeline  # noqa: E402
 from rag.retrieve import Filters, Retriever  # noqa: E402
 from rag.types import Article  # noqa: E402
 
@@ -207,3 +208,35 @@ def test_pipeline_answers_and_cites_from_milvus(msettings, articles, fake_embedd
     assert not a.abstained
     (c,) = a.citations
     assert c.article_id == "vang" and c.date == "2025-11-27" and "1 triệu đồng" in c.quote
+
+
+@pytest.mark.slow  # starts a milvus-lite server
+def test_each_project_collection_is_its_own_milvus_collections(msettings, fake_embedder, tmp_path):
+    """Two project collections holding an article of the same id: each its own Milvus collections
+    (<prefix>_<NAME>_chunks/_articles/_meta), each answering from its own, and both together when asked."""
+    home = tmp_path / "home"
+    base = msettings.replace(home=home, corpus_dir=home / "corpus", index_dir=home / "embeddings")
+    speakers = {"a": "Ông Nguyễn Văn An", "b": "Bà Trần Thị Bình"}
+    for name, who in speakers.items():
+        collections.create(base, name)
+        art = Article(id="hoi-nghi", title="Hội nghị NextGen", date="2025-11-27", source=f"Báo {name}",
+                      text=f"{who} phát biểu khai mạc hội nghị NextGen tại Thành phố Hồ Chí Minh. Hội nghị kéo dài hai ngày.")
+        store.update(collections.settings_for(base, name), [art], fake_embedder, progress=False, log=lambda m: None)
+    client, p = store_milvus.connect(base), base.milvus_collection
+    ours = lambda: {n for n in client.list_collections() if n.startswith(p)}  # noqa: E731
+    assert ours() == {f"{p}_{name}_{part}" for name in speakers for part in ("chunks", "articles", "meta")}
+    question = "Ai phát biểu khai mạc hội nghị NextGen?"
+    pipeline = Pipeline(base, embedder=fake_embedder, generator=Echo())
+    for name, who in speakers.items():
+        answer = pipeline.collection(name).ask(question)
+        assert who in answer.text and [c.article_id for c in answer.citations] == ["hoi-nghi"], answer.text
+        assert not any(other in answer.text for other in speakers.values() if other != who)
+    hits = pipeline.collection("a,b").search(question)
+    assert sorted(h.article["collection"] for h in hits) == ["a", "b"]
+    both = pipeline.collection("a,b").ask(question)
+    cited = both.citations[0].collection
+    assert speakers[cited] in both.text and [(c.collection, c.article_id) for c in both.citations] == [(cited, "hoi-nghi")]
+    collections.delete(base, "a")  # drops a's Milvus collections, and only those
+    assert ours() == {f"{p}_b_{part}" for part in ("chunks", "articles", "meta")}
+    fresh = Pipeline(base, embedder=fake_embedder, generator=Echo())
+    assert speakers["b"] in fresh.collection("b").ask(question).text

@@ -214,6 +214,6 @@ class Verifier:
             quote = ground.best_quote(" ".join(self.claims[n]), s.passage)
             out.append(
                 Citation(i, a["id"], a.get("title", ""), a.get("date"), a.get("source"), a.get("url"),
-                         s.chunk_for(quote), quote, round(s.score, 4), a.get("also", []))
+                         s.chunk_for(quote), quote, round(s.score, 4), a.get("also", []), a.get("collection"))
             )
         return out
