@@ -37,7 +37,9 @@ class IngestReport(manage.AddReport):
     unchanged: list[str] = field(default_factory=list)  # URLs not modified since the last fetch
     seen: int = 0  # feed/sitemap links skipped because they were added before
     warnings: list[str] = field(default_factory=list)  # e.g. a state file reset
-    fetched: int = 0  # URLs requested (pages, feeds, sitemaps), at most Settings.crawl_max_urls
+    fetched: int = 0  # URLs that answered (200, or 304 not modified): pages, feeds, sitemaps
+    refused: int = 0  # URLs the fetch policy refused (rag.netpolicy): nothing was sent to them
+    fetch_failed: int = 0  # URLs that were tried and failed (unreachable, HTTP error, too big, robots.txt...)
 
     @property
     def failed(self) -> bool:
@@ -53,9 +55,23 @@ class IngestReport(manage.AddReport):
         out += [f"duplicate {d}" for d in self.duplicates]
         out += [f"error {e}" for e in self.errors]
         summary = (f"{len(self.added)} added, {len(self.merged)} merged into existing stories, {len(self.updated)} updated, "
-                   f"{len(self.duplicates)} duplicates, {len(self.errors)} errors")
-        summary += f", {len(self.unchanged)} unchanged, {self.seen} links seen before, {self.fetched} URLs fetched"
-        return out + [summary]
+                   f"{plural(len(self.duplicates), 'duplicate')}, {plural(len(self.errors), 'error')}")
+        summary += f", {len(self.unchanged)} unchanged, {plural(self.seen, 'link')} seen before"
+        return out + [summary + ", " + self.fetch_summary()]
+
+    def fetch_summary(self) -> str:
+        """What happened to the URLs this run asked for: '3 URLs fetched, 1 refused by the fetch policy'."""
+        parts = [f"{plural(self.fetched, 'URL')} fetched"]
+        if self.refused:
+            parts.append(f"{self.refused} refused by the fetch policy")
+        if self.fetch_failed:
+            parts.append(f"{self.fetch_failed} failed")
+        return ", ".join(parts)
+
+
+def plural(n: int, word: str) -> str:
+    """'1 URL', '2 URLs', '0 errors'."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 class SeenLinks:
@@ -136,6 +152,16 @@ def url_field_note(settings: Settings, text: str) -> str:
     return f"{n} địa chỉ / tối đa {settings.crawl_max_urls} địa chỉ được tải mỗi lần{over}"
 
 
+def url_result_note(report: IngestReport) -> str:
+    """What the chat shows after its URL field was read: how many addresses were fetched, refused, failed."""
+    parts = [f"{report.fetched} địa chỉ đã tải"]
+    if report.refused:
+        parts.append(f"{report.refused} bị từ chối (chính sách tải: địa chỉ nội bộ)")
+    if report.fetch_failed:
+        parts.append(f"{report.fetch_failed} không tải được")
+    return ", ".join(parts) + "."
+
+
 def watch(
     settings: Settings,
     feed_urls: list[str],
@@ -202,7 +228,7 @@ class _Batch:
     feeds: dict[str, Fetched] = field(default_factory=dict)  # feed/sitemap URL -> its response
     failed_feeds: set[str] = field(default_factory=set)  # feeds with a link that failed: fetch them in full next time
     budget: int = 500  # URLs this run may still fetch (Settings.crawl_max_urls)
-    requested: set[str] = field(default_factory=set)  # URLs fetched this run: each once, however often it is listed
+    requested: set[str] = field(default_factory=set)  # URLs asked for this run: each once, however often it is listed
     flush: Callable[[], None] = lambda: None  # saves the pages parsed so far (set by `add`)
 
     def commit_pages(self, state: FetchState) -> None:
@@ -240,16 +266,27 @@ class _Batch:
             return False
         self.requested.add(url)
         self.budget -= 1
-        self.report.fetched += 1
         return True
+
+    def get(self, fetcher: Fetcher, url: str, **kw) -> Fetched | None:
+        """fetcher.get(url), counted as fetched, refused or failed; None (and the error reported) if it failed."""
+        try:
+            fetched = fetcher.get(url, **kw)
+        except FetchError as e:
+            self.report.errors.append(str(e))
+            if e.refused:
+                self.report.refused += 1
+            else:
+                self.report.fetch_failed += 1
+            return None
+        self.report.fetched += 1
+        return fetched
 
     def take_url(self, fetcher: Fetcher, url: str, kind: str, depth: int = 0, parent: str | None = None) -> None:
         if not self.claim(url, parent):
             return
-        try:
-            fetched = fetcher.get(url)
-        except FetchError as e:
-            self.report.errors.append(str(e))
+        fetched = self.get(fetcher, url)
+        if fetched is None:
             return
         if fetched.not_modified:
             self.report.unchanged.append(url)
@@ -283,10 +320,8 @@ class _Batch:
     def _take_link(self, fetcher: Fetcher, entry: feeds.Entry, feed_url: str) -> None:
         if not self.claim(entry.url, feed_url):
             return
-        try:
-            page = fetcher.get(entry.url, accept=HTML_TYPES)
-        except FetchError as e:
-            self.report.errors.append(str(e))
+        page = self.get(fetcher, entry.url, accept=HTML_TYPES)
+        if page is None:
             self.failed_feeds.add(feed_url)
             return
         if page.not_modified:  # taken in before, by its own URL or through another feed

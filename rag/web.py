@@ -460,7 +460,7 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None, *, allow
             return (refused(e),) + view()
         if report.index:
             writing.reload()
-        return (upload_message(report),) + view()
+        return (ingest.url_result_note(report) + "\n\n" + upload_message(report),) + view()
 
     def remove(article_id: str | None, collection: str = collections.DEFAULT, request: gr.Request = None,
                progress=gr.Progress(track_tqdm=True)):

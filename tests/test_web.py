@@ -10,7 +10,7 @@ import yaml
 from rag import corpus, feeds, index, ingest, manage, webpage
 from rag.errors import ArticleError, FetchError
 from rag.fetch import Fetcher, FetchState
-from conftest import ROOT, SHARED
+from conftest import ROOT, SHARED, Scripted
 from newssite import NewsSite, Route, atom, render, rss, sitemap, sitemap_index, stories_from_seed, stories_from_vietnews
 
 VIETNEWS = SHARED / "data" / "vietnews" / "articles-test.jsonl.gz"
@@ -528,3 +528,15 @@ def test_the_chat_url_field_has_the_same_cap_and_shows_the_count(site, web_setti
     assert ingest.url_field_note(capped, text).startswith("4 địa chỉ / tối đa 2")
     report = ingest.add_urls(capped, text, embedder=fake_embedder)
     assert len(report.added) == 2 and report.fetched == 2 and "cap of 2 URLs per run" in report.errors[0]
+    # the chat's button: the same cap, and what happened to the addresses, under the field
+    from rag import web
+    from rag.pipeline import Pipeline
+
+    demo = web.build_app(Pipeline(capped, embedder=fake_embedder, generator=Scripted()))
+    add_urls = next(f.fn for f in demo.fns.values() if f.fn is not None and f.fn.__name__ == "add_urls")
+    more = " ".join(f"{site.url}/q{n}.html" for n in range(4))
+    for n in range(4):
+        site.html(f"/q{n}.html", _short_page(10 + n))
+    message = add_urls(more, "default")[0]
+    assert message.startswith("2 địa chỉ đã tải.\n\nĐã thêm 2 bài"), message
+    assert "cap of 2 URLs per run" in message
