@@ -19,7 +19,8 @@ The same server answers OpenAI's chat API under /v1 (rag/openai_api.py), for Ope
 
 One Pipeline serves every session; its models load once, warmed in a background thread at start-up
 (a question asked meanwhile waits for the load). Generation is queued one at a time (llama.cpp runs
-one stream); chat history and sources are per browser session (gr.State).
+one stream), with at most RAG_MAX_WAITING requests waiting (bounded_queue); a tab that closes ends its
+question (respond, rag.streams). Chat history and sources are per browser session (gr.State).
 """
 from __future__ import annotations
 
