@@ -140,7 +140,7 @@ class Settings:
 
     # serving
     api_key: str = dataclasses.field(default="", repr=False)  # RAG_API_KEY: Bearer key required by /v1/* (rag.openai_api)
-    max_waiting: int = setting(8, min=0, max=10_000)  # /v1 questions that may wait while one is answered; more get 503
+    max_waiting: int = setting(8, min=0, max=10_000)  # /v1 questions that may wait while one is answered, and requests in the chat's queue (at least 1); more get 503
     api_max_body_bytes: int = setting(1_000_000, min=1_000, max=1_000_000_000)  # a bigger /v1 request body gets 413
     api_max_messages: int = setting(100, min=1, max=100_000)  # messages in one /v1 chat request; more get 400
     api_max_chars: int = setting(100_000, min=1_000, max=100_000_000)  # text of all its messages together; more get 400

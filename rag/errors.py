@@ -33,11 +33,13 @@ class ArticleError(RagError):
 
 
 class FetchError(RagError):
-    """One URL could not be fetched or used (robots.txt, HTTP status, timeout, size, type); the batch goes on."""
+    """One URL could not be fetched or used (robots.txt, HTTP status, timeout, size, type); the batch goes on.
+    `refused`: the fetch policy (rag.netpolicy) refused it, or a redirect from it: no request was sent there."""
 
-    def __init__(self, url: str, reason: str):
+    def __init__(self, url: str, reason: str, *, refused: bool = False):
         self.url = url
         self.reason = reason
+        self.refused = refused
         super().__init__(f"{url}: {reason}")
 
 

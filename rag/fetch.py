@@ -144,7 +144,7 @@ class Fetcher:
                 problem = f"HTTP {response.status_code}"
                 retry_after = _retry_after(response.headers.get("retry-after"))
             except netpolicy.Refused as e:  # from the connection itself: the name resolved differently
-                raise FetchError(url, _REFUSED + e.reason) from None
+                raise FetchError(url, _REFUSED + e.reason, refused=True) from None
             except httpx.TimeoutException:
                 if self._overran:
                     raise FetchError(url, f"took longer than {s.fetch_max_seconds:g} s in total (RAG_FETCH_MAX_SECONDS)") from None
@@ -211,7 +211,7 @@ class Fetcher:
             netpolicy.check_url(url, self.settings.fetch_allow_private)
         except netpolicy.Refused as e:
             reason = "not an http(s) URL" if e.reason == "not an http(s) URL" else _REFUSED + e.reason
-            raise FetchError(asked or url, f"redirects to {url}, {reason}" if asked else reason) from None
+            raise FetchError(asked or url, f"redirects to {url}, {reason}" if asked else reason, refused=True) from None
 
     def _check_robots(self, url: str, asked: str) -> None:
         origin = _origin(url)
@@ -219,7 +219,7 @@ class Fetcher:
             try:
                 self._robots[origin] = self._load_robots(origin)
             except FetchError as e:  # the policy refused the connection: that, not robots.txt, is the reason
-                raise FetchError(asked, e.reason) from None
+                raise FetchError(asked, e.reason, refused=e.refused) from None
         if origin in self._robots_failed:
             raise FetchError(asked, f"robots.txt of {origin} could not be read ({self._robots_failed[origin]}), so nothing there is fetched")
         if not self._robots[origin].can_fetch(self.settings.user_agent, url):
@@ -230,7 +230,7 @@ class Fetcher:
         try:
             r = self._request(origin + "/robots.txt", {})
         except FetchError as e:  # unreachable: assume complete disallow (RFC 9309 2.3.1.4)
-            if e.reason.startswith(_REFUSED):
+            if e.refused:
                 raise
             self._robots_failed[origin] = e.reason
             return parser

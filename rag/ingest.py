@@ -7,7 +7,8 @@ Every failure is reported per URL or file and the batch goes on.
 State, under the index folder (it describes what this corpus has taken in):
 - `fetch-state.json`: ETag / Last-Modified per URL (conditional GET);
 - `seen-links.json`: the feed/sitemap links already added (link → article id), so a restarted
-  `rag watch` never fetches or adds them again. Written atomically after each batch.
+  `rag watch` never fetches or adds them again. Written atomically after each page;
+- `unpublished.json`: articles written to the corpus folder but not yet indexed (manage.CorpusWriter).
 A link whose page failed is not marked seen, and its feed's validators are not updated: the next
 poll downloads the feed again and retries the page.
 """
@@ -27,9 +28,11 @@ from rag.fetch import HTML_TYPES, Fetched, Fetcher, FetchState
 
 KINDS = ("auto", "page", "feed", "sitemap")
 _MAX_SITEMAP_DEPTH = 2  # a sitemap index of sitemap indexes, no deeper
-# pages parsed before they are written and indexed: a killed run loses at most these, and each write
-# re-reads the corpus folder and updates the index, so one per page would make a long crawl quadratic
-_SAVE_EVERY = 10
+# each page is written to the corpus folder (and its link marked seen) as soon as it is parsed, so a killed
+# run loses at most the page in flight; the index is updated every this many pages (each update reads the
+# whole corpus folder: 2.6 s on 1,000 articles, so once per page would make a long crawl quadratic) and at
+# the end; pages written but not yet indexed are indexed by the next run (manage.CorpusWriter)
+_PUBLISH_EVERY = 10
 
 
 @dataclass
@@ -37,7 +40,9 @@ class IngestReport(manage.AddReport):
     unchanged: list[str] = field(default_factory=list)  # URLs not modified since the last fetch
     seen: int = 0  # feed/sitemap links skipped because they were added before
     warnings: list[str] = field(default_factory=list)  # e.g. a state file reset
-    fetched: int = 0  # URLs requested (pages, feeds, sitemaps), at most Settings.crawl_max_urls
+    fetched: int = 0  # URLs that answered (200, or 304 not modified): pages, feeds, sitemaps
+    refused: int = 0  # URLs the fetch policy refused (rag.netpolicy): nothing was sent to them
+    fetch_failed: int = 0  # URLs that were tried and failed (unreachable, HTTP error, too big, robots.txt...)
 
     @property
     def failed(self) -> bool:
@@ -53,9 +58,23 @@ class IngestReport(manage.AddReport):
         out += [f"duplicate {d}" for d in self.duplicates]
         out += [f"error {e}" for e in self.errors]
         summary = (f"{len(self.added)} added, {len(self.merged)} merged into existing stories, {len(self.updated)} updated, "
-                   f"{len(self.duplicates)} duplicates, {len(self.errors)} errors")
-        summary += f", {len(self.unchanged)} unchanged, {self.seen} links seen before, {self.fetched} URLs fetched"
-        return out + [summary]
+                   f"{plural(len(self.duplicates), 'duplicate')}, {plural(len(self.errors), 'error')}")
+        summary += f", {len(self.unchanged)} unchanged, {plural(self.seen, 'link')} seen before"
+        return out + [summary + ", " + self.fetch_summary()]
+
+    def fetch_summary(self) -> str:
+        """What happened to the URLs this run asked for: '3 URLs fetched, 1 refused by the fetch policy'."""
+        parts = [f"{plural(self.fetched, 'URL')} fetched"]
+        if self.refused:
+            parts.append(f"{self.refused} refused by the fetch policy")
+        if self.fetch_failed:
+            parts.append(f"{self.fetch_failed} failed")
+        return ", ".join(parts)
+
+
+def plural(n: int, word: str) -> str:
+    """'1 URL', '2 URLs', '0 errors'."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 class SeenLinks:
@@ -100,20 +119,25 @@ def add(
     state = FetchState(settings.index_dir / "fetch-state.json") if urls else None
     batch.report.warnings += [state.warning] if state is not None and state.warning else []
 
-    def flush() -> None:  # what is parsed so far into the corpus and index, its links and validators saved
+    writer = manage.CorpusWriter(settings, batch.report)
+
+    def save() -> None:  # what is parsed so far into the corpus folder, its links and validators saved
         if batch.parsed:
-            manage.add_articles(settings, batch.parsed, embedder=embedder, report=batch.report, on_publish=on_publish)
+            writer.write(batch.parsed)
             batch.parsed.clear()
         if state is not None:
             batch.commit_pages(state)
+        if writer.unpublished >= _PUBLISH_EVERY:
+            writer.publish(embedder, on_publish=on_publish)
 
-    batch.flush, batch.budget = flush, settings.crawl_max_urls
+    batch.save, batch.budget = save, settings.crawl_max_urls
     if urls:
         with Fetcher(settings, state) as f:
             for url in urls:
                 log(f"fetching {url}")
                 batch.take_url(f, url, kind)
-    flush()
+    save()
+    writer.publish(embedder, on_publish=on_publish)
     if state is not None:
         batch.commit_feeds(state)
     return batch.report
@@ -134,6 +158,16 @@ def url_field_note(settings: Settings, text: str) -> str:
     n = sum(w.lower().startswith(("http://", "https://")) for w in (text or "").split())
     over = " — vượt giới hạn, phần còn lại để lần sau" if n > settings.crawl_max_urls else ""
     return f"{n} địa chỉ / tối đa {settings.crawl_max_urls} địa chỉ được tải mỗi lần{over}"
+
+
+def url_result_note(report: IngestReport) -> str:
+    """What the chat shows after its URL field was read: how many addresses were fetched, refused, failed."""
+    parts = [f"{report.fetched} địa chỉ đã tải"]
+    if report.refused:
+        parts.append(f"{report.refused} bị từ chối (chính sách tải: địa chỉ nội bộ)")
+    if report.fetch_failed:
+        parts.append(f"{report.fetch_failed} không tải được")
+    return ", ".join(parts) + "."
 
 
 def watch(
@@ -202,8 +236,8 @@ class _Batch:
     feeds: dict[str, Fetched] = field(default_factory=dict)  # feed/sitemap URL -> its response
     failed_feeds: set[str] = field(default_factory=set)  # feeds with a link that failed: fetch them in full next time
     budget: int = 500  # URLs this run may still fetch (Settings.crawl_max_urls)
-    requested: set[str] = field(default_factory=set)  # URLs fetched this run: each once, however often it is listed
-    flush: Callable[[], None] = lambda: None  # saves the pages parsed so far (set by `add`)
+    requested: set[str] = field(default_factory=set)  # URLs asked for this run: each once, however often it is listed
+    save: Callable[[], None] = lambda: None  # writes the pages parsed so far (set by `add`)
 
     def commit_pages(self, state: FetchState) -> None:
         """After a corpus write: what is in the corpus now (added, or there already) is done with, its
@@ -240,16 +274,27 @@ class _Batch:
             return False
         self.requested.add(url)
         self.budget -= 1
-        self.report.fetched += 1
         return True
+
+    def get(self, fetcher: Fetcher, url: str, **kw) -> Fetched | None:
+        """fetcher.get(url), counted as fetched, refused or failed; None (and the error reported) if it failed."""
+        try:
+            fetched = fetcher.get(url, **kw)
+        except FetchError as e:
+            self.report.errors.append(str(e))
+            if e.refused:
+                self.report.refused += 1
+            else:
+                self.report.fetch_failed += 1
+            return None
+        self.report.fetched += 1
+        return fetched
 
     def take_url(self, fetcher: Fetcher, url: str, kind: str, depth: int = 0, parent: str | None = None) -> None:
         if not self.claim(url, parent):
             return
-        try:
-            fetched = fetcher.get(url)
-        except FetchError as e:
-            self.report.errors.append(str(e))
+        fetched = self.get(fetcher, url)
+        if fetched is None:
             return
         if fetched.not_modified:
             self.report.unchanged.append(url)
@@ -283,10 +328,8 @@ class _Batch:
     def _take_link(self, fetcher: Fetcher, entry: feeds.Entry, feed_url: str) -> None:
         if not self.claim(entry.url, feed_url):
             return
-        try:
-            page = fetcher.get(entry.url, accept=HTML_TYPES)
-        except FetchError as e:
-            self.report.errors.append(str(e))
+        page = self.get(fetcher, entry.url, accept=HTML_TYPES)
+        if page is None:
             self.failed_feeds.add(feed_url)
             return
         if page.not_modified:  # taken in before, by its own URL or through another feed
@@ -316,6 +359,5 @@ class _Batch:
             return False
         self.parsed.append((url, [article]))
         self.pages[article.id] = (fetched, url if entry else None, feed_url)
-        if len(self.parsed) >= _SAVE_EVERY:
-            self.flush()
+        self.save()
         return True

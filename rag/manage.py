@@ -11,6 +11,7 @@ hold, and the caller picks up the new version with `Pipeline.reload()`.
 """
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ MAX_BYTES = 5_000_000
 
 Progress = Callable[..., object]  # called as progress(fraction, desc=...): gr.Progress fits
 
-_LOCK = threading.Lock()  # one corpus change (files + index update) at a time in this process
+_LOCK = threading.RLock()  # one corpus change (files + index update) at a time in this process
 
 
 @dataclass
@@ -159,54 +160,112 @@ def add_articles(
     an article written here before: its new text replaces the old (`updated`)."""
     report = report or AddReport()
     with _LOCK:
-        existing = corpus.load_corpus(settings.corpus_dir, **corpus.limits(settings))
-        ids = {a.id for a in existing.articles}
-        texts = {_text_key(a): a.id for a in existing.articles}
-        urls = {a.url: a.id for a in existing.articles if a.url}  # a web page keeps its id: same URL, same article
-        files = {a.id: Path(str(a.path)) for a in existing.articles}
-        new: list[Article] = []
-        changed: list[Article] = []
-        for path, articles in parsed:
-            for a in articles:
-                target = settings.corpus_dir / corpus.article_filename(a.id)
-                where = display_name(a.path or path)
-                if _text_key(a) in texts:
-                    report.duplicates.append(f"{where}: same text as the article {texts[_text_key(a)]!r}")
-                elif a.url and urls.get(a.url) == a.id:
-                    if files.get(a.id) == target:  # its own file: the page changed since it was taken in
-                        texts[_text_key(a)] = a.id
-                        changed.append(a)
-                    else:
-                        report.duplicates.append(f"{where}: already in the corpus as {a.id!r} (same URL)")
-                elif a.id in ids:
-                    report.errors.append(f"{where}: id {a.id!r} is already used by another article; change the id")
-                elif target.exists():
-                    report.errors.append(f"{where}: the corpus already has a file {target.name}; change the id")
-                else:
-                    ids.add(a.id)
-                    texts[_text_key(a)] = a.id
-                    if a.url:
-                        urls[a.url] = a.id
-                    new.append(a)
-        if not new and not changed:
+        writer = CorpusWriter(settings, report)
+        writer.write(parsed, progress)
+        if not writer.unpublished:
             return report
-        _step(progress, 0.2, f"Đang lưu {len(new) + len(changed)} bài báo…")
-        written: dict[str, str] = {}  # file -> id
-        for articles, ids_out in ((new, report.added), (changed, report.updated)):
-            for a in articles:
-                written[str(corpus.write_article(a, settings.corpus_dir))] = a.id
-                ids_out.append(a.id)
-        report.index, loaded = _reindex(settings, embedder, progress, set(report.added + report.updated), on_publish)
-        # a new article the reader took for a story already there is not an added one (rag.dedup); the
-        # reader keeps the first file in name order, which may be the new one, with the old one merged into it
-        old = {str(path): article_id for article_id, path in files.items()}
-        for where, kept in loaded.near_duplicates:
-            new_id, story = (written.get(str(where)), kept) if str(where) in written else (kept, old.get(str(where)))
-            if new_id in report.added and story and story != new_id:
-                report.added.remove(new_id)
-                report.merged[new_id] = story
+        writer.publish(embedder, progress, on_publish)
     _step(progress, 1.0, "Xong")
     return report
+
+
+class CorpusWriter:
+    """Articles into the corpus folder as they come, checked against one reading of it, and into the index
+    when asked (publish). A crawl writes each page as it is parsed, which costs a file write, and publishes
+    every few pages, which costs a reading of the whole corpus folder and an index update: a run killed in
+    between keeps its files, listed in the index folder's `unpublished.json`, which the next writer of this
+    corpus (any add, upload or crawl) publishes and embeds."""
+
+    def __init__(self, settings: Settings, report: AddReport):
+        self.settings, self.report = settings, report
+        self._pending = settings.index_dir / "unpublished.json"
+        left, _warning = corpus.load_state(self._pending, lambda d: all(isinstance(v, str) for v in d.values()),
+                                           "unpublished articles")
+        self.embed: set[str] = set(left)  # written, not yet published: to embed at the next publish
+        self.written: dict[str, str] = {}  # file -> id, written since the last publish
+        self._known = False  # the corpus folder is read at the first write, not before (a run may write nothing)
+
+    @property
+    def unpublished(self) -> int:
+        return len(self.embed)
+
+    def _read_corpus(self) -> None:
+        existing = corpus.load_corpus(self.settings.corpus_dir, **corpus.limits(self.settings))
+        self.ids = {a.id for a in existing.articles}
+        self.texts = {_text_key(a): a.id for a in existing.articles}
+        self.urls = {a.url: a.id for a in existing.articles if a.url}  # a web page keeps its id: same URL, same article
+        self.files = {a.id: Path(str(a.path)) for a in existing.articles}
+        self._known = True
+
+    def write(self, parsed: list[tuple[str | Path, list[Article]]], progress: Progress | None = None) -> None:
+        """Write what is new among `parsed` (see add_articles), each file atomically; recorded as unpublished."""
+        report, settings = self.report, self.settings
+        with _LOCK:
+            if not self._known:
+                self._read_corpus()
+            new: list[Article] = []
+            changed: list[Article] = []
+            for path, articles in parsed:
+                for a in articles:
+                    target = settings.corpus_dir / corpus.article_filename(a.id)
+                    where = display_name(a.path or path)
+                    if _text_key(a) in self.texts:
+                        report.duplicates.append(f"{where}: same text as the article {self.texts[_text_key(a)]!r}")
+                    elif a.url and self.urls.get(a.url) == a.id:
+                        if self.files.get(a.id) == target:  # its own file: the page changed since it was taken in
+                            self.texts[_text_key(a)] = a.id
+                            changed.append(a)
+                        else:
+                            report.duplicates.append(f"{where}: already in the corpus as {a.id!r} (same URL)")
+                    elif a.id in self.ids:
+                        report.errors.append(f"{where}: id {a.id!r} is already used by another article; change the id")
+                    elif target.exists():
+                        report.errors.append(f"{where}: the corpus already has a file {target.name}; change the id")
+                    else:
+                        self.ids.add(a.id)
+                        self.texts[_text_key(a)] = a.id
+                        if a.url:
+                            self.urls[a.url] = a.id
+                        new.append(a)
+            if not new and not changed:
+                return
+            _step(progress, 0.2, f"Đang lưu {len(new) + len(changed)} bài báo…")
+            for articles, ids_out in ((new, report.added), (changed, report.updated)):
+                for a in articles:
+                    path = corpus.write_article(a, settings.corpus_dir)
+                    self.written[str(path)] = a.id
+                    self.files.setdefault(a.id, path)
+                    self.embed.add(a.id)
+                    ids_out.append(a.id)
+            self._save_pending()
+
+    def publish(self, embedder=None, progress: Progress | None = None,
+                on_publish: Callable[[], object] | None = None) -> None:
+        """Index what was written (the whole corpus folder, lexical first, embedding only the new articles)."""
+        if not self.embed:
+            return
+        report = self.report
+        with _LOCK:
+            report.index, loaded = _reindex(self.settings, embedder, progress, set(self.embed), on_publish)
+            # a new article the reader took for a story already there is not an added one (rag.dedup); the
+            # reader keeps the first file in name order, which may be the new one, with the old one merged into it
+            known = self.files if self._known else {}
+            old = {str(path): article_id for article_id, path in known.items() if str(path) not in self.written}
+            for where, kept in loaded.near_duplicates:
+                new_id, story = ((self.written.get(str(where)), kept) if str(where) in self.written
+                                 else (kept, old.get(str(where))))
+                if new_id in report.added and story and story != new_id:
+                    report.added.remove(new_id)
+                    report.merged[new_id] = story
+            self.embed.clear()
+            self.written.clear()
+            self._pending.unlink(missing_ok=True)
+
+    def _save_pending(self) -> None:
+        self._pending.parent.mkdir(parents=True, exist_ok=True)
+        names = {article_id: str(path) for path, article_id in self.written.items()}
+        names.update({article_id: "" for article_id in self.embed if article_id not in names})
+        corpus.atomic_write(self._pending, json.dumps(names, ensure_ascii=False, indent=1).encode("utf-8"))
 
 
 def _text_key(article: Article) -> str:

@@ -47,7 +47,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
-from rag import collections, models
+from rag import collections, models, streams
 from rag.access import Policy
 from rag.errors import CorpusEmpty, IndexMissing, InvalidQuestion, RagError
 from rag.pipeline import Pipeline, validate
@@ -229,49 +229,25 @@ async def stream_events(first, run: "_Run", model: str):
 
 # ---------------------------------------------------------------- one question, stoppable
 
-_END = object()  # the pipeline's stream ended (after an Answer, or cancelled)
+_END = streams.END  # the pipeline's stream ended (after an Answer, or cancelled)
 _GONE = object()  # the client went away before the work was done
 
 
-class _Run:
+class _Run(streams.Stoppable):
     """One request's Pipeline.ask_stream, read a piece at a time in worker threads and stoppable from the
-    event loop. close() sets the pipeline's cancel event (it stops at the model's next token), closes the
-    generator chain (pipeline -> model stream, which frees the model) as soon as the read in progress
-    returns, then gives back the request's place in the queue. Idempotent."""
+    event loop (rag.streams.Stoppable: close() sets the pipeline's cancel event, closes the generator chain
+    once the read in progress returns, which frees the model), then gives back the request's place in the queue."""
 
     def __init__(self, pipeline: Pipeline, slots: threading.BoundedSemaphore, question: str, history: list[dict],
                  generator: str | None):
-        self.cancel = threading.Event()
-        self.pieces = pipeline.ask_stream(question, history=history, generator=generator, cancel=self.cancel)
-        self._slots = slots
-        self._reading = threading.Lock()  # a read and the close never overlap ("generator already executing")
-        self._closed = False
-
-    def _next(self):
-        with self._reading:
-            return _END if self.cancel.is_set() else next(self.pieces, _END)
+        super().__init__(
+            lambda cancel: pipeline.ask_stream(question, history=history, generator=generator, cancel=cancel),
+            on_closed=slots.release,
+        )
 
     async def next(self):
         # abandon_on_cancel: a cancelled request does not wait for the read in progress; close() ends it
-        return await anyio.to_thread.run_sync(self._next, abandon_on_cancel=True)
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self.cancel.set()
-        if self._reading.acquire(blocking=False):  # no read in progress: close now
-            self._reading.release()
-            self._finish()
-        else:  # a read is in progress in a worker thread: it returns at the model's next token
-            threading.Thread(target=self._finish, name="rag-close-stream", daemon=True).start()
-
-    def _finish(self) -> None:
-        try:
-            with self._reading:
-                self.pieces.close()
-        finally:
-            self._slots.release()
+        return await anyio.to_thread.run_sync(self.read, abandon_on_cancel=True)
 
     async def rest(self, first):
         """The Answer, reading on from `first`."""

@@ -19,7 +19,8 @@ The same server answers OpenAI's chat API under /v1 (rag/openai_api.py), for Ope
 
 One Pipeline serves every session; its models load once, warmed in a background thread at start-up
 (a question asked meanwhile waits for the load). Generation is queued one at a time (llama.cpp runs
-one stream); chat history and sources are per browser session (gr.State).
+one stream), with at most RAG_MAX_WAITING requests waiting (bounded_queue); a tab that closes ends its
+question (respond, rag.streams). Chat history and sources are per browser session (gr.State).
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ import gradio as gr  # noqa: E402
 import uvicorn  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
-from rag import access, collections, ingest, manage, models, openai_api, text, users  # noqa: E402
+from rag import access, collections, ingest, manage, models, openai_api, streams, text, users  # noqa: E402
 from rag.config import Settings, load_settings  # noqa: E402
 from rag.errors import InvalidSetting, RagError  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
@@ -59,6 +60,7 @@ EXAMPLES = [
 ]
 HISTORY_TURNS = 3  # earlier exchanges passed to the pipeline: enough for follow-ups, short prompts
 CONTEXT_CHARS = 300  # article text shown around a quote, each side, within its paragraph
+KEEPALIVE = 0.25  # seconds: how often an answering chat yields while it waits, so a closed tab stops it that soon
 NO_SOURCES = '<div class="rag-sources rag-empty">Nguồn trích dẫn của câu trả lời sẽ hiện ở đây.</div>'
 
 INTRO = """# Hỏi đáp tin tức
@@ -372,15 +374,20 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None, *, allow
         shown, answer = "", None
         try:
             answering = target(collection, request)
-            stream = answering.ask_stream(
-                question, history=history_messages(turns), top_k=int(top_k), retriever=retriever, generator=model,
-                filters=chat_filters(since, until, sources),
-            )
-            # Gradio closes this generator when the tab goes away (its SSE stream drops): the pipeline's
-            # stream, and through it the model's, is closed with it, freeing the model for the next question
-            with closing(stream):
-                for piece in stream:
-                    if isinstance(piece, Answer):
+            history, filters = history_messages(turns), chat_filters(since, until, sources)
+            run = streams.Stoppable(lambda cancel: answering.ask_stream(
+                question, history=history, top_k=int(top_k), retriever=retriever, generator=model, filters=filters,
+                cancel=cancel,
+            ))
+            # Gradio closes this generator when the tab goes away (its SSE stream drops), but only at a yield,
+            # and verified sentences may be seconds apart: between them it yields "nothing new" every
+            # KEEPALIVE seconds. Closing it stops the pipeline at the model's next token and closes the
+            # generator chain (rag.streams), freeing the model for the next question.
+            with closing(run.polled(KEEPALIVE)) as pieces:
+                for piece in pieces:
+                    if piece is None:
+                        yield gr.skip(), gr.skip(), gr.skip()
+                    elif isinstance(piece, Answer):
                         answer = piece
                     else:
                         shown += piece
@@ -389,6 +396,8 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None, *, allow
         except RagError as e:
             chat[-1] = {"role": "assistant", "content": refused(e)}
             yield chat, turns, NO_SOURCES
+            return
+        if answer is None:  # cancelled: nobody is reading any more
             return
         period = f"\n\n_{answer.period['note']}_" if answer.period else ""  # which dates the question meant
         # the text quotes untrusted articles (an abstention names their titles): HTML in it is shown as text
@@ -455,7 +464,7 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None, *, allow
             return (refused(e),) + view()
         if report.index:
             writing.reload()
-        return (upload_message(report),) + view()
+        return (ingest.url_result_note(report) + "\n\n" + upload_message(report),) + view()
 
     def remove(article_id: str | None, collection: str = collections.DEFAULT, request: gr.Request = None,
                progress=gr.Progress(track_tqdm=True)):
@@ -584,6 +593,27 @@ THEME = gr.themes.Soft(
 )
 
 
+def bounded_queue(demo: gr.Blocks, settings: Settings) -> gr.Blocks:
+    """Gradio's queue, one event at a time per listener, holding at most RAG_MAX_WAITING events waiting to
+    start (the bound /v1 has; at least 1, as Gradio counts an event from its arrival, before it starts).
+    One more is refused with 503 naming the setting (an API client sees it; the page shows Gradio's own
+    "This application is currently busy. Please try again.")."""
+    limit = max(1, settings.max_waiting)
+    demo.queue(default_concurrency_limit=1, max_size=limit)
+    queue = demo._queue  # Gradio's message ("Queue is full. Max size is N…") does not say what to change
+    push = queue.push
+
+    async def push_or_refuse(*args, **kwargs):
+        ok, detail, state = await push(*args, **kwargs)
+        if state == "queue_full":
+            detail = (f"the server is busy: {limit} requests are already waiting (RAG_MAX_WAITING); "
+                      "try again shortly")
+        return ok, detail, state
+
+    queue.push = push_or_refuse
+    return demo
+
+
 def make_server(pipeline: Pipeline, host: str = DEFAULT_HOST, ready: threading.Event | None = None,
                 port: int = DEFAULT_PORT) -> FastAPI:
     """One ASGI app: the chat page and Gradio's API at /, the OpenAI-compatible API at /v1, behind
@@ -594,7 +624,7 @@ def make_server(pipeline: Pipeline, host: str = DEFAULT_HOST, ready: threading.E
     server = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # Gradio documents its own API
     server.include_router(openai_api.router(pipeline, policy))  # /v1/...: OpenAI-compatible, same pipeline and models
     gr.mount_gradio_app(
-        server, demo.queue(default_concurrency_limit=1), path="/", server_name=host, server_port=port,
+        server, bounded_queue(demo, settings), path="/", server_name=host, server_port=port,
         max_file_size=manage.MAX_BYTES, show_error=True, theme=THEME, css=CSS, footer_links=["api"], ssr_mode=False,
     )
     server.add_middleware(access.Gate, policy=policy)

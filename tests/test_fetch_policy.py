@@ -171,3 +171,25 @@ def _spellings(ip: ipaddress.IPv4Address, rng: random.Random) -> list[str]:
     hexa = ".".join(f"0x{p:x}" if rng.random() < 0.5 else str(p) for p in parts)
     return [str(ip), str(n), f"0x{n:x}", f"0{n:o}", octal, hexa,
             f"{parts[0]}.{n & 0xFFFFFF}", f"{parts[0]}.{parts[1]}.{n & 0xFFFF}"]
+
+
+def test_the_add_report_counts_what_was_fetched_refused_or_failed(strict, site, public_127001, fake_embedder):
+    """A URL the policy refused was counted as fetched ('1 URLs fetched'): each URL now counts as what
+    happened to it, in `rag add`'s summary and in the chat's note, with plurals as they should be."""
+    port = site.url.rsplit(":", 1)[1]
+    refused = ingest.add_urls(strict, f"http://127.0.0.3:{port}/admin", embedder=fake_embedder)
+    assert (refused.fetched, refused.refused, refused.fetch_failed) == (0, 1, 0)
+    assert refused.lines()[-1] == ("0 added, 0 merged into existing stories, 0 updated, 0 duplicates, 1 error, "
+                                   "0 unchanged, 0 links seen before, 0 URLs fetched, 1 refused by the fetch policy")
+    assert ingest.url_result_note(refused) == "0 địa chỉ đã tải, 1 bị từ chối (chính sách tải: địa chỉ nội bộ)."
+
+    body = "".join(f"<p>Đoạn {k}: hội đồng thành phố bàn về giao thông, trường học và bệnh viện năm 2025.</p>" for k in range(4))
+    site.html("/bai.html", f"<html><head><title>Tin</title></head><body><article><h1>Tin</h1>{body}</article></body></html>")
+    mixed = ingest.add_urls(strict, f"{site.url}/bai.html {site.url}/khong-co.html http://127.0.0.3:{port}/x "
+                                    f"http://[::1]:{port}/y", embedder=fake_embedder)
+    assert len(mixed.added) == 1 and (mixed.fetched, mixed.refused, mixed.fetch_failed) == (1, 2, 1)
+    assert mixed.lines()[-1].endswith(", 3 errors, 0 unchanged, 0 links seen before, "
+                                      "1 URL fetched, 2 refused by the fetch policy, 1 failed")
+    assert ingest.url_result_note(mixed) == ("1 địa chỉ đã tải, 2 bị từ chối (chính sách tải: địa chỉ nội bộ), "
+                                             "1 không tải được.")
+    assert [p for p in site.paths_requested() if p != "/robots.txt"] == ["/bai.html", "/khong-co.html"]

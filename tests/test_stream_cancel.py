@@ -5,6 +5,7 @@ A real uvicorn server on 127.0.0.1 (an ASGI test client cannot drop a stream hal
 and a slow fake model that, like llama.cpp, holds one lock while it streams."""
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -212,3 +213,139 @@ def test_closing_a_llama_stream_stops_llama_and_frees_the_model(tmp_path):
     again = gen.stream(messages)
     assert next(again) == "từ "  # the next question gets the model at once
     again.close()
+
+
+# ---------------------------------------------------------------- the web chat (Gradio)
+
+
+def chat_blocks(server) -> "gr.Blocks":
+    """The Gradio Blocks that web.make_server mounted at /."""
+    return next(r.app.get_blocks() for r in server.routes if hasattr(getattr(r, "app", None), "get_blocks"))
+
+
+class ChatTab:
+    """What a browser tab does for one question: start_turn (outside the queue), then respond through Gradio's
+    queue, whose messages arrive on the tab's server-sent event stream (GET /gradio_api/queue/data)."""
+
+    def __init__(self, url: str, blocks):
+        import uuid
+
+        self.url, self.session = url, uuid.uuid4().hex
+        fns = {f.fn.__name__: i for i, f in blocks.fns.items() if f.fn is not None}
+        self.start_turn, self.respond = fns["start_turn"], fns["respond"]
+        self.client = httpx.Client(timeout=30)
+        self.events = None
+
+    def ask(self, question: str = QUESTION) -> httpx.Response:
+        """The question sent; the queue's answer to joining it (200, or 503 when the queue is full)."""
+        r = self.client.post(self.url + "/gradio_api/run/predict", json={
+            "data": [question, []], "fn_index": self.start_turn, "session_hash": self.session})
+        assert r.status_code == 200, r.text
+        # question, chat, turns (states: the server keeps them), top_k, retriever, model (None: the pipeline's
+        # own), since, until, sources, collection
+        chat = [{"role": "user", "content": [{"type": "text", "text": question}]}]  # as the page sends it
+        data = [None, chat, None, 4, "hybrid", None, "", "", [], "default"]
+        return self.client.post(self.url + "/gradio_api/queue/join", json={
+            "data": data, "fn_index": self.respond, "session_hash": self.session, "event_data": None, "trigger_id": None})
+
+    def read_until(self, text: str, seconds: float = 30) -> list[str]:
+        """The tab's event stream (opened once, kept open) read until a message holding `text`."""
+        if self.events is None:
+            self.events = self.client.send(self.client.build_request(
+                "GET", self.url + "/gradio_api/queue/data", params={"session_hash": self.session}), stream=True)
+            self.lines = self.events.iter_lines()
+        seen, deadline = [], time.monotonic() + seconds
+        for line in self.lines:
+            seen.append(line)
+            if text in line:
+                return seen
+            assert time.monotonic() < deadline, f"no {text!r} within {seconds} s"
+        pytest.fail(f"the event stream ended without {text!r}: {seen[-5:]}")
+
+    def close(self) -> None:
+        """The tab goes away: its event stream drops."""
+        if self.events is not None:
+            self.events.close()
+        self.client.close()
+
+
+@pytest.fixture
+def chat_server(settings, articles, fake_embedder):
+    from rag import web
+
+    index.update(settings, articles, fake_embedder, progress=False, log=lambda m: None)
+
+    @contextmanager
+    def make(model: SlowModel, **overrides):
+        pipeline = Pipeline(settings.replace(**overrides), embedder=fake_embedder, generator=model)
+        server = web.make_server(pipeline, "127.0.0.1")
+        with serve(server) as url:
+            yield url, chat_blocks(server)
+
+    return make
+
+
+def test_a_closed_chat_tab_stops_its_generation_within_a_second(chat_server):
+    """The chat's answer streams through Gradio, which closes an abandoned generator only at its next yield;
+    verified sentences may be many seconds apart (here: never), so before the fix the model went on."""
+    model = SlowModel()
+    with chat_server(model) as (url, blocks):
+        tab = ChatTab(url, blocks)
+        assert tab.ask().status_code == 200
+        tab.read_until("Mưa lớn")  # the first verified sentence is on the page
+        time.sleep(1.0)  # the model keeps writing words that make no sentence: nothing new to show
+        assert not model.closed and model.tokens >= 5
+        tab.close()
+        dropped = time.monotonic()
+        assert wait_for(lambda: model.closed, 5), "the abandoned generation was never closed"
+        assert model.closed[0] - dropped < 1.0, f"closed {model.closed[0] - dropped:.2f}s after the tab went"
+        assert model.tokens < 30 and not model.lock.locked()
+
+        again = ChatTab(url, blocks)  # the next question is not kept waiting
+        t0 = time.monotonic()
+        assert again.ask().status_code == 200
+        again.read_until("Mưa lớn", seconds=10)
+        assert time.monotonic() - t0 < 3.0
+        again.close()
+
+
+def test_the_chat_answer_is_whole_with_quiet_spells_between_sentences(chat_server, settings):
+    """The chat yields "nothing new" while it waits (so a closed tab is noticed): the answer that reaches
+    the page is still the verified one, with its sources."""
+
+    class Pausing(SlowModel):
+        def stream(self, messages, *, max_tokens=200, stop=None):
+            yield "Mưa lớn kéo dài ở Huế "
+            time.sleep(0.8)  # a few keepalives go by
+            yield "và Đà Nẵng [1]. "
+            time.sleep(0.6)
+            yield "Hàng nghìn hộ dân phải sơ tán [1]."
+
+    with chat_server(Pausing()) as (url, blocks):
+        tab = ChatTab(url, blocks)
+        assert tab.ask().status_code == 200
+        lines = tab.read_until("process_completed", seconds=30)
+        tab.close()
+        done = json.loads(lines[-1].removeprefix("data: "))
+        assert done["success"], done
+        chat, _turns, sources = done["output"]["data"]
+        shown = " ".join(part["text"] for part in chat[-1]["content"])
+        assert shown == "Mưa lớn kéo dài ở Huế và Đà Nẵng [[1]](#src-1). Hàng nghìn hộ dân phải sơ tán [[1]](#src-1)."
+        assert "Mưa lớn ở miền Trung" in sources
+
+
+def test_the_chat_queue_is_bounded_by_rag_max_waiting(chat_server):
+    """One question answering, one waiting (RAG_MAX_WAITING=1): a third tab's question is refused with 503
+    naming the setting; once the first tab goes, the waiting one is answered."""
+    model = SlowModel()
+    with chat_server(model, max_waiting=1) as (url, blocks):
+        first, second, third = (ChatTab(url, blocks) for _ in range(3))
+        assert first.ask().status_code == 200
+        first.read_until("Mưa lớn")  # answering: holds the model
+        assert second.ask().status_code == 200  # waits
+        refused = third.ask()
+        assert refused.status_code == 503 and "RAG_MAX_WAITING" in refused.json()["detail"], refused.text
+        first.close()
+        second.read_until("Mưa lớn", seconds=10)  # the model is free for the one that waited
+        second.close()
+        third.close()

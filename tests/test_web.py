@@ -10,7 +10,7 @@ import yaml
 from rag import corpus, feeds, index, ingest, manage, webpage
 from rag.errors import ArticleError, FetchError
 from rag.fetch import Fetcher, FetchState
-from conftest import ROOT, SHARED
+from conftest import ROOT, SHARED, Scripted
 from newssite import NewsSite, Route, atom, render, rss, sitemap, sitemap_index, stories_from_seed, stories_from_vietnews
 
 VIETNEWS = SHARED / "data" / "vietnews" / "articles-test.jsonl.gz"
@@ -493,8 +493,10 @@ def test_a_crawl_fetches_each_url_once_and_stops_at_the_cap(site, web_settings, 
     assert len(rest.unchanged) == 9 and rest.seen == 5 * 11  # sm0-sm8 were done with; the others list seen pages
 
 
-def test_a_killed_crawl_keeps_what_it_saved(site, web_settings, fake_embedder, monkeypatch):
-    """Progress is written as the crawl goes (every few pages), so a kill loses only the pages since."""
+def test_a_killed_crawl_keeps_every_page_it_parsed(site, web_settings, fake_embedder, monkeypatch):
+    """Each page is written to the corpus folder and its link marked seen as soon as it is parsed, so a kill
+    loses only the page in flight (before: every 10 pages, a kill after 22 kept 20); the index is updated
+    every 10 pages, and what a kill left unindexed is indexed by the next run, even one with nothing new."""
     from rag import fetch
 
     for n in range(25):
@@ -504,7 +506,7 @@ def test_a_killed_crawl_keeps_what_it_saved(site, web_settings, fake_embedder, m
 
     def killed(self, url, *a, **k):
         count.append(url)
-        if len(count) == 1 + 23:  # the feed, 22 pages, then the process dies
+        if len(count) == 1 + 23:  # the feed, 22 pages, then the process dies while fetching the 23rd
             raise KeyboardInterrupt
         return real(self, url, *a, **k)
 
@@ -513,11 +515,17 @@ def test_a_killed_crawl_keeps_what_it_saved(site, web_settings, fake_embedder, m
     with pytest.raises(KeyboardInterrupt):
         ingest.add(settings, [site.url + "/rss"], embedder=fake_embedder)
     saved = json.loads((settings.index_dir / "seen-links.json").read_text())
-    assert len(saved) == 20 and len(corpus.load_corpus(settings.corpus_dir).articles) == 20
-    assert len(index.load(settings, expected_embedder=fake_embedder.name).articles) == 20
+    assert len(saved) == 22 and len(corpus.load_corpus(settings.corpus_dir).articles) == 22  # all 22 pages
+    assert len(index.load(settings, expected_embedder=fake_embedder.name).articles) == 20  # indexed at 10 and 20
+    assert len(json.loads((settings.index_dir / "unpublished.json").read_text())) == 2
+
     monkeypatch.setattr(fetch.Fetcher, "get", real)
+    ingest.add(settings, [], embedder=fake_embedder)  # any next run indexes what the kill left unindexed
+    assert len(index.load(settings, expected_embedder=fake_embedder.name).articles) == 22
+    assert not (settings.index_dir / "unpublished.json").exists()
     again = ingest.add(settings, [site.url + "/rss"], embedder=fake_embedder)
-    assert len(again.added) == 5 and again.seen == 20
+    assert len(again.added) == 3 and again.seen == 22
+    assert len(index.load(settings, expected_embedder=fake_embedder.name).articles) == 25
 
 
 def test_the_chat_url_field_has_the_same_cap_and_shows_the_count(site, web_settings, fake_embedder):
@@ -528,3 +536,15 @@ def test_the_chat_url_field_has_the_same_cap_and_shows_the_count(site, web_setti
     assert ingest.url_field_note(capped, text).startswith("4 địa chỉ / tối đa 2")
     report = ingest.add_urls(capped, text, embedder=fake_embedder)
     assert len(report.added) == 2 and report.fetched == 2 and "cap of 2 URLs per run" in report.errors[0]
+    # the chat's button: the same cap, and what happened to the addresses, under the field
+    from rag import web
+    from rag.pipeline import Pipeline
+
+    demo = web.build_app(Pipeline(capped, embedder=fake_embedder, generator=Scripted()))
+    add_urls = next(f.fn for f in demo.fns.values() if f.fn is not None and f.fn.__name__ == "add_urls")
+    more = " ".join(f"{site.url}/q{n}.html" for n in range(4))
+    for n in range(4):
+        site.html(f"/q{n}.html", _short_page(10 + n))
+    message = add_urls(more, "default")[0]
+    assert message.startswith("2 địa chỉ đã tải.\n\nĐã thêm 2 bài"), message
+    assert "cap of 2 URLs per run" in message
