@@ -3,11 +3,11 @@ a client goes away, read from the server's own CPU time (/proc/PID/stat), and ho
 waits. bench/dropped_stream.py measures the same with a fake model; this one is for the real llama.cpp one.
 
     rag serve --port 7861 &                       # in a data folder with an index (rag index)
-    python bench/dropped_live.py v1 http://127.0.0.1:7861 PID
+    python bench/dropped_live.py v1 http://127.0.0.1:7861 PID [--watch 3]
     python bench/dropped_live.py chat http://127.0.0.1:7861 PID [--after 5] [--question "..."]
 
 v1:   question A streamed over a bare socket and dropped 2 s after it was sent; the server's CPU in each of
-      the 3 seconds after; question B at once (seconds to its first content chunk, and its answer); B
+      the --watch seconds after (3); question B at once (seconds to its first content chunk, and its answer); B
       again on the idle server as the baseline (its stream closed at the first content chunk).
 chat: what a browser tab does (start_turn, then respond through Gradio's queue, read on the tab's event
       stream), the tab closed --after seconds after the question whatever had come; the server's CPU in
@@ -70,7 +70,7 @@ def send_and_drop(url: str, request: bytes, seconds: float) -> bytes:
     return got
 
 
-def v1(url: str, pid: int) -> None:
+def v1(url: str, pid: int, watch: int = 3) -> None:
     def body(q: str) -> dict:
         return {"model": "rag", "stream": True, "messages": [{"role": "user", "content": q}]}
 
@@ -93,9 +93,11 @@ def v1(url: str, pid: int) -> None:
     data = json.dumps(body(A)).encode()
     request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                b"Content-Length: %d\r\n\r\n" % len(data) + data)
+    before = cpu(pid)
     got = send_and_drop(url, request, 2.0)
-    stamp(f"A sent and dropped after 2 s ({len(got)} bytes of reply had come)")
-    watch_cpu(pid, 1.0, 3)
+    stamp(f"A sent and dropped after 2 s ({len(got)} bytes of reply had come; "
+          f"the server used {cpu(pid) - before:.2f} s of CPU meanwhile)")
+    watch_cpu(pid, 1.0, watch)
     t, text = first_content(B)
     stamp(f"B after the drop: first content chunk after {t:.2f} s")
     print("B's answer:", text.replace("\n", " / "), flush=True)
@@ -133,11 +135,12 @@ def main() -> None:
     ap.add_argument("url")
     ap.add_argument("pid", type=int, help="the server's process id")
     ap.add_argument("--after", type=float, default=5.0, help="chat: seconds before the tab closes")
+    ap.add_argument("--watch", type=int, default=3, help="v1: seconds of server CPU shown after the drop")
     ap.add_argument("--question", default=LONG, help="chat: the question")
     args = ap.parse_args()
     stamp(f"server CPU so far: {cpu(args.pid):.1f} s")
     if args.mode == "v1":
-        v1(args.url, args.pid)
+        v1(args.url, args.pid, args.watch)
     else:
         chat(args.url, args.pid, args.after, args.question)
 

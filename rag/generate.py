@@ -38,7 +38,9 @@ class Generator(Protocol):
 
     def stream(self, messages: list[dict], *, max_tokens: int = 200, stop: list[str] | None = None) -> Iterator[str]:
         """Pieces of the assistant's reply to chat `messages` ({"role", "content"} dicts), in order;
-        `Piece`s where the backend knows its token probabilities."""
+        `Piece`s where the backend knows its token probabilities. A backend whose class sets
+        `takes_cancel = True` also takes `cancel` (a threading.Event): once it is set, the stream ends
+        (without an error) as soon as the backend can stop, even in the middle of reading the prompt."""
         ...
 
 
@@ -59,7 +61,16 @@ class LlamaCppGenerator:
     answer; and the fixed system prompt is still never processed twice.
 
     A stream holds the model until it is read to the end or closed: close abandoned streams (the pipeline
-    does, and the servers close the pipeline's stream when their client goes away)."""
+    does, and the servers close the pipeline's stream when their client goes away). Closing takes effect at
+    the model's next token, and the first one comes only once the whole prompt is read (seconds on a CPU):
+    a stream's `cancel` event stops it sooner. While such a stream reads its prompt, llama.cpp asks an abort
+    callback (`_aborting`) between the steps of its compute graph, so the prompt stops within milliseconds
+    of `cancel` being set; the model is then left as if that prompt had never been read (`_recover`).
+    Once the prompt is read the callback is switched off: the caller checks `cancel` at each token, and a
+    Python callback called ~600 times a token has to take the GIL each time (measured with SmolLM2-135M:
+    no cost on its own, ~15 ms more a token while another Python thread keeps the GIL busy)."""
+
+    takes_cancel = True
 
     def __init__(self, model_path: Path, *, n_ctx: int = 4096, n_threads: int = 0, name: str | None = None):
         self.model_path = Path(model_path)
@@ -70,6 +81,8 @@ class LlamaCppGenerator:
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
         self._prefixes: dict[str, list[int]] = {}  # system message -> its tokens in the templated prompt
+        self._cancel: threading.Event | None = None  # the running stream's, read by the abort callback
+        self._abort_callback = None  # made once the model is loaded; llama.cpp holds only a C pointer to it
 
     def _model(self):
         with self._load_lock:
@@ -87,7 +100,23 @@ class LlamaCppGenerator:
                     )
                 except ValueError as e:  # llama_cpp's way of saying the file is not a loadable model
                     raise BackendError(f"{self.model_path}: could not load the GGUF model: {e}") from e
+                self._abort_callback = llama_cpp.ggml_abort_callback(self._aborting)
             return self._llm
+
+    def _aborting(self, _data) -> bool:
+        """llama.cpp's abort callback (called from inside llama_decode, between graph nodes, a few hundred
+        times per batch): True stops the decode, which then returns 2 ("aborted"). Must never raise."""
+        cancel = self._cancel
+        return cancel is not None and cancel.is_set()
+
+    def _watch(self, llm, cancel: threading.Event | None) -> None:
+        """Have llama.cpp stop its decode once `cancel` is set (None: no callback at all)."""
+        self._cancel = cancel
+        if self._abort_callback is not None:  # a model this generator loaded (not a stand-in)
+            import llama_cpp
+
+            callback = self._abort_callback if cancel is not None else llama_cpp.ggml_abort_callback()  # NULL
+            llama_cpp.llama_set_abort_callback(llm._ctx.ctx, callback, None)
 
     def _system_prefix(self, llm, system: str) -> list[int]:
         """Tokens the templated prompt starts with for this system message, whatever the user says."""
@@ -122,13 +151,16 @@ class LlamaCppGenerator:
             llm.eval(prefix)
         llm.n_tokens = len(prefix)  # generate() then evaluates everything after it, in one batch
 
-    def stream(self, messages: list[dict], *, max_tokens: int = 200, stop: list[str] | None = None) -> Iterator[Piece]:
+    def stream(self, messages: list[dict], *, max_tokens: int = 200, stop: list[str] | None = None,
+               cancel: threading.Event | None = None) -> Iterator[Piece]:
         from llama_cpp import LogitsProcessorList
 
         llm = self._model()
         probs: list[float] = []  # of the tokens not yet yielded (a character can take several tokens)
 
         def top_probability(_ids, logits):  # sees each step's logits before the greedy pick; changes nothing
+            if self._cancel is not None:  # the first pick: the prompt is read, the pipeline checks each token
+                self._watch(llm, None)
             top = logits.max()
             probs.append(float(1.0 / np.exp(logits - top, dtype=np.float64).sum()))
             return logits
@@ -136,6 +168,9 @@ class LlamaCppGenerator:
         self._run_lock.acquire()
         chunks = None
         try:
+            if cancel is not None and cancel.is_set():
+                return
+            self._watch(llm, cancel)  # while the prompt is read
             self._pin_prefix(llm, messages)
             chunks = llm.create_chat_completion(
                 messages, stream=True, temperature=0, max_tokens=max_tokens, stop=stop or [],
@@ -148,6 +183,13 @@ class LlamaCppGenerator:
                     probs.clear()
         except ValueError as e:  # e.g. "Requested tokens (5000) exceed context window of 4096"
             raise BackendError(f"{self.name}: {e}") from e
+        except RuntimeError as e:  # llama-cpp-python's "llama_decode returned N"
+            if "llama_decode returned" not in str(e):
+                raise
+            self._recover(llm, messages)
+            if cancel is not None and cancel.is_set():
+                return  # aborted by the callback (llama_decode returned 2): the reader is gone
+            raise BackendError(f"{self.name}: {e}") from e
         finally:
             # closing this stream (a reader that went away) lands here: stop llama.cpp's token loop
             # (its own generator) now, then free the model for the next question
@@ -155,7 +197,22 @@ class LlamaCppGenerator:
                 if chunks is not None:
                     chunks.close()
             finally:
+                if self._cancel is not None:
+                    self._watch(llm, None)
                 self._run_lock.release()
+
+    def _recover(self, llm, messages: list[dict]) -> None:
+        """After a failed or aborted llama_decode: the model state back to the pinned system prefix (or to
+        nothing, if the prefix itself was not finished), so the next prompt is evaluated afresh after it,
+        exactly as on an undisturbed model. llama.cpp has already dropped the failed call's cache entries;
+        the entries past the prefix are dropped here too, and llama-cpp-python's token count follows."""
+        system = messages[0]["content"] if messages and messages[0]["role"] == "system" else None
+        prefix = self._prefixes.get(system, []) if system else []
+        if prefix and llm.n_tokens >= len(prefix) and list(llm.input_ids[: len(prefix)]) == prefix:
+            llm.n_tokens = len(prefix)
+        else:
+            llm.reset()
+        llm._ctx.kv_cache_seq_rm(-1, llm.n_tokens, -1)
 
 
 class TransformersGenerator:

@@ -361,8 +361,10 @@ class Pipeline:
 
         if cancel is not None and cancel.is_set():
             return
+        # a backend that can stop in the middle of reading the prompt is handed the cancel event too
+        stop_early = {"cancel": cancel} if cancel is not None and getattr(gen, "takes_cancel", False) else {}
         # closed explicitly, not left to the garbage collector: an open model stream holds the model
-        with closing(gen.stream(messages, max_tokens=self.settings.max_new_tokens)) as deltas:
+        with closing(gen.stream(messages, max_tokens=self.settings.max_new_tokens, **stop_early)) as deltas:
             for delta in deltas:
                 if cancel is not None and cancel.is_set():
                     return
@@ -370,6 +372,8 @@ class Pipeline:
                     timings["first_token"] = _ms(t0)
                 for sentence, sure in reply.add(delta):
                     yield from release(sentence, sure)
+        if cancel is not None and cancel.is_set():
+            return  # the model stopped because the answer was cancelled: its reply is cut short, not an answer
         timings["generate"] = _ms(t2)
         for sentence, sure in reply.rest():
             yield from release(sentence, sure)

@@ -307,3 +307,58 @@ def test_llama_cpp_loads_once_and_is_deterministic(smollm, monkeypatch):
     assert all(piece.probs and all(0 < p <= 1 for p in piece.probs) for piece in results[0])
     assert [piece.probs for piece in results[0]] == [piece.probs for piece in results[1]]
     assert complete(gen, messages, max_tokens=16, stop=[","]) == "".join(results[0]).split(",")[0]
+
+
+@pytest.mark.slow
+def test_llama_cpp_stops_reading_a_prompt_when_cancelled(smollm, monkeypatch):
+    """A dropped stream's cancel event stops llama.cpp in the middle of reading a long prompt (its abort
+    callback), within a second; the model is then left as if that prompt had never been read: the next
+    question gets the same answer, token for token and probability for probability, as before."""
+    asked = []  # when llama.cpp asked the abort callback (wrapped before the model loads: it holds the C pointer)
+    aborting = LlamaCppGenerator._aborting
+
+    def counting(self, data):
+        asked.append(time.monotonic())
+        return aborting(self, data)
+
+    monkeypatch.setattr(LlamaCppGenerator, "_aborting", counting)
+    gen = LlamaCppGenerator(smollm, n_ctx=2048, n_threads=1)
+    system = {"role": "system", "content": "You answer questions briefly."}
+    short = [system, {"role": "user", "content": "Name three colours."}]
+    before = list(gen.stream(short, max_tokens=16))
+    assert before and not asked  # no cancel event: no callback at all
+
+    # a cancel event that is never set: the callback is asked while the prompt is read, then switched off
+    stream = gen.stream(short, max_tokens=16, cancel=threading.Event())
+    first = next(stream)
+    while_reading = len(asked)
+    assert [first, *stream] == before and while_reading > 0 and len(asked) == while_reading
+
+    # ~1,450 prompt tokens: seconds of reading for this model on one thread
+    long = [system, {"role": "user", "content": "Hà Nội là thủ đô của Việt Nam. " * 60 + "Thủ đô là gì?"}]
+    cancel = threading.Event()
+    got: list = []
+
+    def read():
+        try:
+            got.extend(gen.stream(long, max_tokens=16, cancel=cancel))
+        except Exception as e:  # noqa: BLE001 -- shown by the assertion below
+            got.append(e)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    deadline = time.monotonic() + 60
+    while len(asked) == while_reading:  # llama.cpp is reading the prompt
+        assert time.monotonic() < deadline and reader.is_alive(), got
+        time.sleep(0.01)
+    time.sleep(0.3)
+    cancel.set()
+    t0 = time.monotonic()
+    reader.join(timeout=30)
+    stopped = time.monotonic() - t0
+    assert not reader.is_alive() and stopped < 1.0, f"stopped {stopped:.2f} s after the cancel"
+    assert got == []  # stopped before its first token: no piece, no error
+    assert not gen._run_lock.locked()
+
+    after = list(gen.stream(short, max_tokens=16, cancel=threading.Event()))
+    assert after == before and [p.probs for p in after] == [p.probs for p in before]

@@ -17,7 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from conftest import _free_port
-from rag import index, openai_api
+from rag import index, openai_api, streams
 from rag.pipeline import Pipeline
 
 QUESTION = "Mưa lớn ở đâu, bao nhiêu hộ sơ tán?"
@@ -132,6 +132,70 @@ def test_dropped_stream_stops_generation_and_frees_the_model(slow_server):
         response.close()
         client.close()
         assert seconds < 3.0
+
+
+class PromptReader(SlowModel):
+    """A model that, like llama.cpp reading a long prompt, gives no token for a long time on its first call
+    (so its reader has no chance to close it) but stops at once when the `cancel` event it was handed is
+    set (LlamaCppGenerator's abort callback); later calls say FIRST and end."""
+
+    takes_cancel = True
+
+    def __init__(self, reading: float = 60.0):
+        super().__init__()
+        self.reading = reading
+        self.cancels: list = []  # the event each call was handed
+
+    def stream(self, messages, *, max_tokens=200, stop=None, cancel=None):
+        with self.lock:
+            call, self.calls = self.calls, self.calls + 1
+            self.cancels.append(cancel)
+            self.started.append(time.monotonic())
+            try:
+                if call == 0:
+                    if cancel is None:
+                        time.sleep(self.reading)
+                    elif cancel.wait(self.reading):
+                        return  # stopped in the middle of the prompt: no token, no error
+                yield FIRST
+            finally:
+                self.closed.append(time.monotonic())
+
+
+def test_a_stream_dropped_while_the_prompt_is_read_stops_the_model_within_a_second(slow_server):
+    """Dropped before any content came: the model is still reading its prompt and yields nothing, so only
+    the cancel event handed to it can stop it (issue 22: llama.cpp went on ~1.5 s, to its first token)."""
+    model = PromptReader()
+    with slow_server(model) as url:
+        sock = raw_question(url, BODY)
+        assert wait_for(lambda: model.started, 10)
+        time.sleep(0.5)  # reading the prompt
+        sock.close()  # the client goes away before any content
+        dropped = time.monotonic()
+        assert wait_for(lambda: model.closed, 5), "the abandoned generation was never stopped"
+        assert model.closed[0] - dropped < 1.0, f"stopped {model.closed[0] - dropped:.2f}s after the drop"
+        assert model.cancels[0] is not None and not model.lock.locked()
+
+        seconds, response, client = first_content(url, timeout=10)  # the next question is answered
+        response.close()
+        client.close()
+        assert seconds < 3.0
+
+
+def test_a_model_stream_stopped_by_its_cancel_event_ends_the_answer_without_one(settings, articles, fake_embedder):
+    """The model's stream ends early and quietly when the answer is cancelled: the pipeline must not take
+    that cut-short reply for a finished one (no refusal, no evidence sentence, no Answer): just the end."""
+    index.update(settings, articles, fake_embedder, progress=False, log=lambda m: None)
+    model = PromptReader()
+    pipeline = Pipeline(settings, embedder=fake_embedder, generator=model)
+    run = streams.Stoppable(lambda cancel: pipeline.ask_stream(QUESTION, cancel=cancel))
+    got: list = []
+    reader = threading.Thread(target=lambda: got.append(run.read()))
+    reader.start()
+    assert wait_for(lambda: model.started, 10)
+    run.close()
+    reader.join(timeout=5)
+    assert got == [streams.END] and model.closed
 
 
 def raw_question(url: str, body: dict) -> socket.socket:
