@@ -10,8 +10,9 @@ Prints the scores of the replay beside the recorded run (per split), and the dev
 (holdout rows are counted, never listed: they are for measuring, not for reading).
 
 With --ablate, each answer check (rag.verify.checks) is removed in turn (RAG_DISABLED_CHECKS=<rule>) and the
-rows it fired on are replayed without it: per rule, how many answers it turns from wrong to refused (what it
-is for) and from correct to refused (what it costs), dev and holdout apart."""
+rows it fired on are replayed without it: per rule, how often it fired, how many answers it turns from wrong
+to refused or correct (what it is for) and from correct to refused or wrong (what it costs), dev and holdout
+apart. eval/ablation.py runs this over every gold set and writes one table."""
 from __future__ import annotations
 
 import argparse
@@ -51,6 +52,7 @@ def main() -> None:
     ap.add_argument("--given-context", action="store_true", help="the run answered from the gold paragraphs")
     ap.add_argument("--quiet", action="store_true", help="scores only, no changed rows")
     ap.add_argument("--ablate", action="store_true", help="remove one answer check at a time: what each refuses")
+    ap.add_argument("--json", action="store_true", help="with --ablate: the counts as JSON (eval/ablation.py reads them)")
     args = ap.parse_args()
 
     gold_set = evalsets.load(Path(args.gold))
@@ -73,7 +75,14 @@ def main() -> None:
             fired = [r for r in new_rows if any(x["rule"] == rule for x in r.get("rejections") or [])]
             without = Pipeline(settings.replace(disabled_checks=rule), embedder=embedder, generator=gen)
             ablated[rule] = replay(without, gen, fired, gold, args.given_context)[1]
-        print(ablation_table(new_rows, ablated))
+        if args.json:
+            splits = {r.get("split") or "all": 0 for r in new_rows}
+            for r in new_rows:
+                splits[r.get("split") or "all"] += 1
+            print(json.dumps({"rows": splits, "drifted": drifted,
+                              "rules": {rule: ablation(new_rows, rows) for rule, rows in ablated.items()}}))
+        else:
+            print(ablation_table(new_rows, ablated))
         return
     report(old_rows, new_rows, drifted, args.quiet)
 
@@ -102,32 +111,44 @@ def replay(pipeline, gen: Replay, rows: list[dict], gold: dict, given_context: b
     return old_rows, new_rows, drifted
 
 
+def outcome(row: dict) -> str:
+    """What the user got: "refused", "correct" or "wrong" (an answer to an unanswerable question is wrong)."""
+    return "refused" if row["abstained"] else "correct" if row["verdicts"]["correct"] else "wrong"
+
+
+# the transitions a rule makes, named by what happens without it -> with it
+GAINS = ("wrong->refused", "wrong->correct")
+COSTS = ("correct->refused", "correct->wrong")
+
+
 def ablation(with_rule: list[dict], without_rule: list[dict]) -> dict[str, dict[str, int]]:
-    """Per split: of the rows the rule refused (abstained with it), how many were answered wrongly and how
-    many correctly without it: {"dev": {"wrong->refused": n, "correct->refused": m, "rows": k}, ...}.
-    Rows are matched by (id, question)."""
+    """Per split, over the rows the rule fired on: how often, and what it changed. "wrong->refused" = without
+    the rule the row is answered wrongly, with it refused (what a rule is for); "correct->refused" = without it
+    answered correctly (what it costs); likewise ->correct / ->wrong where it made another claim win. Rows are
+    matched by (id, question)."""
     before = {(r["id"], r["question"]): r for r in with_rule}
     out: dict[str, dict[str, int]] = {}
     for after in without_rule:
         row = before.get((after["id"], after["question"]))
         if row is None:
             continue
-        counts = out.setdefault(row.get("split") or "all", {"wrong->refused": 0, "correct->refused": 0, "rows": 0})
-        counts["rows"] += 1
-        if row["abstained"] and not after["abstained"]:
-            counts["correct->refused" if after["verdicts"]["correct"] else "wrong->refused"] += 1
+        counts = out.setdefault(row.get("split") or "all", {"fired": 0, **{k: 0 for k in GAINS + COSTS}})
+        counts["fired"] += 1
+        change = f"{outcome(after)}->{outcome(row)}"
+        if change in counts:
+            counts[change] += 1
     return out
 
 
 def ablation_table(with_rules: list[dict], without: dict[str, list[dict]]) -> str:
-    """One line per rule: wrong->refused and correct->refused on the rows it fired on, per split."""
+    """One line per rule: rows it fired on, what it gained and what it cost, per split."""
     splits = sorted({r.get("split") or "all" for r in with_rules}) or ["all"]
-    lines = ["| rule | " + " | ".join(f"{s}: wrong→refused | {s}: correct→refused" for s in splits) + " |",
-             "|---|" + "---|---|" * len(splits)]
+    keys = ("fired",) + GAINS + COSTS
+    lines = ["| rule | " + " | ".join(f"{s}: {k}" for s in splits for k in keys) + " |",
+             "|---|" + "---|" * (len(splits) * len(keys))]
     for rule, rows in without.items():
         counts = ablation(with_rules, rows)
-        cells = [str(counts.get(s, {}).get(k, 0)) for s in splits for k in ("wrong->refused", "correct->refused")]
-        lines.append(f"| {rule} | " + " | ".join(cells) + " |")
+        lines.append(f"| {rule} | " + " | ".join(str(counts.get(s, {}).get(k, 0)) for s in splits for k in keys) + " |")
     return "\n".join(lines)
 
 

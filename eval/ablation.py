@@ -1,0 +1,103 @@
+"""The answer checks' ablation table over every gold set, from recorded runs (issue 21): for each rule of
+rag.verify.checks, how often it fired on dev and on holdout rows, what it gained (answers that are wrong
+without it and refused or correct with it) and what it cost (correct without it, refused or wrong with it).
+
+Each set's run is replayed by `eval/replay.py --ablate --json` (no model: the recorded outputs are replayed),
+with the settings that run used. Make the runs first (eval/RESULTS.md, "The answer checks, rule by rule"), then:
+
+    .venv/bin/python eval/ablation.py > build/eval/ablation.md
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from rag.verify import checks
+
+ROOT = Path(__file__).resolve().parent.parent
+VIETNEWS = {"RAG_RETRIEVER": "bm25", "RAG_CORPUS_DIR": "build/vietnews1000/corpus", "RAG_INDEX_DIR": "build/vietnews1000/index"}
+# (label, gold, run folder under --runs, replay arguments, environment)
+SETS = [
+    ("seed + paraphrases", "build/seed_all.jsonl", "seed-all", [], {}),
+    ("vietnews 60", "eval/gold/vietnews_qa.jsonl", "vietnews", [], VIETNEWS),
+    ("ViQuAD2 first 300", "../shared/data/qa/ViQuAD2_dev.csv", "viquad300", ["--given-context"], {}),
+    ("XQuAD-vi first 300", "../shared/data/qa/XQuAD_vi.csv", "xquad300", ["--given-context"], {}),
+    ("ALQAC 2023 yes/no", "../shared/data/qa/ALQAC2023_yesno.csv", "alqac2023", ["--given-context"], {}),
+]
+GAINS = ("wrong->refused", "wrong->correct")
+COSTS = ("correct->refused", "correct->wrong")
+
+
+def run_set(gold: str, rows: Path, extra: list[str], env: dict) -> dict:
+    cmd = [sys.executable, str(ROOT / "eval" / "replay.py"), "--gold", gold, "--rows", str(rows), "--ablate", "--json", *extra]
+    out = subprocess.run(cmd, cwd=ROOT, env=os.environ | env, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def totals(counts: dict, split: str) -> tuple[int, int, int]:
+    """(fired, gained, cost) on one split; a set's rows without a split (the seed questions, written while
+    the rules were) count as dev."""
+    parts = [counts.get(split, {})] + ([counts.get("all", {})] if split == "dev" else [])
+    return (sum(c.get("fired", 0) for c in parts), sum(c.get(k, 0) for c in parts for k in GAINS),
+            sum(c.get(k, 0) for c in parts for k in COSTS))
+
+
+def verdict(holdout: tuple[int, int, int]) -> str:
+    fired, gained, cost = holdout
+    if not fired:
+        return "never fired"
+    if gained == cost == 0:
+        return "fired, changed nothing"
+    return "earns its place" if gained > cost else "does not earn its place"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=Path, default=Path("build/eval"), help="folder holding the runs' folders")
+    ap.add_argument("--reuse", action="store_true", help="reuse each run's ablation.json from an earlier call")
+    args = ap.parse_args()
+    results, missing = {}, []
+    for label, gold, folder, extra, env in SETS:
+        rows = args.runs / folder / "rows.jsonl"
+        if not rows.exists():
+            missing.append(f"{label} ({rows})")
+            continue
+        saved = rows.with_name("ablation.json")
+        if args.reuse and saved.exists():
+            results[label] = json.loads(saved.read_text(encoding="utf-8"))
+            continue
+        print(f"replaying {label} …", file=sys.stderr)
+        results[label] = run_set(gold, rows, extra, env)
+        saved.write_text(json.dumps(results[label]), encoding="utf-8")
+    rules = list(checks.names())
+    print("Rows replayed per set (dev / holdout; rows whose prompt changed since the run are left out):\n")
+    for label, res in results.items():
+        dev = res["rows"].get("dev", 0) + res["rows"].get("all", 0)
+        print(f"- {label}: {dev} / {res['rows'].get('holdout', 0)} (left out {res['drifted']})")
+    if missing:
+        print(f"- not run: {', '.join(missing)}")
+    print("\nAll sets together: fired / gained / cost (gained = wrong without the rule, refused or correct with it; "
+          "cost = correct without it, refused or wrong with it).\n")
+    print("| rule | dev fired | dev gained | dev cost | holdout fired | holdout gained | holdout cost | on the holdouts |")
+    print("|---|---|---|---|---|---|---|---|")
+    for rule in rules:
+        dev = [sum(x) for x in zip(*(totals(res["rules"].get(rule, {}), "dev") for res in results.values()))]
+        hold = [sum(x) for x in zip(*(totals(res["rules"].get(rule, {}), "holdout") for res in results.values()))]
+        print(f"| {rule} | {dev[0]} | {dev[1]} | {dev[2]} | {hold[0]} | {hold[1]} | {hold[2]} | {verdict(tuple(hold))} |")
+    print("\nPer set (dev fired/gained/cost · holdout fired/gained/cost):\n")
+    print("| rule | " + " | ".join(results) + " |")
+    print("|---|" + "---|" * len(results))
+    for rule in rules:
+        cells = []
+        for res in results.values():
+            c = res["rules"].get(rule, {})
+            cells.append("{}/{}/{} · {}/{}/{}".format(*totals(c, "dev"), *totals(c, "holdout")))
+        print(f"| {rule} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
