@@ -360,12 +360,18 @@ def cmd_reader_eval(args) -> int:
 
     settings = _settings(args)
     reader = load_reader(settings, Path(args.weights) if args.weights else None)
-    items = reader_data.evaluation_examples(Path(args.csv), args.limit)
+    if args.csv:
+        items = reader_data.evaluation_examples(Path(args.csv), args.limit)
+    else:  # the prepared data's validation part (what the threshold was chosen on)
+        items = [e for e in reader_data.read(Path(args.data)) if e.split == "valid"]
     preds = reader_train.read_examples(reader, items, progress=not args.quiet)
     result = {"all": reader_train.squad_scores(preds, items, reader.threshold)}
-    for split in ("dev", "holdout"):
-        part = [(p, e) for p, e in zip(preds, items) if e.split == split]
-        result[split] = reader_train.squad_scores([p for p, _ in part], [e for _, e in part], reader.threshold)
+    # dev/holdout thirds of an evaluation slice; per kind: the set's own unanswerable questions apart from the
+    # made negatives (another passage of the article), which are far easier to refuse
+    for key, value in [("split", "dev"), ("split", "holdout"), ("kind", "answer"), ("kind", "unanswerable"), ("kind", "negative")]:
+        part = [(p, e) for p, e in zip(preds, items) if getattr(e, key) == value]
+        if part:
+            result[value] = reader_train.squad_scores([p for p, _ in part], [e for _, e in part], reader.threshold)
     result["threshold"] = reader.threshold
     _print_json(result)
     return 0
@@ -666,7 +672,9 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--quiet", action="store_true")
     rt.set_defaults(func=cmd_reader_train)
     re_ = rd.add_parser("eval", help="the reader alone, given each question's paragraph: SQuAD-v2 EM/F1, no-answer accuracy")
-    re_.add_argument("--csv", required=True)
+    what = re_.add_mutually_exclusive_group(required=True)
+    what.add_argument("--csv", help="an evaluation CSV: its first --limit rows")
+    what.add_argument("--data", help="prepared data (rag reader prepare): its validation part")
     re_.add_argument("--limit", type=int, default=300)
     re_.add_argument("--weights", help="reader folder (default: the packaged one)")
     re_.add_argument("--quiet", action="store_true")
