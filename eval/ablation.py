@@ -59,9 +59,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=Path, default=Path("build/eval"), help="folder holding the runs' folders")
     ap.add_argument("--reuse", action="store_true", help="reuse each run's ablation.json from an earlier call")
+    ap.add_argument("--only", help="run folders to replay, comma-separated (default: every set)")
     args = ap.parse_args()
     results, missing = {}, []
     for label, gold, folder, extra, env in SETS:
+        if args.only and folder not in args.only.split(","):
+            continue
         rows = args.runs / folder / "rows.jsonl"
         if not rows.exists():
             missing.append(f"{label} ({rows})")
