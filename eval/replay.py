@@ -53,6 +53,7 @@ def main() -> None:
     ap.add_argument("--quiet", action="store_true", help="scores only, no changed rows")
     ap.add_argument("--ablate", action="store_true", help="remove one answer check at a time: what each refuses")
     ap.add_argument("--json", action="store_true", help="with --ablate: the counts as JSON (eval/ablation.py reads them)")
+    ap.add_argument("--save", type=Path, help="write the replayed rows here (JSON lines), to read or score them again")
     args = ap.parse_args()
 
     gold_set = evalsets.load(Path(args.gold))
@@ -69,6 +70,8 @@ def main() -> None:
     gen = Replay()
     pipeline = Pipeline(settings, embedder=embedder, generator=gen)
     old_rows, new_rows, drifted = replay(pipeline, gen, rows, gold, args.given_context)
+    if args.save:
+        args.save.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in new_rows), encoding="utf-8")
     if args.ablate:
         ablated = {}
         for rule in checks.names():
@@ -105,7 +108,7 @@ def replay(pipeline, gen: Replay, rows: list[dict], gold: dict, given_context: b
             continue
         row |= {"group": item.group, "split": item.split, "answerable": item.answerable}
         new = row | {"answer": answer.text, "abstained": answer.abstained, "citations": [c.to_dict() for c in answer.citations],
-                     "rejections": answer.rejections}
+                     "rejections": answer.rejections, "reading": answer.reading}
         old_rows.append(row | {"verdicts": evaluate.verdicts(item, row, {}, 4, similarity=None)})
         new_rows.append(new | {"verdicts": evaluate.verdicts(item, new, {}, 4, similarity=None)})
     return old_rows, new_rows, drifted
