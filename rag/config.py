@@ -85,7 +85,9 @@ class Settings:
     ray_address: str = ""  # `rag index` embeds through this Ray cluster (rag/ray_embed.py), e.g. 10.0.0.5:6379
     embed_url: str = ""  # an OpenAI-compatible embedding server, e.g. http://10.0.0.7:8080/v1 (rag/remote_embed.py)
     embed_model: str = ""  # the model it serves (required with embed_url; part of the embedder's identity)
-    embed_runtime: str = setting("torch", choices=("torch", "onnx", "openvino", "openvino-bf16"))  # rag/onnx_embed.py, bench/embed_speed.py
+    # auto: the runtime the existing index was built with, else the fastest measured one this machine can run
+    # (openvino-bf16, falling back to torch); rag.embed.runtime, rag/onnx_embed.py, bench/embed_speed.py
+    embed_runtime: str = setting("auto", choices=("auto", "torch", "onnx", "openvino", "openvino-bf16"))
 
     # reading articles
     max_article_chars: int = setting(1_000_000, min=1_000, max=1_000_000_000)  # a longer article is skipped, reported

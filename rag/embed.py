@@ -3,7 +3,9 @@ and a persistent embedding cache so no text is ever embedded twice (it also make
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -142,17 +144,63 @@ def _make_embedder(settings: Settings) -> Embedder:
         return OpenAIEmbedder(settings.embed_url, settings.embed_model, dim=settings.embed_dim,
                               batch_size=max(settings.embed_batch, 32))  # a server batches well
     path = models.resolve(settings.embedder, settings, kind="embedder")
-    common = dict(name=embedder_id(settings), dim=settings.embed_dim, threads=settings.threads,
-                  batch_size=settings.embed_batch)
-    if settings.embed_runtime == "torch":
-        return SentenceTransformerEmbedder(path, **common)
+    chosen = runtime(settings)
+    common = dict(dim=settings.embed_dim, threads=settings.threads, batch_size=settings.embed_batch)
+    torch_embedder = lambda: SentenceTransformerEmbedder(  # noqa: E731
+        path, name=embedder_id(settings.replace(embed_runtime="torch")), **common)
+    if chosen == "torch":
+        return torch_embedder()
     from rag.onnx_embed import ExportedEmbedder
 
-    return ExportedEmbedder(path, settings.models_dir, settings.embed_runtime, **common)
+    exported = ExportedEmbedder(path, settings.models_dir, chosen, name=embedder_id(settings), **common)
+    if settings.embed_runtime != "auto":
+        return exported  # asked for by name: its failure is the user's to see
+    try:  # chosen for the user: load it now (export once, compile), so a machine that cannot falls back cleanly
+        exported.load()
+    except Exception as e:  # noqa: BLE001 (any failure of an optional runtime: out of memory, no package, old CPU)
+        why = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        print(f"embedding runtime {chosen} could not load here ({why}); using torch", file=sys.stderr)
+        _FALLBACK.add(_fallback_key(settings))
+        return torch_embedder()
+    return exported
 
 
 def open_cache(settings: Settings) -> EmbeddingCache:
     return EmbeddingCache(settings.cache_dir / "embeddings.sqlite")
+
+
+FASTEST = "openvino-bf16"  # the fastest runtime within 0.3 MRR@10 of torch on every gold set (bench/runtime_quality.py)
+_FALLBACK: set[tuple] = set()  # (model, cache dir) pairs whose automatic runtime failed to load in this process
+
+
+def _fallback_key(settings: Settings) -> tuple:
+    return settings.embedder, str(settings.models_dir)
+
+
+def runtime(settings: Settings) -> str:
+    """The embedding runtime in use. Named in the settings: that one. "auto" (the default): the runtime the
+    existing local index was built with, so queries are embedded as its passages were and an upgrade never
+    re-embeds a corpus; with no index, FASTEST when its packages are installed and it loaded in this process,
+    else torch."""
+    if settings.embed_runtime != "auto":
+        return settings.embed_runtime
+    from rag.onnx_embed import RUNTIMES as EXPORTED, installed
+
+    if settings.store == "local":
+        from rag.index import current_version
+
+        version = current_version(settings.index_dir)
+        try:
+            built = json.loads((version / "manifest.json").read_text(encoding="utf-8"))["config"]["embedder"]
+        except (TypeError, OSError, ValueError, KeyError):
+            built = None  # no index yet (or an unreadable one: index.load says so)
+        if isinstance(built, str):
+            for name in ("torch",) + EXPORTED:
+                if built == embedder_id(settings.replace(embed_runtime=name)):
+                    return name
+    if _fallback_key(settings) in _FALLBACK:
+        return "torch"
+    return FASTEST if installed(FASTEST) else "torch"
 
 
 def embedder_id(settings: Settings) -> str:
@@ -166,5 +214,5 @@ def embedder_id(settings: Settings) -> str:
 
         return remote_id(settings.embed_model, settings.embed_dim)
     base = settings.embedder if settings.embedder in models.REGISTRY else str(Path(settings.embedder).expanduser().resolve())
-    runtime = "" if settings.embed_runtime == "torch" else f"+{settings.embed_runtime}"
-    return f"{base}{runtime}@{settings.embed_dim}"
+    used = runtime(settings)
+    return f"{base}{'' if used == 'torch' else '+' + used}@{settings.embed_dim}"

@@ -8,15 +8,22 @@ one graph), several times the passages/s of PyTorch on CPU (bench/embed_speed.py
 Measured and dropped: ONNX Runtime on a dynamically quantised int8 copy (5.3x, but hybrid MRR@10 -0.5
 on ALQAC, past the 0.3 allowed; bench/results/SUMMARY.md).
 The export (~1.5 min, ~4 GB RAM, a 1.2 GB file) happens on first use into
-cache_dir/models/onnx/<model>/ under a file lock, so concurrent processes (Ray actors) export once.
-Needs the optional packages of the `scale` extra (onnx, onnxscript, onnxruntime, openvino)."""
+cache_dir/models/onnx/<model>/ under a file lock, so concurrent processes (Ray actors) export once; it runs
+in a child process, so running out of memory there fails the export, not the caller (which then falls
+back to torch: rag.embed). OpenVINO keeps its compiled model beside the export (6 s to compile, 0.8 s to
+load again). openvino, onnx and onnxscript are installed by default (openvino-bf16 is the default runtime:
+rag.embed.runtime); onnxruntime comes with the `scale` extra."""
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.util
 import json
 import os
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -26,6 +33,12 @@ from rag.errors import ModelMissing
 
 RUNTIMES = ("onnx", "openvino", "openvino-bf16")
 _PACKAGES = {"onnx": "onnxruntime", "openvino": "openvino", "openvino-bf16": "openvino"}
+_EXPORT_PACKAGES = ("onnx", "onnxscript")  # torch's ONNX exporter needs them
+
+
+def installed(runtime: str) -> bool:
+    """Whether the packages `runtime` needs (to export and to run) are installed, without importing them."""
+    return all(importlib.util.find_spec(p) is not None for p in (_PACKAGES[runtime],) + _EXPORT_PACKAGES)
 
 
 def export_dir(model_path: Path, models_dir: Path) -> Path:
@@ -59,19 +72,35 @@ def _export(model_path: Path, target: Path) -> None:
     )
 
 
-def ensure_export(model_path: Path, models_dir: Path, log=print) -> Path:
-    """The ONNX file for this model, exported on first use; atomic, and locked against other processes."""
+def ensure_export(model_path: Path, models_dir: Path, log=None, every: float = 15.0) -> Path:
+    """The ONNX file for this model, exported on first use by a child process (progress every `every` s);
+    atomic, and locked against other processes. A failed export raises RuntimeError with its last line."""
+    log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     folder = export_dir(model_path, models_dir)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "model.onnx"
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process exporting the same model: wait, then reuse
         if not target.exists():
-            log(f"exporting {model_path} to {target} (once; about a minute and a half)")
+            log(f"exporting the embedding model to {target} for a faster runtime (once; about a minute and a half)")
             tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
+            errors = folder / "export.log"
+            t0 = time.monotonic()
             try:
-                _export(model_path, tmp)
+                with open(errors, "w") as err:
+                    child = subprocess.Popen([sys.executable, "-m", "rag.onnx_embed", str(model_path), str(tmp)],
+                                             stdout=err, stderr=err)
+                    while child.poll() is None:
+                        try:
+                            child.wait(timeout=every)
+                        except subprocess.TimeoutExpired:
+                            log(f"  exporting… {time.monotonic() - t0:.0f} s")
+                if child.returncode != 0 or not tmp.exists():
+                    lines = [x for x in errors.read_text(errors="replace").splitlines() if x.strip()]
+                    why = lines[-1] if lines else f"the exporting process ended with code {child.returncode}"
+                    raise RuntimeError(f"export failed: {why} (details: {errors})")
                 os.replace(tmp, target)
+                log(f"  exported in {time.monotonic() - t0:.0f} s")
             finally:
                 tmp.unlink(missing_ok=True)
     return target
@@ -95,14 +124,18 @@ class ExportedEmbedder:
         bert = self.path / "sentence_bert_config.json"
         self.max_length = json.loads(bert.read_text()).get("max_seq_length", 512) if bert.exists() else 512
 
+    def load(self) -> None:
+        """Export (once) and compile now instead of at the first text; raises what goes wrong."""
+        with self._lock:
+            if self._run is None:
+                self._run = self._load()
+
     def _load(self):
         package = _PACKAGES[self.runtime]
-        try:
-            __import__(package)
-        except ImportError as e:
-            raise ModelMissing(
-                f"embedding runtime {self.runtime!r} needs {package}: .venv/bin/pip install -e '.[scale]'"
-            ) from e
+        if not installed(self.runtime):
+            missing = [p for p in (package,) + _EXPORT_PACKAGES if importlib.util.find_spec(p) is None]
+            raise ModelMissing(f"embedding runtime {self.runtime!r} needs {', '.join(missing)}: "
+                               f".venv/bin/pip install -e '.[scale]'")
         from transformers import AutoTokenizer
 
         model = ensure_export(self.path, self.models_dir)
@@ -117,16 +150,17 @@ class ExportedEmbedder:
         import openvino as ov
 
         precision = "bf16" if self.runtime == "openvino-bf16" else "f32"
-        compiled = ov.Core().compile_model(
+        core = ov.Core()
+        core.set_property({"CACHE_DIR": str(model.parent / "openvino-cache")})  # compiled once, loaded after
+        compiled = core.compile_model(
             str(model), "CPU", {"INFERENCE_NUM_THREADS": self.threads, "INFERENCE_PRECISION_HINT": precision})
         return lambda feed: compiled(feed)[0]
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
         from rag.embed_format import normalise
 
-        with self._lock:  # load once; a compiled model/session is not shared across concurrent calls
-            if self._run is None:
-                self._run = self._load()
+        self.load()
+        with self._lock:  # a compiled model/session is not shared across concurrent calls
             out = []
             for s in range(0, len(texts), self.batch_size):
                 tok = self.tokenizer(list(texts[s : s + self.batch_size]), padding=True, truncation=True,
@@ -142,3 +176,7 @@ class ExportedEmbedder:
         from rag.embed_format import document_text
 
         return self._embed([document_text(x, t) for x, t in zip(texts, titles)])
+
+
+if __name__ == "__main__":  # the export's child process (ensure_export): MODEL_FOLDER TARGET
+    _export(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -89,6 +89,7 @@ def settings(tmp_path) -> Settings:
         chunk_overlap=20,
         today="2025-11-27",  # the day of the gold-price article below, so its "hôm nay" means that day (rag.dates)
         reader="off",  # the trained reader needs the real base model: tests with a reader give a fake one
+        embed_runtime="torch",  # embedder names independent of the packages installed (auto: tests/test_embed_runtime.py)
     )
 
 

@@ -8,12 +8,12 @@ import pytest
 from conftest import FakeEmbedder
 from rag import index
 from rag.config import load_settings
-from rag.embed import cache_key, embed_some, embedder_id, open_cache
+from rag.embed import FASTEST, cache_key, embed_some, embedder_id, open_cache, runtime
 from rag.errors import IndexMismatch, InvalidSetting
 
 
 def test_runtime_is_part_of_the_embedder_identity():
-    torch_id = embedder_id(load_settings({}))
+    torch_id = embedder_id(load_settings({"RAG_EMBED_RUNTIME": "torch"}))
     assert torch_id == "embeddinggemma-300m@768"  # unchanged: indexes built before runtimes existed stay valid
     onnx_id = embedder_id(load_settings({"RAG_EMBED_RUNTIME": "openvino-bf16"}))
     assert onnx_id == "embeddinggemma-300m+openvino-bf16@768"
@@ -21,7 +21,7 @@ def test_runtime_is_part_of_the_embedder_identity():
 
 
 def test_unknown_runtime_is_a_clear_error():
-    with pytest.raises(InvalidSetting, match="RAG_EMBED_RUNTIME=tensorrt: expected one of torch, onnx"):
+    with pytest.raises(InvalidSetting, match="RAG_EMBED_RUNTIME=tensorrt: expected one of auto, torch, onnx"):
         embedder_id(load_settings({"RAG_EMBED_RUNTIME": "tensorrt"}))
 
 
@@ -45,6 +45,69 @@ def test_switching_runtime_asks_for_a_rebuild_and_never_mixes_vectors(settings, 
     assert report.rebuilt_because and "rag index --rebuild" in messages[0]
     assert report.from_cache == 0 and report.embedded == report.chunks == len(onnx_emb.embedded)
     assert index.load(onnx).manifest["config"]["embedder"] == "embeddinggemma-300m+onnx@64"
+
+
+def _built_with(settings, articles, runtime_name):
+    emb = FakeEmbedder()
+    emb.name = embedder_id(settings.replace(embed_runtime=runtime_name))
+    index.update(settings, articles, emb, cache=None, progress=False, log=lambda m: None)
+
+
+@pytest.mark.parametrize("built", ["torch", "openvino-bf16", "onnx"])
+def test_auto_runtime_follows_the_index_so_an_upgrade_never_re_embeds(settings, articles, built):
+    """An index built before the default changed (torch) keeps being queried, and updated, with torch."""
+    settings = settings.replace(embedder="embeddinggemma-300m", embed_runtime="auto")
+    _built_with(settings, articles, built)
+    assert runtime(settings) == built
+    assert index.load(settings).manifest["config"]["embedder"] == embedder_id(settings)
+
+
+def test_auto_runtime_without_an_index_is_the_fastest_installed_else_torch(settings, monkeypatch):
+    import rag.onnx_embed
+
+    settings = settings.replace(embedder="embeddinggemma-300m", embed_runtime="auto")
+    monkeypatch.setattr(rag.onnx_embed, "installed", lambda name: True)
+    assert runtime(settings) == FASTEST == "openvino-bf16"
+    monkeypatch.setattr(rag.onnx_embed, "installed", lambda name: False)
+    assert runtime(settings) == "torch"
+    assert runtime(settings.replace(embed_runtime="onnx")) == "onnx"  # named: taken as is
+
+
+def test_auto_runtime_that_cannot_load_falls_back_to_torch_with_one_line(settings, monkeypatch, capsys, tmp_path):
+    import rag.embed
+    import rag.models
+    import rag.onnx_embed
+
+    settings = settings.replace(embedder="embeddinggemma-300m", embed_runtime="auto")
+    monkeypatch.setattr(rag.onnx_embed, "installed", lambda name: True)
+    monkeypatch.setattr(rag.models, "resolve", lambda *a, **k: tmp_path)
+
+    def no_memory(self):
+        raise RuntimeError("export failed: Killed (details: export.log)")
+
+    monkeypatch.setattr(rag.onnx_embed.ExportedEmbedder, "load", no_memory)
+    monkeypatch.setattr(rag.embed, "_FALLBACK", set())
+    got = rag.embed._make_embedder(settings)
+    assert isinstance(got, rag.embed.SentenceTransformerEmbedder)
+    assert got.name == embedder_id(settings.replace(embed_runtime="torch")) == embedder_id(settings)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["embedding runtime openvino-bf16 could not load here (export failed: Killed (details: "
+                   "export.log)); using torch"]
+    # named explicitly, the runtime is not replaced: its failure is the user's to see
+    named = rag.embed._make_embedder(settings.replace(embed_runtime="openvino-bf16"))
+    assert isinstance(named, rag.onnx_embed.ExportedEmbedder)
+
+
+def test_a_failed_export_is_one_clear_error_and_leaves_no_file(tmp_path):
+    """The export runs in a child process: here it fails (no model in the folder); the caller gets the last
+    line of what went wrong, not the child's traceback, and no half-written model.onnx remains."""
+    from rag.onnx_embed import ensure_export, export_dir
+
+    lines = []
+    with pytest.raises(RuntimeError, match=r"^export failed: .+\(details: .+export\.log\)$"):
+        ensure_export(tmp_path / "no-model", tmp_path / "models", log=lines.append)
+    assert lines and lines[0].startswith("exporting the embedding model")
+    assert not (export_dir(tmp_path / "no-model", tmp_path / "models") / "model.onnx").exists()
 
 
 def test_embed_some_batches_texts_of_similar_length():
