@@ -172,12 +172,14 @@ class Pipeline:
             part.reload()
 
     def warm_up(self) -> None:
-        """Pay the first-use costs before the first question: load the index and both models, and
+        """Pay the first-use costs before the first question: load the index and the models, and
         evaluate the fixed system prompt once (llama.cpp keeps it as the cached prefix of every prompt)."""
         from rag.generate import complete
 
         self.index  # noqa: B018 (loads it)
         self.embedder.embed_queries(["khởi động"])
+        if self.settings.reader != "off":
+            self.reader  # noqa: B018 (loads it)
         complete(self.generator(), prompt.messages("khởi động", []), max_tokens=1)
 
     # ------------------------------------------------------------ steps

@@ -95,7 +95,7 @@ def test_extraction_takes_the_clear_candidate_or_nothing():
     ("Diễn đàn năm nay có bao nhiêu nhà đầu tư Nhật Bản không?", VENUE, None),
 ])
 def test_yes_no_is_decided_by_the_evidence_sentence(question, passage, verdict):
-    yes, sentence = yesno.decide_yesno(question, passage)
+    yes, sentence, _ = yesno.decide_yesno(question, passage)
     assert yes is verdict
     if verdict is not None:
         assert sentence in passage
@@ -209,9 +209,9 @@ def test_a_yes_no_claim_another_sentence_denies_is_answered_no():
     passage = ("Công an thị trấn Nam Đàn đã phối hợp khám xét nơi ở của Võ Mạnh Linh, trú thị trấn Nam Đàn. "
                "Theo tìm hiểu, Linh làm nghề lái tàu ổn định. "
                "Phó Trưởng Công an thị trấn Nam Đàn cho biết không thu được ma tuý tại nhà lái tàu Linh.")
-    yes, sentence = yesno.decide_yesno("Công an có thu được ma tuý khi khám xét nhà Võ Mạnh Linh ở thị trấn Nam Đàn không?", passage)
-    assert yes is False and "không thu được ma tuý" in sentence
-    yes, _ = yesno.decide_yesno("Công an có khám xét nơi ở của Võ Mạnh Linh ở thị trấn Nam Đàn không?", passage)
+    yes, sentence, rejection = yesno.decide_yesno("Công an có thu được ma tuý khi khám xét nhà Võ Mạnh Linh ở thị trấn Nam Đàn không?", passage)
+    assert yes is False and "không thu được ma tuý" in sentence and rejection.rule == "yesno_denial"
+    yes, _, _ = yesno.decide_yesno("Công an có khám xét nơi ở của Võ Mạnh Linh ở thị trấn Nam Đàn không?", passage)
     assert yes is True
 
 

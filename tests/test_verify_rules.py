@@ -7,7 +7,7 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import InvalidSetting
-from rag.verify import checks
+from rag.verify import checks, yesno
 from rag.verify.question import classify
 
 PASSAGE = ("Trước đó tỉnh Bình Dương (nay là TP.HCM) từng đăng cai diễn đàn. Trong đó 5 lần liên tiếp được vinh danh là 1 "
@@ -31,8 +31,28 @@ GOLD = "Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng."
 SPEECH = "Ông Lâm Đình Thắng, Giám đốc Sở Khoa học và Công nghệ, phát biểu khai mạc."
 
 
+LAW = "Hợp đồng lữ hành phải được lập thành văn bản. Doanh nghiệp được tổ chức tour cho khách du lịch."
+DEPUTY = "Phó Giám đốc Sở Khoa học và Công nghệ TP.HCM Võ Minh Thành cho biết diễn đàn là dấu mốc."
+SEARCH = ("Công an thị trấn Nam Đàn đã phối hợp khám xét nơi ở của Võ Mạnh Linh, trú thị trấn Nam Đàn. "
+          "Theo tìm hiểu, Linh làm nghề lái tàu ổn định. "
+          "Phó Trưởng Công an thị trấn Nam Đàn cho biết không thu được ma tuý tại nhà lái tàu Linh.")
+
+
 def case(question: str, claim: str, evidence: str, **kw) -> checks.ClaimContext:
     return checks.ClaimContext(classify(question), question, claim, evidence, **kw)
+
+
+def yesno_case(question: str, passage: str) -> checks.ClaimContext:
+    """The context the yes/no rules see: the sentence that decides the question, as rag.verify.yesno finds it."""
+    captured = []
+    real = checks.run
+    try:
+        checks.run = lambda ctx, *a, **k: captured.append(ctx) or real(ctx, *a, **k)
+        yesno.decide_yesno(question, passage)
+    finally:
+        checks.run = real
+    (ctx,) = captured
+    return ctx
 
 
 # rule -> (claims it must reject, claims it must let through)
@@ -95,6 +115,23 @@ CASES: dict[str, tuple[list[checks.ClaimContext], list[checks.ClaimContext]]] = 
         [case("Bình Dương đứng Top1 Smart 21 năm nào?", "Bình Dương đứng Top1 năm 2023.", PASSAGE),
          case("Bình Dương lọt Top7 Smart 21 trong những năm nào?", "Bình Dương lọt Top7 trong các năm 2021, 2022.", PASSAGE)],
     ),
+    "yesno_value": (
+        [yesno_case("Có phải Bình Dương lọt Top1 Smart 21 năm 2021 không?", PASSAGE),  # 2023 is tied to Top1
+         yesno_case("Nguyễn Thanh Hoài bị khởi tố ngày 24/10/1978 đúng không?", ARREST)],
+        [yesno_case("Bình Dương lọt Top7 năm 2022 đúng không?", PASSAGE)],
+    ),
+    "yesno_qualifier": (
+        [yesno_case("Chỉ doanh nghiệp được tổ chức tour cho khách du lịch, đúng hay sai?", LAW)],
+        [yesno_case("Doanh nghiệp được tổ chức tour cho khách du lịch, đúng hay sai?", LAW)],
+    ),
+    "yesno_role": (
+        [yesno_case("Ông Võ Minh Thành có phải là Giám đốc Sở Khoa học và Công nghệ TP.HCM không?", DEPUTY)],
+        [yesno_case("Ông Võ Minh Thành có phải là Phó Giám đốc Sở Khoa học và Công nghệ TP.HCM không?", DEPUTY)],
+    ),
+    "yesno_denial": (
+        [yesno_case("Công an có thu được ma tuý khi khám xét nhà Võ Mạnh Linh ở thị trấn Nam Đàn không?", SEARCH)],
+        [yesno_case("Công an có khám xét nơi ở của Võ Mạnh Linh ở thị trấn Nam Đàn không?", SEARCH)],
+    ),
     "unsure": (
         [case("Giá vàng miếng hôm nay tăng bao nhiêu?", "Giá vàng miếng tăng 1 triệu đồng.", GOLD, sure=0.1, min_confidence=0.25)],
         [case("Giá vàng miếng hôm nay tăng bao nhiêu?", "Giá vàng miếng tăng 1 triệu đồng.", GOLD, sure=0.9, min_confidence=0.25),
@@ -139,6 +176,8 @@ def test_rules_apply_to_their_kinds_only():
     kinds = {c.name: c.kinds for c in checks.CHECKS}
     assert kinds["vaguer_place"] == {"place"} and kinds["case_role"] == {"agent"}
     assert "yesno" not in kinds["answer_type"] and "yesno" in kinds["reader_span"]
+    assert set(checks.YESNO_RULES) == {n for n, k in kinds.items() if k == {"yesno"}}
+    assert not set(checks.YESNO_RULES) & set(checks.ANSWER_TYPE_RULES)
     for rule, ctx in FIRES:
         assert ctx.expected.kind in kinds[rule]
 
@@ -162,3 +201,11 @@ def test_disabled_checks_setting_is_validated_against_the_registry(tmp_path):
     assert checks.parse_disabled(s.disabled_checks) == {"tied_candidate", "reader_span"}
     with pytest.raises(InvalidSetting, match="RAG_DISABLED_CHECKS.*no_such_rule.*answer_type"):
         Settings(home=tmp_path, disabled_checks="tied_candidate,no_such_rule")
+
+
+def test_a_yes_no_rule_switched_off_lets_the_sentence_decide():
+    no = yesno.decide_yesno("Chỉ doanh nghiệp được tổ chức tour cho khách du lịch, đúng hay sai?", LAW)
+    assert no.verdict is False and no.rejection.rule == "yesno_qualifier"
+    off = yesno.decide_yesno("Chỉ doanh nghiệp được tổ chức tour cho khách du lịch, đúng hay sai?", LAW,
+                             frozenset({"yesno_qualifier"}))
+    assert off.verdict is True and off.rejection is None

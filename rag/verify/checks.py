@@ -4,6 +4,7 @@ The first rule that fires rejects the claim, with a typed `Rejection(rule, reaso
 the candidate its evidence ties to the question instead, when one is clear). `RAG_DISABLED_CHECKS`
 (Settings.disabled_checks) switches rules off by name.
 
+Four rules decide a yes/no question's "no" from its deciding sentence (`yesno_*`: rag.verify.yesno runs them).
 Two rules are not about the answer's type: `unsure` (the model was less sure of a word of the claim than
 RAG_MIN_CONFIDENCE) and `reader_span` (the trained reader found no answer in any source, or the claim does
 not hold the span it found). They run last, on every kind."""
@@ -19,8 +20,8 @@ from rag.errors import InvalidSetting
 from rag.verify.entities import (new_part, nearest_person, person_names, persons_asked, qualified_role, right_type,
                                  the_unit_asked, vaguer_place)
 from rag.verify.extract import question_sentence
-from rag.verify.lexicon import ADMIN_ASKED, CASE_ROLE, CASE_ROLE_BEFORE, COUNTED_ELSE, MONEY_UNITS
-from rag.verify.question import AGENT, COUNTED, KINDS, NUMBER, PLACE, TEMPORAL, TYPED, Expected
+from rag.verify.lexicon import ADMIN_ASKED, CASE_ROLE, CASE_ROLE_BEFORE, COUNTED_ELSE, MONEY_UNITS, NEGATION, QUALIFIER
+from rag.verify.question import AGENT, COUNTED, DATE, KINDS, NUMBER, PLACE, TEMPORAL, TYPED, YEAR, YESNO, Expected
 from rag.verify.spans import (CLEAR_MARGIN, anchor_scores, birth_dates, candidate_key, candidates, figure_and_unit,
                               keys)
 
@@ -313,6 +314,62 @@ def several_candidates(c: ClaimContext) -> Rejection | None:
     return None
 
 
+# ------------------------------------------------------------------ yes / no: why the deciding sentence says no
+# For these the context is the yes/no question's: `claim` is the deciding sentence (rag.verify.yesno), `evidence`
+# the sentences about the claim, and `expected.focus` the claim's terms.
+
+@check("yesno_value", {YESNO})
+def yesno_value(c: ClaimContext) -> Rejection | None:
+    """The deciding sentence gives its own year, date or number where the question claims one, or ties
+    another one to the claim's terms clearly ("Top1 năm 2023" for "Top1 năm 2021, đúng không?")."""
+    for kind in (YEAR, DATE, NUMBER):
+        claimed = {candidate_key(x[2]) for x in candidates(kind, c.question)}
+        found = candidates(kind, c.claim)
+        if not claimed or not found:
+            continue
+        found_keys = [candidate_key(x[2]) for x in found]
+        if not claimed & set(found_keys):
+            return Rejection("yesno_value", f"it gives {found[0][2]!r}, not the value the question claims")
+        if len(found) > 1 and kind != NUMBER:  # numbers in codes and counts are too many to rank
+            focus = Expected(kind, False, c.expected.focus - claimed, folded=c.expected.folded)
+            ranked = sorted(zip(anchor_scores(focus, c.claim, found), found_keys), reverse=True)
+            if ranked[0][0] > 0 and ranked[0][0] >= CLEAR_MARGIN * ranked[1][0] and ranked[0][1] not in claimed:
+                return Rejection("yesno_value", f"it ties {ranked[0][1]!r} to the question's terms")
+    return None
+
+
+@check("yesno_qualifier", {YESNO})
+def yesno_qualifier(c: ClaimContext) -> Rejection | None:
+    """The deciding sentence lacks a qualifier the claim makes ("chỉ", "có thể", "hơn")."""
+    said = c.claim.lower()
+    missing = [m.group(0) for m in QUALIFIER.finditer(c.q) if m.group(0) not in said]
+    return Rejection("yesno_qualifier", f"it does not say «{missing[0]}»") if missing else None
+
+
+@check("yesno_role", {YESNO})
+def yesno_role(c: ClaimContext) -> Rejection | None:
+    """The deciding sentence qualifies a role the claim states bare ("Phó Giám đốc" for "Giám đốc")."""
+    same = text.fold_diacritics if c.expected.folded else (lambda x: x)
+    if role := qualified_role(c.claim.lower(), c.q, same):
+        return Rejection("yesno_role", f"it names a {role}, where the question states the role unqualified")
+    return None
+
+
+@check("yesno_denial", {YESNO})
+def yesno_denial(c: ClaimContext) -> Rejection | None:
+    """The deciding sentence, or another one about the claim, denies a word the claim asserts ("không thu được
+    ma tuý tại nhà"); `better` is the sentence that denies it."""
+    same = text.fold_diacritics if c.expected.folded else (lambda x: x)
+
+    def denies(sentence: str) -> bool:
+        return any(same(m.group(2)) in c.expected.focus and same(m.group(0)) not in c.q
+                   for m in NEGATION.finditer(sentence.lower()))
+
+    others = [c.evidence[a:b] for a, b in text.split_sentences(c.evidence)]
+    denial = next((x for x in [c.claim, *others] if denies(x)), None)
+    return Rejection("yesno_denial", "it denies what the question asserts", denial) if denial is not None else None
+
+
 @check("unsure", KINDS)
 def unsure(c: ClaimContext) -> Rejection | None:
     """The model was less sure of a word of the claim than RAG_MIN_CONFIDENCE (it was choosing between facts)."""
@@ -351,7 +408,8 @@ def holds_span(claim: str, span: str, question: str = "") -> bool:
 
 # ------------------------------------------------------------------ the answer-type verdict
 
-ANSWER_TYPE_RULES = tuple(n for n in names() if n not in ("unsure", "reader_span"))
+YESNO_RULES = tuple(c.name for c in CHECKS if c.kinds == {YESNO})
+ANSWER_TYPE_RULES = tuple(n for n in names() if n not in ("unsure", "reader_span") + YESNO_RULES)
 
 
 @dataclass

@@ -152,7 +152,9 @@ class Verifier:
     def yes_no(self, lang: str) -> str | None:
         """"Có. <the deciding sentence> [n]." from the first source that decides the question, or None."""
         for n, s in self.sources.items():
-            yes, sentence = decide_yesno(self.question, s.passage)
+            yes, sentence, rejection = decide_yesno(self.question, s.passage, self.disabled)
+            if rejection is not None:  # the rule that made it a "no", in the trace
+                self.reject(sentence, rejection)
             if yes is not None and (shown := self.accept(Claim.cite(sentence, n))):
                 word = {("vi", True): "Có", ("vi", False): "Không", ("en", True): "Yes", ("en", False): "No"}[lang, yes]
                 return f"{word}. {shown}"

@@ -1,32 +1,41 @@
 """Yes / no questions, decided by the evidence sentence itself or not at all (the small model says "Có" to
-nearly anything): no when the deciding sentence ties another value to the claim's terms, lacks a
-qualifier the claim makes, qualifies a role the claim states bare, or negates a word the claim asserts."""
+nearly anything): the sentence that holds most of the claim's words decides; the `yesno_*` rules of
+rag.verify.checks say why it says no (another value tied to the claim's terms, a missing qualifier, a
+qualified role, a denial)."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from rag import ground, text
-from rag.verify.entities import qualified_role
-from rag.verify.lexicon import NEGATION, QUALIFIER, YESNO_WORDS
-from rag.verify.question import DATE, NUMBER, YEAR, YESNO, Expected, terms, without_diacritics
-from rag.verify.spans import CLEAR_MARGIN, anchor_scores, candidate_key, candidates
+from rag.verify import checks
+from rag.verify.checks import ClaimContext, Rejection
+from rag.verify.lexicon import YESNO_WORDS
+from rag.verify.question import YESNO, Expected, terms, without_diacritics
 
 _YESNO_FOLDED = {text.fold_diacritics(w) for w in YESNO_WORDS} | {"co"}
 YES_COVERAGE = 0.8  # share of the question's claim words the deciding sentence (and the one before) must hold
 ADDRESS_COVERAGE = 0.6  # below this the articles do not address the claim: no verdict
 
 
-def decide_yesno(question: str, passage: str) -> tuple[bool | None, str]:
-    """(True for yes / False for no / None for no verdict, the deciding sentence) from a passage.
+class YesNo(NamedTuple):
+    verdict: bool | None  # True: yes, False: no, None: the passage gives no verdict
+    sentence: str  # the deciding sentence ("" when none addresses the claim)
+    rejection: Rejection | None = None  # the yes/no rule that said no
 
-    No when the deciding sentence ties another year, date or number to the claim's terms than the one
-    claimed, or lacks a qualifier the claim makes ("chỉ", "có thể", "hơn"), or qualifies a role the claim
-    states bare ("Phó Giám đốc" vs "Giám đốc"), or negates a word the claim asserts; yes when it holds
-    nearly all the claim's words and contradicts none of them."""
+
+def decide_yesno(question: str, passage: str, disabled: frozenset[str] = frozenset()) -> YesNo:
+    """The verdict of a passage on a yes/no question, and the sentence that decides it.
+
+    The deciding sentence is the one (with the sentence before it) that holds most of the claim's words. No
+    when a yes/no rule of rag.verify.checks fires on it (another value tied to the claim's terms, a missing
+    qualifier, a qualified role, a denial; `disabled` switches rules off); yes when it holds nearly all the
+    claim's words and no rule fires."""
     folded = without_diacritics(question)
     claim = frozenset(terms(question, folded) - YESNO_WORDS - _YESNO_FOLDED)
     held = set(text.syllables(ground.with_aliases(passage)))
     unheld = [n for n in ground.names(question) if not set(text.syllables(n)) <= held]
     if not claim or ground.check_mentions(question, passage) or unheld:
-        return None, ""  # a name or number of the claim that the articles never mention: no verdict
+        return YesNo(None, "")  # a name or number of the claim that the articles never mention: no verdict
     spans = text.split_sentences(passage)
     best, addressed = None, []
     for i, (a, b) in enumerate(spans):
@@ -39,32 +48,10 @@ def decide_yesno(question: str, passage: str) -> tuple[bool | None, str]:
             best = ((coverage, numbers_held), passage[a:b])
     (coverage, _), sentence = best
     if coverage < ADDRESS_COVERAGE:
-        return None, sentence
-    expected = Expected(YESNO, False, claim, folded=folded)
-    for kind in (YEAR, DATE, NUMBER):
-        claimed = {candidate_key(c[2]) for c in candidates(kind, question)}
-        found = candidates(kind, sentence)
-        if not claimed or not found:
-            continue
-        keys = [candidate_key(c[2]) for c in found]
-        if not claimed & set(keys):
-            return False, sentence  # the sentence gives its own value where the question claims one
-        if len(found) > 1 and kind != NUMBER:  # numbers in codes and counts are too many to rank
-            focus = Expected(kind, False, expected.focus - claimed, folded=folded)
-            ranked = sorted(zip(anchor_scores(focus, sentence, found), keys), reverse=True)
-            if ranked[0][0] > 0 and ranked[0][0] >= CLEAR_MARGIN * ranked[1][0] and ranked[0][1] not in claimed:
-                return False, sentence
-    same = text.fold_diacritics if folded else (lambda x: x)  # a question without diacritics: compare without
-    q_lower, s_lower = question.lower(), sentence.lower()
-    if any(m.group(0) not in s_lower for m in QUALIFIER.finditer(q_lower)):
-        return False, sentence
-    if qualified_role(s_lower, q_lower, same):
-        return False, sentence
-    def negates(s: str) -> bool:
-        return any(same(m.group(2)) in claim and same(m.group(0)) not in q_lower for m in NEGATION.finditer(s.lower()))
-
-    # the sentence, or another one about the claim, denies what it asserts ("không thu được ma tuý tại nhà")
-    denial = next((x for x in [sentence, *addressed] if negates(x)), None)
-    if denial is not None:
-        return False, denial
-    return (True if coverage >= YES_COVERAGE else None), sentence
+        return YesNo(None, sentence)
+    # why the sentence says no: the yes/no rules of rag.verify.checks, named and switchable
+    ctx = ClaimContext(Expected(YESNO, False, claim, folded=folded), question, sentence, " ".join(addressed))
+    rejection = checks.run(ctx, disabled, checks.YESNO_RULES)
+    if rejection is not None:
+        return YesNo(False, rejection.better or sentence, rejection)
+    return YesNo(True if coverage >= YES_COVERAGE else None, sentence)
