@@ -135,7 +135,7 @@ class ExportedEmbedder:
         if not installed(self.runtime):
             missing = [p for p in (package,) + _EXPORT_PACKAGES if importlib.util.find_spec(p) is None]
             raise ModelMissing(f"embedding runtime {self.runtime!r} needs {', '.join(missing)}: "
-                               f".venv/bin/pip install -e '.[scale]'")
+                               f".venv/bin/pip install {' '.join(missing)}")
         from transformers import AutoTokenizer
 
         model = ensure_export(self.path, self.models_dir)

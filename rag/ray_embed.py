@@ -27,7 +27,7 @@ from typing import Callable, Iterator, Sequence
 
 from rag import chunking
 from rag.config import Settings
-from rag.embed import EmbeddingCache, cache_key, embedder_id, load_embedder
+from rag.embed import EmbeddingCache, cache_key, embedder_id, load_embedder, runtime
 from rag.errors import RagError
 from rag.types import Article
 
@@ -91,6 +91,8 @@ def embed_with_ray(
         import ray
     except ImportError as e:
         raise RayUnavailable("--ray needs Ray: .venv/bin/pip install -e '.[scale]'") from e
+    # the runtime settled here (RAG_EMBED_RUNTIME=auto looks at the local index): every actor computes this one
+    settings = settings.replace(embed_runtime=runtime(settings))
     name = embedder_name or embedder_id(settings)
     cpus = settings.threads or 1  # per actor: its embedder's threads
     make_embedder = make_embedder or functools.partial(load_embedder, settings.replace(threads=cpus))
