@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 from rag import evalsets, evaluate, metrics
@@ -155,6 +156,32 @@ def ablation_table(with_rules: list[dict], without: dict[str, list[dict]]) -> st
     return "\n".join(lines)
 
 
+def origin(row: dict) -> str | None:
+    """Where a shown answer came from when the reader ran: "alone" = the reader's span shown by itself (the model's
+    claims did not hold it, or the model refused), "agreed" = a sentence of the model's holding the span; None for
+    a refusal or an answer without a span."""
+    span = (row.get("reading") or {}).get("span")
+    if row["abstained"] or not span:
+        return None
+    body = re.sub(r"\s*\[\d+\]", "", row["answer"]).strip().rstrip(".").lower()
+    return "alone" if body == span.strip().rstrip(".").lower() else "agreed"
+
+
+def origin_table(rows: list[dict]) -> str:
+    """Answers shown with the reader on, by origin (origin()) and split: correct / wrong."""
+    splits = sorted({r.get("split") or "all" for r in rows})
+    lines = ["| answers shown with the reader on | " + " | ".join(f"{s}: correct / wrong" for s in splits) + " |",
+             "|---|" + "---|" * len(splits)]
+    for kind, label in (("agreed", "the model's sentence holding the reader's span"), ("alone", "the reader's span alone")):
+        cells = []
+        for s in splits:
+            part = [r for r in rows if (r.get("split") or "all") == s and origin(r) == kind]
+            right = sum(bool(r["verdicts"]["correct"]) for r in part)
+            cells.append(f"{right} / {len(part) - right}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def report(old_rows: list[dict], new_rows: list[dict], drifted: int, quiet: bool) -> None:
 
     summaries = {}
@@ -164,6 +191,8 @@ def report(old_rows: list[dict], new_rows: list[dict], drifted: int, quiet: bool
             summaries[f"{label} {split}"] = metrics.answer_summary(part)
     print(f"{len(new_rows)} rows replayed; {drifted} left out (their prompt changed: they need a real run)\n")
     print(evaluate.summary_table(summaries))
+    if any(r.get("reading") for r in new_rows):
+        print("\n" + origin_table(new_rows))
     if quiet:
         return
     held = 0

@@ -403,11 +403,17 @@ def test_a_sentence_holding_the_readers_span_is_shown_with_its_citation(read_pip
     assert a.reading == {"span": "1 triệu đồng", "source": "vang", "no_answer": 0.1}
 
 
-def test_a_supported_sentence_without_the_readers_span_gives_way_to_the_span(read_pipeline):
-    # the model's sentence is in the source, but it is not the answer the reader found
+def test_the_model_and_the_reader_disagreeing_is_a_refusal(read_pipeline):
+    # the model's sentence is in the source, but it is not the answer the reader found: neither is shown
     p, _ = read_pipeline(FakeReader("1 triệu đồng"), "Nhà đầu tư lo ngại lạm phát [1].")
     a = p.ask("Giá vàng miếng hôm nay tăng bao nhiêu?")
-    assert "lạm phát" not in a.text
+    assert a.abstained and "lạm phát" not in a.text and "1 triệu đồng" not in a.text
+    assert a.rejections  # the rule that refused the model's claim (here answer_type: not an amount)
+
+
+def test_the_readers_span_answers_where_the_model_refused(read_pipeline):
+    p, _ = read_pipeline(FakeReader("1 triệu đồng"), "Các bài báo không đề cập đến điều này.")
+    a = p.ask("Giá vàng miếng hôm nay tăng bao nhiêu?")
     assert a.text == "1 triệu đồng [1]." and a.citations[0].article_id == "vang" and "1 triệu đồng" in a.citations[0].quote
 
 
