@@ -38,21 +38,35 @@ def run_set(gold: str, rows: Path, extra: list[str], env: dict) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def totals(counts: dict, split: str) -> tuple[int, int, int]:
-    """(fired, gained, cost) on one split; a set's rows without a split (the seed questions, written while
-    the rules were) count as dev."""
+def transitions(counts: dict, split: str) -> dict[str, int]:
+    """The rule's counts on one split; a set's rows without a split (the seed questions, written while the rules
+    were) count as dev."""
     parts = [counts.get(split, {})] + ([counts.get("all", {})] if split == "dev" else [])
-    return (sum(c.get("fired", 0) for c in parts), sum(c.get(k, 0) for c in parts for k in GAINS),
-            sum(c.get(k, 0) for c in parts for k in COSTS))
+    return {k: sum(c.get(k, 0) for c in parts) for k in ("fired",) + GAINS + COSTS}
 
 
-def verdict(holdout: tuple[int, int, int]) -> str:
-    fired, gained, cost = holdout
-    if not fired:
-        return "never fired"
-    if gained == cost == 0:
-        return "fired, changed nothing"
-    return "earns its place" if gained > cost else "does not earn its place"
+def totals(counts: dict, split: str) -> tuple[int, int, int]:
+    """(fired, gained, cost) on one split."""
+    t = transitions(counts, split)
+    return t["fired"], sum(t[k] for k in GAINS), sum(t[k] for k in COSTS)
+
+
+def net(t: dict[str, int]) -> tuple[int, int]:
+    """(wrong-but-cited answers the rule removes, correct answers it loses), net: an answer it turns from wrong to
+    correct counts on both sides, one from correct to wrong against it on both."""
+    return (t["wrong->refused"] + t["wrong->correct"] - t["correct->wrong"],
+            t["correct->refused"] + t["correct->wrong"] - t["wrong->correct"])
+
+
+def verdict(holdout: dict[str, int]) -> str:
+    """The issue's rule: a rule stays when, on the holdouts, it removes wrong-but-cited answers without losing
+    more correct ones than it removes wrong ones."""
+    if not holdout["fired"]:
+        return "never fired: deleted"
+    removed, lost = net(holdout)
+    if removed > 0 and lost <= removed:
+        return "earns its place"
+    return "no net change: deleted" if removed == lost == 0 else "does not earn its place: deleted"
 
 
 def main() -> None:
@@ -85,12 +99,15 @@ def main() -> None:
         print(f"- not run: {', '.join(missing)}")
     print("\nAll sets together: fired / gained / cost (gained = wrong without the rule, refused or correct with it; "
           "cost = correct without it, refused or wrong with it).\n")
-    print("| rule | dev fired | dev gained | dev cost | holdout fired | holdout gained | holdout cost | on the holdouts |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| rule | dev fired | dev gained | dev cost | holdout fired | holdout gained | holdout cost | holdout, net: wrong-but-cited removed / correct lost | on the holdouts |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for rule in rules:
-        dev = [sum(x) for x in zip(*(totals(res["rules"].get(rule, {}), "dev") for res in results.values()))]
-        hold = [sum(x) for x in zip(*(totals(res["rules"].get(rule, {}), "holdout") for res in results.values()))]
-        print(f"| {rule} | {dev[0]} | {dev[1]} | {dev[2]} | {hold[0]} | {hold[1]} | {hold[2]} | {verdict(tuple(hold))} |")
+        dev, hold = ({k: sum(transitions(res["rules"].get(rule, {}), split)[k] for res in results.values())
+                      for k in ("fired",) + GAINS + COSTS} for split in ("dev", "holdout"))
+        cells = [dev["fired"], sum(dev[k] for k in GAINS), sum(dev[k] for k in COSTS),
+                 hold["fired"], sum(hold[k] for k in GAINS), sum(hold[k] for k in COSTS)]
+        removed, lost = net(hold)
+        print(f"| {rule} | " + " | ".join(map(str, cells)) + f" | {removed} / {lost} | {verdict(hold)} |")
     print("\nPer set (dev fired/gained/cost · holdout fired/gained/cost):\n")
     print("| rule | " + " | ".join(results) + " |")
     print("|---|" + "---|" * len(results))
