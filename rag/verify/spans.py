@@ -139,13 +139,3 @@ def birth_dates(evidence: str) -> set[str]:
             if BIRTH.search(evidence[max(0, a - 12) : a]):
                 out.add(candidate_key(span))
     return out
-
-
-def figure_and_unit(s: str) -> set[tuple[str, str]]:
-    """(number, the word after it) for each figure followed by a word: "3 năm tù" -> ("3", "nam")."""
-    out = set()
-    for a, b, span in candidates(NUMBER, s):
-        m = re.match(r"\s+([^\W\d_]+)", s[b:])
-        if m:
-            out.add((candidate_key(span), text.fold_diacritics(m.group(1).lower())))
-    return out

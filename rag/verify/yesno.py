@@ -1,7 +1,6 @@
 """Yes / no questions, decided by the evidence sentence itself or not at all (the small model says "Có" to
-nearly anything): the sentence that holds most of the claim's words decides; the `yesno_*` rules of
-rag.verify.checks say why it says no (another value tied to the claim's terms, a missing qualifier, a
-qualified role, a denial)."""
+nearly anything): the sentence that holds most of the claim's words decides; the yes/no rule of
+rag.verify.checks (`yesno_qualifier`: a qualifier of the claim it lacks) says when it says no."""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -27,9 +26,9 @@ def decide_yesno(question: str, passage: str, disabled: frozenset[str] = frozens
     """The verdict of a passage on a yes/no question, and the sentence that decides it.
 
     The deciding sentence is the one (with the sentence before it) that holds most of the claim's words. No
-    when a yes/no rule of rag.verify.checks fires on it (another value tied to the claim's terms, a missing
-    qualifier, a qualified role, a denial; `disabled` switches rules off); yes when it holds nearly all the
-    claim's words and no rule fires."""
+    when a yes/no rule of rag.verify.checks fires on it (`disabled` switches rules off); yes when it holds
+    nearly all the claim's words and no rule fires. (Rules for another value, a qualified role or a denial in
+    the sentence were measured and deleted: eval/RESULTS.md.)"""
     folded = without_diacritics(question)
     claim = frozenset(terms(question, folded) - YESNO_WORDS - _YESNO_FOLDED)
     held = set(text.syllables(ground.with_aliases(passage)))
@@ -37,21 +36,19 @@ def decide_yesno(question: str, passage: str, disabled: frozenset[str] = frozens
     if not claim or ground.check_mentions(question, passage) or unheld:
         return YesNo(None, "")  # a name or number of the claim that the articles never mention: no verdict
     spans = text.split_sentences(passage)
-    best, addressed = None, []
+    best = None
     for i, (a, b) in enumerate(spans):
         around = terms(passage[spans[i - 1][0] : b] if i else passage[a:b], folded)
         coverage = len(claim & around) / len(claim)
         numbers_held = len(ground.numbers(question) & ground.numbers(passage[a:b]))
-        if coverage >= ADDRESS_COVERAGE:
-            addressed.append(passage[a:b])
         if best is None or (coverage, numbers_held) > best[0]:
             best = ((coverage, numbers_held), passage[a:b])
     (coverage, _), sentence = best
     if coverage < ADDRESS_COVERAGE:
         return YesNo(None, sentence)
-    # why the sentence says no: the yes/no rules of rag.verify.checks, named and switchable
-    ctx = ClaimContext(Expected(YESNO, False, claim, folded=folded), question, sentence, " ".join(addressed))
+    # why the sentence says no: the yes/no rule of rag.verify.checks, named and switchable
+    ctx = ClaimContext(Expected(YESNO, False, claim, folded=folded), question, sentence, "")
     rejection = checks.run(ctx, disabled, checks.YESNO_RULES)
     if rejection is not None:
-        return YesNo(False, rejection.better or sentence, rejection)
+        return YesNo(False, sentence, rejection)
     return YesNo(True if coverage >= YES_COVERAGE else None, sentence)
