@@ -133,7 +133,7 @@ def test_onnx_runtime_gives_the_torch_vectors():
     """The exported graph (exported on first use: ~1.5 min) computes what sentence-transformers computes."""
     from rag.embed import load_embedder
 
-    settings = load_settings({})
+    settings = load_settings({"RAG_EMBED_RUNTIME": "torch"})  # the reference: sentence-transformers itself
     texts, titles = ["Giá vàng hôm nay tăng mạnh.", "Đội tuyển Việt Nam thắng 2-1 tại Mỹ Đình."], ["Vàng", ""]
     reference = load_embedder(settings)
     onnx = load_embedder(settings.replace(embed_runtime="onnx"))
