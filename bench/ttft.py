@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.ask import CountingGenerator, _model_path, ensure_index  # noqa: E402
+from bench.ask import CountingGenerator, _model_path, ask_one, ensure_index  # noqa: E402
 from bench.measure import ROOT, machine, percentiles  # noqa: E402
 
 GOLD = [ROOT / "eval" / "gold" / "seed_qa.jsonl", ROOT / "eval" / "gold" / "seed_paraphrases.jsonl"]
@@ -40,22 +40,8 @@ def questions(n: int) -> list[str]:
 
 
 def ours(pipeline, counter: CountingGenerator, question: str) -> dict:
-    from rag.types import Answer
-
-    calls, first_shown, answer = len(counter.calls), None, None
-    t0 = time.perf_counter()
-    for piece in pipeline.ask_stream(question):
-        if isinstance(piece, Answer):
-            answer = piece
-        elif first_shown is None:
-            first_shown = (time.perf_counter() - t0) * 1000
-    t = answer.timings
-    row = {"question": question, "abstained": answer.abstained, "first_token": t.get("first_token"),
-           "first_verified": None if answer.abstained else round(first_shown, 1), "total": t.get("total"),
-           "retrieve": t.get("retrieve"), "read": t.get("read")}
-    if len(counter.calls) > calls:
-        row["prompt_tokens"] = counter.last_call_stats()["prompt_tokens"]
-    return row
+    row = ask_one(pipeline, counter, question)  # first_output: the first verified text a reader sees
+    return row | {"first_verified": row["first_output"]}
 
 
 def baseline(pipeline, counter: CountingGenerator, question: str) -> dict:
