@@ -239,6 +239,8 @@ def forum_pipeline(settings, fake_embedder, tmp_path):
     return pipelines(settings, load_file(page), fake_embedder)
 
 
+
+
 def test_a_refusal_is_answered_from_a_sentence_that_clearly_answers(forum_pipeline):
     p, _ = forum_pipeline("Các bài báo không đề cập đến điều này.")
     a = p.ask("Bình Dương được vinh danh trong Smart 21 bao nhiêu lần liên tiếp?")
@@ -392,20 +394,6 @@ def test_the_model_and_the_reader_disagreeing_is_a_refusal(read_pipeline):
     a = p.ask("Giá vàng miếng hôm nay tăng bao nhiêu?")
     assert a.abstained and "lạm phát" not in a.text and "1 triệu đồng" not in a.text
     assert [r["rule"] for r in a.rejections] == ["reader_span"]  # the model said something else
-
-
-def test_where_the_model_and_the_reader_disagree_an_extracted_value_they_agree_on_answers(forum_pipeline, settings):
-    # the model's sentence is in the source but not the answer; the reader found "5 lần", and so does the
-    # rule-based extraction from the one sentence about the question: that value is shown, cited
-    p, gen = forum_pipeline("Bình Dương lọt Top7 trong các năm 2021, 2022 [1].")
-    q = "Bình Dương được vinh danh trong Smart 21 bao nhiêu lần liên tiếp?"
-    agree = Pipeline(settings.replace(reader="on"), embedder=p.embedder, generator=gen, reader=FakeReader("5 lần"))
-    a = agree.ask(q)
-    assert a.text == "5 lần [1]." and [r["rule"] for r in a.rejections] == ["reader_span"]
-    # where the reader found something else, nothing is shown
-    gen.replies = ["Bình Dương lọt Top7 trong các năm 2021, 2022 [1]."]
-    other = Pipeline(settings.replace(reader="on"), embedder=p.embedder, generator=gen, reader=FakeReader("Top7"))
-    assert other.ask(q).abstained
 
 
 def test_the_readers_span_answers_where_the_model_refused(read_pipeline):

@@ -191,12 +191,12 @@ class Verifier:
     def from_evidence(self, lang: str) -> str | None:
         """The reader's span when there is one and the model claimed nothing a rule rejected; else the single
         candidate a source sentence ties to a when / how-many question, or the one the evidence of a rejected
-        claim ties to the question (a year, a fuller place), cited, and holding the reader's span when there is
-        one (the rule reader_span); or None."""
-        # the model answered something else (or something a rule refused): two readers disagreeing is not the
-        # reader's word alone (wrong more often than right: eval/RESULTS.md); only a candidate the evidence itself
-        # ties to the question and the reader found too is shown
-        if self.span is not None and not self.rejected:  # the reader's span, cited, when the model did not phrase it
+        claim ties to the question (a year, a fuller place), cited; or None."""
+        if self.span is not None:  # the reader's span, cited, when the model did not phrase it
+            if self.rejected:
+                # the model answered something else (or something a rule refused): two readers disagreeing is
+                # a refusal, not the reader's word alone (wrong more often than right: eval/RESULTS.md)
+                return None
             n, span = self.span
             self.dropped_last = False
             return self._accept_claim(Claim(span[:1].upper() + span[1:], Claim.parse(f"{span} [{n}]").cited), None)
