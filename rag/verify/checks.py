@@ -172,8 +172,8 @@ def several_candidates(c: ClaimContext) -> Rejection | None:
 
 
 # ------------------------------------------------------------------ yes / no: why the deciding sentence says no
-# For this the context is the yes/no question's: `claim` is the deciding sentence (rag.verify.yesno), `evidence`
-# the sentences about the claim, and `expected.focus` the claim's terms.
+# For this the context is the yes/no question's: `claim` is the deciding sentence (rag.verify.yesno) and
+# `expected.focus` the claim's terms; `evidence` is empty.
 
 @check("yesno_qualifier", {YESNO})
 def yesno_qualifier(c: ClaimContext) -> Rejection | None:
