@@ -88,7 +88,7 @@ def full_chunk_messages(question: str, hits) -> list[dict]:
     """BASELINE A's prompt: OURS's system prompt and layout, with every retrieved chunk whole."""
     from rag import prompt
 
-    blocks = [f"[{n}] {h.article.get('title')}" + (f" ({h.article['date']})" if h.article.get("date") else "")
+    blocks = [f"[{n}] {h.article.title}" + (f" ({h.article.date})" if h.article.date else "")
               + f"\n{h.chunk.text}" for n, h in enumerate(hits, 1)]
     user = "Nguồn:\n" + "\n\n".join(blocks) + f"\n\nCâu hỏi: {question}"
     return [{"role": "system", "content": prompt.SYSTEM_VI}, {"role": "user", "content": user}]

@@ -168,8 +168,8 @@ def cmd_search(args) -> int:
         return 0
     for n, h in enumerate(hits, 1):
         ranks = ", ".join(f"{k}#{v}" if v else f"{k}#-" for k, v in h.ranks.items())
-        where = f"[{h.article['collection']}] " if h.article.get("collection") else ""
-        say(f"[{n}] {h.score:.3f} ({ranks})  {where}{h.article['title']} ({h.article['date']}, {h.article['source']}) {h.chunk.id}")
+        where = f"[{h.article.collection}] " if h.article.collection else ""
+        say(f"[{n}] {h.score:.3f} ({ranks})  {where}{h.article.title} ({h.article.date}, {h.article.source}) {h.chunk.id}")
         say("    " + h.chunk.text[:300].replace("\n", " "))
     return 0
 

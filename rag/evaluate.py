@@ -168,7 +168,7 @@ def given_hits(index, article_ids: list[str]) -> list[Hit]:
     hits = []
     for aid in article_ids:
         article = index.articles.get(aid)
-        hits += [Hit(c, article.meta(), 1.0) for c in index.chunks if c.article_id == aid] if article else []
+        hits += [Hit(c, article, 1.0) for c in index.chunks if c.article_id == aid] if article else []
     return hits
 
 

@@ -90,9 +90,6 @@ class Index:
     def chunk(self, key: int) -> Chunk:
         return self.chunks[key]
 
-    def article_meta(self, article_id: str) -> dict:
-        return self.articles[article_id].meta()
-
     def prepare_filter(self, filters) -> np.ndarray:
         return filters.mask(self)
 

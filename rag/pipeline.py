@@ -221,7 +221,7 @@ class Pipeline:
             return False
         if ground.is_vietnamese(question):
             found = "\n".join(
-                f"{h.article.get('title', '')}\n{h.article.get('date') or ''}\n{h.article.get('source') or ''}\n{h.chunk.text}"
+                f"{h.article.title}\n{h.article.date or ''}\n{h.article.source or ''}\n{h.chunk.text}"
                 for h in hits
             )
             if ground.check_mentions(question, found):
@@ -230,7 +230,7 @@ class Pipeline:
         same = text.fold_diacritics if without_diacritics(question) else (lambda x: x)
         q = {same(t) for t in ground.content_tokens(question)}
         best_cov = max(
-            (len(q & set(text.syllables(same(h.article.get("title", "") + " " + h.chunk.text)))) / len(q) for h in hits),
+            (len(q & set(text.syllables(same(h.article.title + " " + h.chunk.text)))) / len(q) for h in hits),
             default=0.0,
         ) if q else 1.0
         best_dense = max((h.scores.get("dense", 0.0) for h in hits), default=0.0)
@@ -323,7 +323,7 @@ class Pipeline:
             # questions against 0.23 s, and found the answer no more often: eval/RESULTS.md)
             n, found = self.reader.best(standalone, [s.excerpt for s in sources])
             timings["read"] = _ms(t3)
-            reading = {"span": found.span.text if found.span else None, "source": sources[n].article["id"],
+            reading = {"span": found.span.text if found.span else None, "source": sources[n].article.id,
                        "no_answer": round(found.no_answer, 4)}
             if not found.answers(self.reader.threshold) and "reader_span" not in disabled:
                 # the rule reader_span, for the whole answer: no source holds an answer
@@ -399,7 +399,7 @@ class Pipeline:
 
     def _abstain(self, q, lang, hits, model, timings, t0) -> Answer:
         text_ = ABSTAIN[lang]
-        titles = list(dict.fromkeys(h.article.get("title") for h in hits if h.article.get("title")))[:2]
+        titles = list(dict.fromkeys(h.article.title for h in hits if h.article.title))[:2]
         if titles:
             text_ += " " + CLOSEST[lang] + "; ".join(f"«{t}»" for t in titles) + "."
         timings["total"] = _ms(t0)

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from rag import ground, text
-from rag.types import Hit
+from rag.types import Article, Hit
 
 
 @dataclass
@@ -14,7 +14,7 @@ class Source:
     """What the model sees as [n]: the best sentences of one article, in article order."""
 
     n: int
-    article: dict  # Article.meta()
+    article: Article
     hits: list[Hit]  # the retrieved chunks of this article, best first
     excerpt: str  # the selected sentences, "…" marking gaps
     article_text: str | None = None  # the full text, when the caller has it
@@ -39,7 +39,7 @@ class Source:
     def checked_text(self) -> str:
         """The passage with the title, date and source the model was shown in the prompt."""
         a = self.article
-        return "\n".join(x for x in (a.get("title"), a.get("date"), a.get("source"), self.passage) if x)
+        return "\n".join(x for x in (a.title, a.date, a.source, self.passage) if x)
 
     @property
     def score(self) -> float:
@@ -136,7 +136,7 @@ def messages(question: str, sources: list[Source]) -> list[dict]:
     blocks = []
     for s in sources:
         a = s.article
-        head = f"[{s.n}] {a.get('title') or 'Không tiêu đề'}" + (f" ({a['date']})" if a.get("date") else "")
+        head = f"[{s.n}] {a.title or 'Không tiêu đề'}" + (f" ({a.date})" if a.date else "")
         blocks.append(f"{head}\n{s.excerpt}")
     user = "Nguồn:\n" + "\n\n".join(blocks) + f"\n\nCâu hỏi: {question}"
     if not ground.is_vietnamese(question):  # the small model drifts to the sources' language otherwise

@@ -157,7 +157,7 @@ class Retriever:
             fused = raw[mode]
         order = sorted(fused, key=lambda i: (-fused[i], i))
         if filters:
-            order = filters.order(order, fused, lambda i: self.index.article_meta(self.index.chunk(i).article_id).get("date"))
+            order = filters.order(order, fused, lambda i: self.index.articles[self.index.chunk(i).article_id].date)
         order = order[:k]
         hits = []
         for i in order:
@@ -165,7 +165,7 @@ class Retriever:
             hits.append(
                 Hit(
                     chunk=chunk,
-                    article=self.index.article_meta(chunk.article_id),
+                    article=self.index.articles[chunk.article_id],
                     score=fused[i],
                     ranks={name: ranks[name].get(i) for name in lists},
                     scores={name: raw[name][i] for name in lists if i in raw[name]},

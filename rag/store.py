@@ -33,8 +33,6 @@ class Store(Protocol):
 
     def chunk(self, key: Hashable) -> Chunk: ...
 
-    def article_meta(self, article_id: str) -> dict: ...  # Article.meta() of a chunk's article
-
     def prepare_filter(self, filters) -> object: ...  # rag.retrieve.Filters -> what lexical/dense take
 
     def lexical(self, tokens: list[str], k: int, allowed=None) -> list[tuple[Hashable, float]]: ...  # BM25
@@ -80,7 +78,7 @@ class Merged:
     """Several collections' stores as one Store, for an answer over several collections (rag.collections).
 
     A key is (collection, key in its store); an article is "NAME/ID" (Chunk.article_id too: two collections may
-    hold the same id), and its meta keeps its own id and adds "collection": NAME, which citations carry.
+    hold the same id), and the Article keeps its own id with `collection` set to NAME, which citations carry.
     lexical() and dense() ask every store for its k best and keep the k best raw scores of the union, so the
     Retriever fuses (min-max over the union, or RRF over the merged ranks) exactly as for one store: each
     collection is not normalised on its own, which would lift its best hit to 1 however poor. Cosines compare
@@ -115,10 +113,6 @@ class Merged:
         c = self.stores[name].chunk(own)
         return replace(c, article_id=f"{name}{self.SEP}{c.article_id}")
 
-    def article_meta(self, article_id: str) -> dict:
-        name, own = self._split(article_id)
-        return self.stores[name].article_meta(own) | {"collection": name}
-
     def prepare_filter(self, filters) -> dict:
         return {name: s.prepare_filter(filters) for name, s in self.stores.items()}
 
@@ -138,7 +132,7 @@ class Merged:
 
 
 class _Articles(Mapping):
-    """"NAME/ID" -> the Article ID of collection NAME."""
+    """"NAME/ID" -> the Article ID of collection NAME, its `collection` set."""
 
     def __init__(self, merged: Merged):
         self._merged = merged
@@ -147,7 +141,7 @@ class _Articles(Mapping):
         name, own = self._merged._split(article_id)
         if name not in self._merged.stores:
             raise KeyError(article_id)
-        return self._merged.stores[name].articles[own]
+        return replace(self._merged.stores[name].articles[own], collection=name)
 
     def __iter__(self) -> Iterator[str]:
         return (f"{name}{Merged.SEP}{aid}" for name, s in self._merged.stores.items() for aid in s.articles)

@@ -292,7 +292,7 @@ class MilvusStore:
         self.client, self.names, self.meta = client, names(settings), meta
         self.config = meta["config"]
         self.articles = _Articles(client, self.names["articles"], meta["counts"]["articles"])
-        self._rows: dict[int, dict] = {}  # chunk rows seen in results, for chunk() and article_meta()
+        self._rows: dict[int, dict] = {}  # chunk rows seen in results, for chunk()
 
     @property
     def version(self) -> str:
@@ -304,12 +304,6 @@ class MilvusStore:
     def chunk(self, key: int) -> Chunk:
         r = self._rows[key]
         return Chunk(**{f: r[f] for f in _CHUNK_FIELDS if f not in ("meta", "row")})
-
-    def article_meta(self, article_id: str) -> dict:
-        for r in self._rows.values():
-            if r["article_id"] == article_id:
-                return json.loads(r["meta"])
-        return self.articles[article_id].meta()
 
     def prepare_filter(self, filters) -> str:
         parts = []

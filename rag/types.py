@@ -19,6 +19,8 @@ class Article:
     metadata: dict = field(default_factory=dict, compare=False, hash=False)
     # the other places the same story appeared (near-duplicates stored once): [{id, title, source, url, date}]
     also: list[dict] = field(default_factory=list, hash=False)
+    # the collection it was found in, in an answer over several (rag.store.Merged sets it); never stored
+    collection: str | None = field(default=None, compare=False)
 
     @property
     def content_hash(self) -> str:
@@ -37,9 +39,10 @@ class Article:
         return [own, *self.also]
 
     def meta(self) -> dict:
-        """Everything but the text: what a Hit or Citation needs to show its source."""
+        """Everything stored but the text."""
         d = asdict(self)
         d.pop("text")
+        d.pop("collection")
         return d
 
 
@@ -60,7 +63,7 @@ class Chunk:
 @dataclass
 class Hit:
     chunk: Chunk
-    article: dict  # Article.meta() of the chunk's article
+    article: Article  # the chunk's article
     score: float  # fused score, higher is better
     ranks: dict[str, int | None] = field(default_factory=dict)  # retriever -> 1-based rank (None: not in its list)
     scores: dict[str, float] = field(default_factory=dict)  # retriever -> raw score
@@ -68,17 +71,17 @@ class Hit:
     def to_dict(self) -> dict:
         return {
             "chunk_id": self.chunk.id,
-            "article_id": self.article.get("id", self.chunk.article_id),
-            "title": self.article.get("title"),
-            "date": self.article.get("date"),
-            "source": self.article.get("source"),
-            "url": self.article.get("url"),
-            "also": self.article.get("also", []),
+            "article_id": self.article.id,
+            "title": self.article.title,
+            "date": self.article.date,
+            "source": self.article.source,
+            "url": self.article.url,
+            "also": self.article.also,
             "text": self.chunk.text,
             "score": round(self.score, 6),
             "ranks": self.ranks,
             "scores": {k: round(v, 6) for k, v in self.scores.items()},
-        } | ({"collection": self.article["collection"]} if self.article.get("collection") else {})
+        } | ({"collection": self.article.collection} if self.article.collection else {})
 
 
 @dataclass

@@ -141,8 +141,8 @@ def test_several_collections_are_searched_together_only_when_asked(apart, fake_e
         assert [(c.marker, c.collection, c.article_id) for c in answer.citations] == [(1, "hoi", "hoi-nghi-b")]
         # the hits are fused over both collections' raw scores: the best of "tin" is not lifted to the top
         hits = p.collection(asked).search(QUESTION)
-        assert hits[0].article["collection"] == "hoi" and hits[0].score == 1.0
-        assert {h.article["collection"] for h in hits} == {"tin", "hoi"} and all(h.score < 0.6 for h in hits[1:])
+        assert hits[0].article.collection == "hoi" and hits[0].score == 1.0
+        assert {h.article.collection for h in hits} == {"tin", "hoi"} and all(h.score < 0.6 for h in hits[1:])
     assert p.collection("tin,hoi") is p.collection("tin, hoi")  # one pipeline per set of collections
     from rag import pipeline as pipeline_mod
 

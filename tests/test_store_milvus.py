@@ -232,7 +232,7 @@ def test_each_project_collection_is_its_own_milvus_collections(msettings, fake_e
         assert who in answer.text and [c.article_id for c in answer.citations] == ["hoi-nghi"], answer.text
         assert not any(other in answer.text for other in speakers.values() if other != who)
     hits = pipeline.collection("a,b").search(question)
-    assert sorted(h.article["collection"] for h in hits) == ["a", "b"]
+    assert sorted(h.article.collection for h in hits) == ["a", "b"]
     both = pipeline.collection("a,b").ask(question)
     cited = both.citations[0].collection
     assert speakers[cited] in both.text and [(c.collection, c.article_id) for c in both.citations] == [(cited, "hoi-nghi")]

@@ -168,7 +168,7 @@ class Verifier:
 
         # every capitalised word of the question in it: "Bài của VnExpress …" is not the HTV article
         proper = {text.fold_diacritics(w.lower()) for w in re.findall(rf"(?<!^)\b\w*[{UPPER}]\w*", self.question)}
-        named = [s for s in self.sources.values() if s.article.get("date") and not ground.check_mentions(self.question, s.checked_text)
+        named = [s for s in self.sources.values() if s.article.date and not ground.check_mentions(self.question, s.checked_text)
                  and all(w in text.fold_diacritics(ground.with_aliases(s.checked_text).lower()) for w in proper)]
         best = max(named, key=fit, default=None)  # max keeps the first (best-ranked) of equals
         if best is None:
@@ -178,10 +178,10 @@ class Verifier:
         if lang != "vi" and not ground.names(self.question):  # across languages only its names tell the article
             return None
         try:
-            day = date.fromisoformat(str(best.article["date"])[:10])
+            day = date.fromisoformat(best.article.date[:10])
         except ValueError:
             return None
-        title = best.article.get("title") or best.article["id"]
+        title = best.article.title or best.article.id
         self.order.append(best.n)
         self.claims[best.n] = [title]
         if lang == "vi":
@@ -219,7 +219,7 @@ class Verifier:
             a = s.article
             quote = ground.best_quote(" ".join(self.claims[n]), s.passage)
             out.append(
-                Citation(i, a["id"], a.get("title", ""), a.get("date"), a.get("source"), a.get("url"),
-                         s.chunk_for(quote), quote, round(s.score, 4), a.get("also", []), a.get("collection"))
+                Citation(i, a.id, a.title, a.date, a.source, a.url, s.chunk_for(quote), quote, round(s.score, 4),
+                         a.also, a.collection)
             )
         return out
