@@ -7,10 +7,13 @@ question -> validate -> (history -> standalone question) -> retrieve -> select s
 Loading is lazy and happens once per process: the index, the embedder and each generator are loaded on
 first use and kept. Answer sentences are verified before they are shown, so a stream never displays a
 claim that is later withdrawn.
+
+This module only orders the steps; each lives in the module named for it: rag.followup (the standalone
+question), rag.retrieve (search, and whether anything found is about the question), rag.prompt (sources and
+messages), rag.reader, rag.generate, rag.reply (the streamed reply as sentences) and rag.verify (the checks).
 """
 from __future__ import annotations
 
-import re
 import sys
 import threading
 import time
@@ -18,13 +21,14 @@ import unicodedata
 from contextlib import closing
 from typing import Iterator
 
-from rag import dates, ground, prompt, store, text
+from rag import dates, followup, ground, prompt, store
 from rag.config import Settings, check, load_settings
 from rag.errors import CorpusEmpty, IndexMissing, InvalidQuestion
-from rag.retrieve import Filters, Retriever
+from rag.reply import Reply
+from rag.retrieve import Filters, Retriever, about
 from rag.types import Answer, Hit
-from rag.verify import checks, entities
-from rag.verify.question import YESNO, asks_publication, classify, without_diacritics
+from rag.verify import checks
+from rag.verify.question import YESNO, asks_publication, classify
 from rag.verify.verifier import Verifier
 
 ABSTAIN = {
@@ -32,17 +36,6 @@ ABSTAIN = {
     "en": "The articles don't say.",
 }
 CLOSEST = {"vi": "Bài gần nhất tìm được: ", "en": "Closest articles found: "}
-
-# Retrieval gate: below both, nothing retrieved is about the question, so the model is not even asked.
-MIN_QUESTION_COVERAGE = 0.34  # share of the question's content syllables found in the best hit
-MIN_DENSE_SCORE = 0.45  # cosine of the best hit (EmbeddingGemma, query vs. document prompt)
-# A question in another language shares no syllables with Vietnamese text and scores lower across
-# languages (answerable English questions about the seed corpus: 0.31-0.55; "price of gold": 0.05),
-# so it passes on a lower cosine and grounding (names, numbers, similarity) does the rest.
-MIN_DENSE_SCORE_CROSSLINGUAL = 0.28
-
-_SENTENCE_END = re.compile(r"(?<=[.!?…])(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*\s+|\n+")
-
 
 def language(question: str) -> str:
     return "vi" if ground.is_vietnamese(question) else "en"
@@ -192,52 +185,6 @@ class Pipeline:
         f = filters if isinstance(filters, Filters) or filters is None else Filters.from_dict(filters)
         return r.search(query, k=k, retriever=mode, filters=f)
 
-    def standalone(self, question: str, history: list[dict] | None, generator) -> str:
-        """Rewrite a follow-up into a self-contained question, so retrieval sees what it is about."""
-        if not history or not any(h.get("role") == "user" for h in history):
-            return question
-        resolved = resolve_person(question, history)
-        if resolved != question:  # "Ông ấy ...?" after an answer naming one person: no model needed
-            return resolved
-        from rag.generate import complete
-
-        try:
-            out = complete(generator, prompt.rewrite_messages(question, history), max_tokens=60).strip()
-        except Exception:  # a failed rewrite must not lose the question: fall back to plain concatenation
-            out = ""
-        out = out.splitlines()[0].strip(' "“”') if out else ""
-        if not out or len(out) > 3 * len(question) + 200:
-            last_user = next(h["content"] for h in reversed(history) if h.get("role") == "user")
-            out = f"{last_user} {question}"
-        return out
-
-    def gate(self, question: str, hits: list[Hit]) -> bool:
-        """True when retrieval found something about the question.
-
-        A Vietnamese question whose names or numbers appear nowhere in what was retrieved asks about
-        something the articles don't hold ("... năm 2026 ...", "Chủ tịch UBND Hà Nội"): on the seed
-        gold set this rule flags 7 unanswerable questions and no answerable one."""
-        if not hits:
-            return False
-        if ground.is_vietnamese(question):
-            found = "\n".join(
-                f"{h.article.title}\n{h.article.date or ''}\n{h.article.source or ''}\n{h.chunk.text}"
-                for h in hits
-            )
-            if ground.check_mentions(question, found):
-                return False
-        # a question typed without diacritics is compared with the hits' text without them too
-        same = text.fold_diacritics if without_diacritics(question) else (lambda x: x)
-        q = {same(t) for t in ground.content_tokens(question)}
-        best_cov = max(
-            (len(q & set(text.syllables(same(h.article.title + " " + h.chunk.text)))) / len(q) for h in hits),
-            default=0.0,
-        ) if q else 1.0
-        best_dense = max((h.scores.get("dense", 0.0) for h in hits), default=0.0)
-        if not ground.is_vietnamese(question):
-            return best_cov >= MIN_QUESTION_COVERAGE or best_dense >= MIN_DENSE_SCORE_CROSSLINGUAL
-        return best_cov >= MIN_QUESTION_COVERAGE or best_dense >= MIN_DENSE_SCORE
-
     # ------------------------------------------------------------ ask
 
     def ask(self, question: str, **kw) -> Answer:
@@ -282,14 +229,14 @@ class Pipeline:
         lang = language(q)
         gen = self.generator(generator)
         timings: dict[str, float] = {}
-        standalone = self.standalone(q, history, gen)
+        standalone = followup.standalone(q, history, gen)
         if standalone != q:
             timings["rewrite"] = _ms(t0)
         t1 = time.perf_counter()
         hits = passages or self.search(standalone, k=top_k, retriever=retriever, filters=filters)
         timings["retrieve"] = _ms(t1)
 
-        if passages is None and not self.gate(standalone, hits):
+        if passages is None and not about(standalone, hits):
             answer = self._abstain(q, lang, hits, gen.name, timings, t0)
             yield answer.text
             yield answer
@@ -345,7 +292,7 @@ class Pipeline:
         messages = prompt.messages(q if standalone == q else standalone, sources)
         out_parts: list[str] = []
         held: list[str] = []  # connective sentences wait until a verified claim follows them
-        reply = _Reply()
+        reply = Reply()
         t2 = time.perf_counter()
 
         def release(sentence: str, sure: float | None):
@@ -408,73 +355,6 @@ class Pipeline:
 
 def _ms(t: float) -> float:
     return round((time.perf_counter() - t) * 1000, 1)
-
-
-def _sentence_ends(buffer: str) -> list[int]:
-    """Where the finished sentences of `buffer` end (end punctuation + its markers + whitespace)."""
-    ends, start = [], 0
-    for m in _SENTENCE_END.finditer(buffer):
-        # a sentence end inside an abbreviation ("TP. Hồ Chí Minh") or a number ("1.500") is not one
-        piece = buffer[start : m.end()].strip()
-        if piece and not piece.endswith(("TP.", "Tp.")):
-            ends.append(m.end())
-            start = m.end()
-    return ends
-
-
-class _Reply:
-    """The model's reply, cut into sentences as it streams, each with how sure the model was of its claim:
-    the lowest probability it gave a word of the claim after the first one. The first only picks a phrasing
-    ("Ông Lâm …" or "Lâm …"), and punctuation and [n] markers are not the claim; where the model hesitated
-    over a word of the claim itself, it was choosing between facts (measured: eval/RESULTS.md). None when
-    the backend reports no probabilities."""
-
-    def __init__(self):
-        self.buffer = ""
-        self.start = 0  # offset of buffer[0] in the whole reply
-        self.pieces: list[tuple[int, str, tuple[float, ...]]] = []  # (offset in the reply, text, probabilities)
-
-    def add(self, delta: str) -> list[tuple[str, float | None]]:
-        """The sentences `delta` finishes."""
-        self.pieces.append((self.start + len(self.buffer), delta, getattr(delta, "probs", ())))
-        self.buffer += delta
-        done, begin = [], 0
-        for end in _sentence_ends(self.buffer):
-            done.append(self._sentence(begin, end))
-            begin = end
-        self.buffer, self.start = self.buffer[begin:], self.start + begin
-        self.pieces = [p for p in self.pieces if p[0] + len(p[1]) > self.start]
-        return done
-
-    def rest(self) -> list[tuple[str, float | None]]:
-        """The unfinished last sentence, when the reply ends."""
-        return [self._sentence(0, len(self.buffer))] if self.buffer.strip() else []
-
-    def _sentence(self, begin: int, end: int) -> tuple[str, float | None]:
-        text_ = self.buffer[begin:end]
-        claim_end = self.start + begin + (text_.find("[") if "[" in text_ else len(text_))
-        words = [p for at, piece, p in self.pieces
-                 if at < claim_end and at + len(piece) > self.start + begin and any(c.isalnum() for c in piece)]
-        if not all(words):  # a piece without probabilities: the backend does not report them
-            return text_.strip(), None
-        return text_.strip(), min((min(p) for p in words[1:]), default=1.0)
-
-
-_PRONOUN = re.compile(r"\b(ông|bà|anh|chị|cô)\s+(ấy|này|đó|ta)\b|\b(người này|người đó|vị này|he|she|him|her)\b", re.I)
-
-
-def resolve_person(question: str, history: list[dict]) -> str:
-    """Put the person the last answer named in place of "ông ấy" / "he" ("Ông ấy giữ chức vụ gì?" ->
-    "Ông Lâm Đình Thắng giữ chức vụ gì?"); the question unchanged when there is no such person."""
-    last = next((h.get("content") or "" for h in reversed(history) if h.get("role") == "assistant"), "")
-    people = entities.people(last)
-    if not people or not _PRONOUN.search(question):
-        return question
-
-    def name(m: re.Match) -> str:
-        return f"{m.group(1)} {people[0]}" if m.group(1) else people[0]
-
-    return _PRONOUN.sub(name, question, count=1)
 
 
 _DEFAULT: dict[tuple, Pipeline] = {}

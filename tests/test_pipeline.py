@@ -10,7 +10,8 @@ from conftest import Scripted
 from rag import ground, index
 from rag.errors import CorpusEmpty, InvalidQuestion
 from rag.generate import Piece
-from rag.pipeline import Pipeline, _Reply
+from rag.pipeline import Pipeline
+from rag.reply import Reply
 from rag.types import Answer
 
 
@@ -158,13 +159,13 @@ def test_injected_instructions_never_reach_the_model(settings, articles, fake_em
 
 
 def test_reply_keeps_markers_with_their_sentence():
-    reply = _Reply()
+    reply = Reply()
     assert reply.add("Câu một [1]. Câu hai [2][3]. Câu ba đang") == [("Câu một [1].", None), ("Câu hai [2][3].", None)]
     assert reply.add(" dở") == [] and reply.rest() == [("Câu ba đang dở", None)]
 
 
 def test_reply_confidence_is_the_least_sure_word_of_the_claim():
-    reply = _Reply()
+    reply = Reply()
     pieces = [("Lâm", 0.3), (" Đình", 0.9), (" Th", 0.6), ("ắng", 0.95), (" [", 0.4), ("1", 0.1), ("].", 0.2), (" Ông", 0.5)]
     done = [s for text, p in pieces for s in reply.add(Piece(text, [p]))]
     # not the first word (a phrasing), not the marker's digit, not punctuation: " Th" decided the name

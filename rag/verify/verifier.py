@@ -48,7 +48,7 @@ class Verifier:
     def __init__(self, sources: list[prompt.Source], embedder=None, question: str = "", expected: Expected | None = None,
                  min_confidence: float = 0.0, disabled: frozenset[str] = frozenset()):
         self.sources = {s.n: s for s in sources}
-        self.min_confidence = min_confidence  # a claim the model was less sure of is not shown (rag.pipeline._Reply)
+        self.min_confidence = min_confidence  # a claim the model was less sure of is not shown (rag.reply.Reply)
         self.embedder = embedder  # for cross-lingual support only
         self.question, self.expected = question, expected
         self.disabled = frozenset(disabled)  # rule names switched off (RAG_DISABLED_CHECKS)
