@@ -7,10 +7,7 @@ Sources (../shared/data/qa, read at run time, never copied into the repo):
 Rows 1-300 of each file are the evaluation slice: their rows *and their passages* stay out, so no
 evaluated passage was ever read in training. Everything listed in `training_exclude.sha256` (an
 evaluation set kept outside the project) stays out too: a row whose passage or question is listed.
-Negatives are made two ways: a question paired with another passage of its article that does not hold its
-answer ("negative": the easy kind, the question's words are missing), and its own passage with the answer's
-sentence taken out ("removed": the topic and most of the question's words stay, only the fact is gone, as in a
-retrieved news passage that is about the story but does not say it).
+Negatives are made: a question paired with another passage of its article that does not hold its answer.
 
 `rag reader prepare` writes one JSON object per example; `--permissive` keeps only CC BY-SA data.
 """
@@ -26,7 +23,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rag.errors import RagError
-from rag.text import split_sentences
 
 EVAL_ROWS = 300  # rows 1-300 of each file: the evaluation slice
 SOURCES = {
@@ -36,7 +32,6 @@ SOURCES = {
 PERMISSIVE = ("xquad",)
 VALID_SHARE = 0.1  # of passages: the validation part the no-answer threshold is chosen on
 NEGATIVE_SHARE = 0.5  # answerable questions that also get a passage of their article without the answer
-REMOVED_SHARE = 0.5  # answerable questions that also get their own passage without the answer's sentence
 
 
 @dataclass
@@ -47,7 +42,7 @@ class Example:
     context: str
     answer: str  # "" = no answer in this passage
     start: int  # character offset of the answer in the context; -1 = no answer
-    kind: str  # "answer" | "unanswerable" (the set's own) | "negative" | "removed" (made: see the module's docstring)
+    kind: str  # "answer" | "unanswerable" (the set's own) | "negative" (made: another passage of the article)
     split: str  # "train" | "valid"
 
 
@@ -120,21 +115,7 @@ def examples(data_dir: Path, sources=tuple(SOURCES), exclude: set[str] | None = 
                 if others:
                     out.append(Example(f"{name}-{i}-neg", name, q, rng.choice(others), "", -1, "negative", split))
                     counts[f"{name}: negative"] += 1
-            if answer and rng.random() < REMOVED_SHARE and (rest := without_answer(ctx, start, answer)):
-                out.append(Example(f"{name}-{i}-rm", name, q, rest, "", -1, "removed", split))
-                counts[f"{name}: removed"] += 1
     return out, dict(counts)
-
-
-def without_answer(context: str, start: int, answer: str) -> str | None:
-    """`context` without the sentence(s) the answer at `start` spans; None where what is left still holds the
-    answer (said twice) or is under two sentences (too little left to tempt)."""
-    end = start + len(answer)
-    keep = [(s, e) for s, e in split_sentences(context) if e <= start or s >= end]
-    rest = " ".join(context[s:e] for s, e in keep)
-    if len(keep) < 2 or answer.lower() in rest.lower():
-        return None
-    return rest
 
 
 def evaluation_examples(path: Path, limit: int = EVAL_ROWS) -> list[Example]:

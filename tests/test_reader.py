@@ -73,17 +73,6 @@ def test_negatives_never_hold_the_answer(tmp_path):
         assert original.answer.lower() not in e.context.lower()
 
 
-def test_removed_negatives_keep_the_passage_but_not_the_answers_sentence():
-    ctx = "Hội nghị khai mạc ngày 27/11 tại TP. Hồ Chí Minh. Ông Lâm Đình Thắng phát biểu khai mạc. Hội nghị kéo dài hai ngày."
-    rest = reader_data.without_answer(ctx, ctx.index("Lâm"), "Lâm Đình Thắng")
-    assert rest == "Hội nghị khai mạc ngày 27/11 tại TP. Hồ Chí Minh. Hội nghị kéo dài hai ngày."
-    # said twice: what is left still answers, so it is no negative
-    twice = ctx + " Lâm Đình Thắng cảm ơn các đại biểu."
-    assert reader_data.without_answer(twice, twice.index("Lâm"), "Lâm Đình Thắng") is None
-    # one sentence left is too little to tempt
-    assert reader_data.without_answer("Ông Lâm phát biểu. Hết.", 4, "Lâm") is None
-
-
 def test_permissive_data_has_no_research_only_source(tmp_path):
     items, _ = reader_data.examples(_qa_dir(tmp_path, "x", "y"), reader_data.PERMISSIVE)
     assert items and {e.source for e in items} == {"xquad"}
