@@ -43,7 +43,7 @@ from rag.types import Article, Chunk
 K1, B = 1.5, 0.75  # bm25s defaults (method "lucene"), as the local store uses
 BATCH = 500  # rows per insert/query call: well under the gRPC message limit at 768-d
 META_KEY = "index"
-_CHUNK_FIELDS = ["id", "article_id", "position", "start", "end", "text", "title", "meta", "row"]
+_CHUNK_FIELDS = ["id", "article_id", "position", "start", "end", "text", "title", "row"]  # read back with a hit
 
 
 def term_id(token: str) -> int:
@@ -114,7 +114,9 @@ def _create(client, settings: Settings) -> None:
     s.add_field("end", DataType.INT64)
     s.add_field("text", DataType.VARCHAR, max_length=65535)
     s.add_field("title", DataType.VARCHAR, max_length=4096)
-    s.add_field("meta", DataType.VARCHAR, max_length=65535)  # the article's meta() as JSON, for hits
+    # the article's meta() as JSON: no longer read (a hit's article comes from P_articles), still written so that
+    # indexes built before keep their schema instead of needing a rebuild
+    s.add_field("meta", DataType.VARCHAR, max_length=65535)
     s.add_field("source", DataType.VARCHAR, max_length=512)  # lower-cased: filters compare case-blind
     s.add_field("date", DataType.VARCHAR, max_length=32)  # ISO date or "": string order is date order
     s.add_field("dense", DataType.FLOAT_VECTOR, dim=settings.embed_dim)
@@ -303,7 +305,7 @@ class MilvusStore:
 
     def chunk(self, key: int) -> Chunk:
         r = self._rows[key]
-        return Chunk(**{f: r[f] for f in _CHUNK_FIELDS if f not in ("meta", "row")})
+        return Chunk(**{f: r[f] for f in _CHUNK_FIELDS if f != "row"})
 
     def prepare_filter(self, filters) -> str:
         parts = []
