@@ -30,6 +30,15 @@ from bench.measure import ROOT, machine  # noqa: E402
 from bench.ttft import questions  # noqa: E402
 
 
+def _sources(pipeline, q: str, context: int = 2):
+    """The sources the pipeline would put in the prompt for `q` (rag.prompt.select_sources)."""
+    from rag import prompt
+
+    hits = pipeline.search(q)
+    texts = {h.chunk.article_id: pipeline.index.articles[h.chunk.article_id].text for h in hits}
+    return prompt.select_sources(q, hits, pipeline.settings.context_sentences, context=context, texts=texts)
+
+
 def prompt_sizes(pipeline, qs: list[str], count) -> list[str]:
     from rag import prompt
 
@@ -38,9 +47,7 @@ def prompt_sizes(pipeline, qs: list[str], count) -> list[str]:
     for ctx in (2, 1, 0):
         user, excerpts = [], []
         for q in qs:
-            hits = pipeline.search(q)
-            texts = {h.chunk.article_id: pipeline.index.articles[h.chunk.article_id].text for h in hits}
-            sources = prompt.select_sources(q, hits, pipeline.settings.context_sentences, context=ctx, texts=texts)
+            sources = _sources(pipeline, q, ctx)
             user.append(count(prompt.messages(q, sources)[1]["content"]))
             excerpts.append(sum(count(s.excerpt) for s in sources))
         mark = " (default)" if ctx == 2 else ""
@@ -56,9 +63,7 @@ def first_token_after(pipeline, qs: list[str]) -> list[str]:
     times: dict[str, list[float]] = {m: [] for m in modes}
     for q in qs:
         for mode in modes:
-            hits = pipeline.search(q)
-            texts = {h.chunk.article_id: pipeline.index.articles[h.chunk.article_id].text for h in hits}
-            sources = prompt.select_sources(q, hits, pipeline.settings.context_sentences, texts=texts)
+            sources = _sources(pipeline, q)
             if mode != "no reader":
                 pipeline.reader.best(q, [s.excerpt for s in sources])
             if mode == "after a 1 s pause":
