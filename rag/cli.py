@@ -361,7 +361,7 @@ def cmd_reader_eval(args) -> int:
     settings = _settings(args)
     reader = load_reader(settings, Path(args.weights) if args.weights else None)
     if args.csv:
-        items = reader_data.evaluation_examples(Path(args.csv), args.limit)
+        items = reader_data.evaluation_examples(Path(args.csv), args.limit, accents=not args.unaccented)
     else:  # the prepared data's validation part (what the threshold was chosen on)
         items = [e for e in reader_data.read(Path(args.data)) if e.split == "valid"]
     preds = reader_train.read_examples(reader, items, progress=not args.quiet)
@@ -676,6 +676,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--csv", help="an evaluation CSV: its first --limit rows")
     what.add_argument("--data", help="prepared data (rag reader prepare): its validation part")
     re_.add_argument("--limit", type=int, default=300)
+    re_.add_argument("--unaccented", action="store_true", help="with --csv: the questions typed without diacritics")
     re_.add_argument("--weights", help="reader folder (default: the packaged one)")
     re_.add_argument("--quiet", action="store_true")
     re_.set_defaults(func=cmd_reader_eval)

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rag.errors import RagError
+from rag.text import fold_diacritics
 
 EVAL_ROWS = 300  # rows 1-300 of each file: the evaluation slice
 SOURCES = {
@@ -67,6 +68,12 @@ def load_exclude(path: Path) -> set[str]:
 def read_csv(path: Path) -> list[dict]:
     with open(path, encoding="utf-8-sig", newline="") as f:
         return list(csv.DictReader(f))
+
+
+def unaccented(question: str) -> str:
+    """The question as many users type it, without diacritics: 'Ai phát biểu?' -> 'ai phat bieu?' (the sets'
+    questions are all accented; `rag reader eval --unaccented` measures the reader on this form)."""
+    return fold_diacritics(question).lower()
 
 
 def _split(context: str) -> str:
@@ -118,13 +125,14 @@ def examples(data_dir: Path, sources=tuple(SOURCES), exclude: set[str] | None = 
     return out, dict(counts)
 
 
-def evaluation_examples(path: Path, limit: int = EVAL_ROWS) -> list[Example]:
+def evaluation_examples(path: Path, limit: int = EVAL_ROWS, *, accents: bool = True) -> list[Example]:
     """The evaluation slice of a QA CSV (its first `limit` rows), every third row the held-out part as in
-    rag.evalsets."""
+    rag.evalsets; `accents=False`: the questions typed without diacritics."""
     out = []
     for i, r in enumerate(read_csv(Path(path))[:limit]):
         impossible = (r.get("is_impossible") or "0").strip().lower() in ("1", "true")
-        out.append(Example(f"{Path(path).stem}-{i + 2}", Path(path).stem, r["question"].strip(), r["context"].strip(),
+        q = r["question"].strip() if accents else unaccented(r["question"].strip())
+        out.append(Example(f"{Path(path).stem}-{i + 2}", Path(path).stem, q, r["context"].strip(),
                            "" if impossible else (r.get("answer") or "").strip(), -1,
                            "unanswerable" if impossible else "answer", "holdout" if i % 3 == 2 else "dev"))
     return out

@@ -68,9 +68,21 @@ def test_prepare_filters_the_exclusion_list_and_the_evaluation_slice(tmp_path):
 def test_negatives_never_hold_the_answer(tmp_path):
     items, _ = reader_data.examples(_qa_dir(tmp_path, "x", "y"), ("viquad",), seed=3)
     reader_data.NEGATIVE_SHARE  # noqa: B018 (documented share; every answerable question may get one)
+    by_id = {e.id: e for e in items}
     for e in (e for e in items if e.kind == "negative"):
-        original = next(o for o in items if o.question == e.question and o.kind == "answer")
-        assert original.answer.lower() not in e.context.lower()
+        original = by_id[e.id.split("-neg")[0]]
+        assert original.kind == "answer" and original.answer.lower() not in e.context.lower()
+
+
+def test_evaluation_questions_can_be_asked_unaccented(tmp_path):
+    rows = [{"title": "T", "context": "Hà Nội là thủ đô.", "question": f"Thủ đô của Việt Nam là gì? ({i})", "answer": "Hà Nội"}
+            for i in range(4)]
+    _write_csv(tmp_path / "XQuAD_vi.csv", rows, fields=("id", "title", "context", "question", "answer"))
+    accented = reader_data.evaluation_examples(tmp_path / "XQuAD_vi.csv")
+    bare = reader_data.evaluation_examples(tmp_path / "XQuAD_vi.csv", accents=False)
+    assert [e.question for e in bare] == [f"thu do cua viet nam la gi? ({i})" for i in range(4)]
+    assert [(e.context, e.answer, e.split) for e in bare] == [(e.context, e.answer, e.split) for e in accented]
+    assert reader_data.unaccented("Ai phát biểu khai mạc Hội nghị?") == "ai phat bieu khai mac hoi nghi?"
 
 
 def test_permissive_data_has_no_research_only_source(tmp_path):
