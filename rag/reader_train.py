@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rag import metrics
+from rag.corpus import atomic_write
 from rag.reader import Reader, ReaderConfig, Window, build_model, pad, windows
 from rag.reader_data import Example
 
@@ -226,14 +227,13 @@ def read_examples(reader: Reader, items: list[Example], *, progress=True) -> lis
 
 
 def save(model, config: ReaderConfig, folder: Path, provenance: dict) -> Path:
-    from safetensors.torch import save_file
+    """Each file written whole (never half a file) and readable like any new file, not owner-only."""
+    from safetensors.torch import save
 
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / "reader.safetensors.partial"
-    save_file(model.trained_state(), str(tmp))
-    tmp.replace(folder / "reader.safetensors")
-    (folder / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n", encoding="utf-8")
-    (folder / "provenance.json").write_text(json.dumps(provenance, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    atomic_write(folder / "reader.safetensors", save(model.trained_state()))
+    atomic_write(folder / "config.json", (json.dumps(asdict(config), indent=2) + "\n").encode("utf-8"))
+    atomic_write(folder / "provenance.json", (json.dumps(provenance, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
     return folder
 
 

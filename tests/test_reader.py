@@ -175,6 +175,10 @@ def test_training_learns_the_span_and_the_weights_round_trip(tmp_path):
 
     reader_train.save(model, config, tmp_path / "w", {"test": True})
     assert json.loads((tmp_path / "w" / "config.json").read_text())["depth"] == 3
+    (tmp_path / "probe").touch()  # the mode any new file gets here (umask), not mkstemp's owner-only 0600
+    for name in ("reader.safetensors", "config.json", "provenance.json"):
+        assert (tmp_path / "w" / name).stat().st_mode == (tmp_path / "probe").stat().st_mode
+    assert not list((tmp_path / "w").glob(".*"))  # no temporary file left behind
     fresh = build_model(_tiny()[0], config).eval()
     load_trained(fresh, tmp_path / "w")
     reading = Reader(fresh, tok, config).read("ai là giám đốc ?", ["ông lâm là giám đốc của hà nội ."])[0]
