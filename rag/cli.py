@@ -328,6 +328,7 @@ def cmd_eval_compare(args) -> int:
 # ------------------------------------------------------------------ reader (rag/reader.py)
 
 _QA_DATA = Path("..") / "shared" / "data" / "qa"
+_READER_EPOCHS = 1.0  # passes over the training windows in the shipped run (rag/data/reader/provenance.json)
 
 
 def cmd_reader_prepare(args) -> int:
@@ -347,7 +348,7 @@ def cmd_reader_train(args) -> int:
 
     from rag.reader import ReaderConfig
 
-    config = ReaderConfig(**{k: getattr(args, k) for k in ("depth", "frozen", "rank") if getattr(args, k) is not None})
+    config = ReaderConfig(**{k: getattr(args, k) for k in ("depth", "frozen", "rank", "max_len") if getattr(args, k) is not None})
     prov = reader_train.run(_settings(args), Path(args.data), Path(args.out), epochs=args.epochs, seed=args.seed,
                             config=config, progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
     print(json.dumps(prov["validation"]))
@@ -359,19 +360,23 @@ def cmd_reader_eval(args) -> int:
     from rag.reader import load_reader
 
     settings = _settings(args)
-    reader = load_reader(settings, Path(args.weights) if args.weights else None)
+    # the questions first: a file that cannot be scored is refused before the model loads
     if args.csv:
         items = reader_data.evaluation_examples(Path(args.csv), args.limit, accents=not args.unaccented)
     else:  # the prepared data's validation part (what the threshold was chosen on)
         items = [e for e in reader_data.read(Path(args.data)) if e.split == "valid"]
+    if not items:
+        raise RagError(f"{args.csv or args.data}: no questions to score")
+    reader = load_reader(settings, Path(args.weights) if args.weights else None)
     preds = reader_train.read_examples(reader, items, progress=not args.quiet)
     result = {"all": reader_train.squad_scores(preds, items, reader.threshold)}
-    # dev/holdout thirds of an evaluation slice; per kind: the set's own unanswerable questions apart from the
+    # dev/holdout thirds of an evaluation slice; per kind: the sets' own unanswerable questions apart from the
     # made negatives (another passage of the article), which are far easier to refuse
     for key, value in [("split", "dev"), ("split", "holdout"), ("kind", "answer"), ("kind", "unanswerable"), ("kind", "negative")]:
         part = [(p, e) for p, e in zip(preds, items) if getattr(e, key) == value]
         if part:
             result[value] = reader_train.squad_scores([p for p, _ in part], [e for _, e in part], reader.threshold)
+    result["refused_by_kind"] = reader_train.refused_by_kind(preds, items, reader.threshold)
     result["threshold"] = reader.threshold
     _print_json(result)
     return 0
@@ -655,20 +660,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     rd = sub.add_parser("reader", help="the trained answer reader: prepare its data, train it, measure it").add_subparsers(
         dest="reader_cmd", required=True)
-    rp = rd.add_parser("prepare", help="training examples from the QA sets (rows 301+, minus training_exclude.sha256)")
-    rp.add_argument("--data", default=str(_QA_DATA), help="folder of the QA CSVs and training_exclude.sha256")
+    rp = rd.add_parser("prepare", help="training examples from the QA sets (rows 301+) and the training pack (train/), "
+                       "minus training_exclude.sha256 and the evaluation slices")
+    rp.add_argument("--data", default=str(_QA_DATA), help="folder of the QA CSVs, train/ and training_exclude.sha256")
     rp.add_argument("--out", default="build/reader/data.jsonl")
-    rp.add_argument("--permissive", action="store_true", help="only CC BY-SA data (XQuAD), no research-only UIT-ViQuAD")
+    rp.add_argument("--permissive", action="store_true",
+                    help="only CC BY-SA data (XQuAD, the SQuAD 2.0 translation): no research-only or unlicensed source")
     rp.add_argument("--seed", type=int, default=0)
     rp.set_defaults(func=cmd_reader_prepare)
-    rt = rd.add_parser("train", help="train adapters + head on prepared data (resumable; ~1 h on 2 cores)")
+    rt = rd.add_parser("train", help="train adapters + head on prepared data (resumable; see rag/data/reader/README.md)")
     rt.add_argument("--data", default="build/reader/data.jsonl")
     rt.add_argument("--out", default="rag/data/reader", help="folder for the weights, config and provenance")
-    rt.add_argument("--epochs", type=int, default=2)
+    rt.add_argument("--epochs", type=float, default=_READER_EPOCHS,
+                    help="passes over the training windows; a fraction samples that share (seeded)")
     rt.add_argument("--seed", type=int, default=0)
     rt.add_argument("--depth", type=int, help="encoder layers used (default: rag.reader.ReaderConfig)")
-    rt.add_argument("--frozen", type=int, help="of them, the lower ones not adapted (their outputs are cached)")
+    rt.add_argument("--frozen", type=int, help="of them, the lower ones not adapted")
     rt.add_argument("--rank", type=int, help="LoRA rank")
+    rt.add_argument("--max-len", type=int, help="tokens per window")
     rt.add_argument("--quiet", action="store_true")
     rt.set_defaults(func=cmd_reader_train)
     re_ = rd.add_parser("eval", help="the reader alone, given each question's paragraph: SQuAD-v2 EM/F1, no-answer accuracy")

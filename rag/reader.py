@@ -39,10 +39,40 @@ class ReaderConfig:
     stride: int = 128  # passage tokens shared by consecutive windows
     threshold: float = 0.5  # no-answer probability above which the reader says "no answer" (chosen on validation)
 
+    def __post_init__(self):
+        """Ranges checked once, here, so a hand-edited config fails at load with one clear message instead of
+        looping forever (a window step <= 0), silently never refusing (threshold >= 1) or building nonsense."""
+        def whole(name, low, high=None):
+            v = getattr(self, name)
+            if type(v) is not int or v < low or (high is not None and v > high):
+                raise ValueError(f"{name} must be a whole number >= {low}" + (f" and <= {high}" if high is not None else "")
+                                 + f", not {v!r}")
+
+        if not isinstance(self.base, str) or not self.base:
+            raise ValueError(f"base must name a model, not {self.base!r}")
+        whole("depth", 1)
+        whole("frozen", 0, self.depth - 1)
+        whole("rank", 1, 1024)
+        whole("max_len", 8, 8192)
+        whole("stride", 0, self.max_len // 2 - 1)
+        for name, low, high in (("alpha", 0.0, 1e4), ("threshold", 0.0, 1.0)):
+            v = getattr(self, name)
+            if type(v) not in (int, float) or not low < v < high:
+                raise ValueError(f"{name} must be a number strictly between {low:g} and {high:g}, not {v!r}")
+
     @classmethod
     def load(cls, folder: Path) -> "ReaderConfig":
-        data = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        from rag.errors import ModelVerificationError
+
+        path = Path(folder) / "config.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        except (OSError, UnicodeDecodeError, ValueError, TypeError) as e:
+            raise ModelVerificationError(f"{path}: not a usable reader config ({e}); restore it from git or retrain "
+                                         "with `rag reader train`") from e
 
 
 @dataclass(frozen=True)
@@ -87,6 +117,11 @@ def build_model(encoder, config: ReaderConfig):
 
         def forward(self, x):
             return self.base(x) + (x @ self.a.T.to(x.dtype)) @ self.b.T.to(x.dtype) * self.scale
+
+    if config.depth > len(encoder.layers):
+        from rag.errors import ModelVerificationError
+
+        raise ModelVerificationError(f"the reader's depth is {config.depth} but its base has {len(encoder.layers)} layers")
 
     class ReaderModel(nn.Module):
         def __init__(self):
@@ -160,6 +195,11 @@ def windows(tokenizer, question: str, passages: list[str], config: ReaderConfig)
     q_ids = tokenizer(question, add_special_tokens=False)["input_ids"][:MAX_QUESTION_TOKENS]
     head = [tokenizer.bos_token_id, *q_ids, tokenizer.eos_token_id]
     room = config.max_len - len(head) - 1
+    if room - config.stride < 1:  # each window must move on, or the loop below never ends
+        from rag.errors import InvalidQuestion
+
+        raise InvalidQuestion(f"the question takes {len(head)} of the reader's {config.max_len}-token window: "
+                              "no room left for the passage")
     out = []
     for n, passage in enumerate(passages):
         enc = tokenizer(passage, add_special_tokens=False, return_offsets_mapping=True)
@@ -279,12 +319,17 @@ class Reader:
 def load_trained(model, folder: Path) -> None:
     from safetensors.torch import load_file
 
-    state = load_file(str(Path(folder) / "reader.safetensors"))
+    from rag.errors import ModelVerificationError
+
+    path = Path(folder) / "reader.safetensors"
+    try:
+        state = load_file(str(path))
+    except Exception as e:  # safetensors raises its own error types for a truncated or foreign file
+        raise ModelVerificationError(f"{path}: not readable reader weights ({type(e).__name__}: {e}); restore them "
+                                     "from git or retrain with `rag reader train`") from e
     own = dict(model.named_parameters())
     missing = [k for k in own if own[k].requires_grad and k not in state]
-    if missing or set(state) - set(own):
-        from rag.errors import ModelVerificationError
-
+    if missing or set(state) - set(own) or any(state[k].shape != own[k].shape for k in set(state) & set(own)):
         raise ModelVerificationError(f"{folder}: reader weights do not fit the network (missing {missing[:3]}, "
                                      f"unexpected {sorted(set(state) - set(own))[:3]}); retrain with `rag reader train`")
     with _torch().no_grad():

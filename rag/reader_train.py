@@ -2,16 +2,18 @@
 
 1. `encode`: every example becomes windows with answer labels (the token span, or the first token for
    "no answer in this window").
-2. `cache_frozen`: the lower `frozen` layers never change, so their output for every window is computed
-   once and saved in shards (a killed run resumes at the next shard).
-3. `train`: only the adapted top layers and the head run each step; a checkpoint per epoch.
-4. `choose_threshold`: the no-answer probability that maximises SQuAD-v2 F1 on the validation part
+2. `train`: the lower `frozen` layers run without gradients, the adapted top layers and the head learn;
+   `epochs` may be fractional (a seeded sample of the windows); a checkpoint every CHECKPOINT_EVERY steps,
+   so a killed run resumes where it was. (The frozen layers' outputs were cached once: with ~50,000
+   windows that is ~20 GB, and one pass costs no more computed than cached.)
+3. `choose_threshold`: the no-answer probability that maximises SQuAD-v2 F1 on the validation part
    (passages never trained on, none from any evaluation set).
 Seeds are fixed; `rag reader train` writes the weights, config and provenance to one folder.
 """
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -25,161 +27,156 @@ from rag.corpus import atomic_write
 from rag.reader import Reader, ReaderConfig, Window, build_model, pad, windows
 from rag.reader_data import Example
 
-SHARD = 64  # windows per cache shard
+CHECKPOINT_EVERY = 100  # optimizer steps between checkpoints (a few minutes on 2 cores)
 
 
 @dataclass
 class Labelled:
     window: Window
-    start: int  # token index of the answer's first token; 0 (the first token) = no answer here
+    start: int  # token index of the answer's first token; 0 (the first token) = no answer here; -100 = unknown
     end: int
+    has: float  # 1.0: the window holds an answer (the answerability target)
     example: int  # index into the examples
 
 
 def encode(tokenizer, items: list[Example], config: ReaderConfig) -> list[Labelled]:
+    """Windows with labels. An answer without a span ("answer-nospan") trains answerability only, and only
+    when its passage fits one window (otherwise which window answers is unknown)."""
     out = []
     for k, ex in enumerate(items):
         a, b = ex.start, ex.start + len(ex.answer)
-        for w in windows(tokenizer, ex.question, [ex.context], config):
+        ws = windows(tokenizer, ex.question, [ex.context], config)
+        if ex.kind == "answer-nospan":
+            if len(ws) == 1:
+                out.append(Labelled(ws[0], -100, -100, 1.0, k))
+            continue
+        for w in ws:
             s = e = 0
             if ex.answer:
                 inside = [i for i, (x, y) in enumerate(w.offsets) if x >= 0 and y > a and x < b]
                 if inside and w.offsets[inside[0]][0] <= a and w.offsets[inside[-1]][1] >= b:
                     s, e = inside[0], inside[-1]
-            out.append(Labelled(w, s, e, k))
+            out.append(Labelled(w, s, e, float(s > 0), k))
     return out
-
-
-def cache_frozen(model, data: list[Labelled], config: ReaderConfig, folder: Path, pad_id: int, *, batch: int = 16, progress=True) -> list:
-    """The frozen layers' output of every window (bf16, without padding), from shards in `folder`."""
-    import torch
-
-    device = _device(model)
-    folder.mkdir(parents=True, exist_ok=True)
-    states = []
-    shards = range(0, len(data), SHARD)
-    for first in tqdm(shards, desc="frozen layers (cached)", unit="shard", disable=not progress):
-        path = folder / f"shard-{first // SHARD:05d}.pt"
-        if path.exists():
-            states.extend(s.to(device) for s in torch.load(path))
-            continue
-        part = data[first : first + SHARD]
-        order = sorted(range(len(part)), key=lambda i: len(part[i].window.ids))
-        done: dict[int, object] = {}
-        for i in range(0, len(order), batch):
-            idx = order[i : i + batch]
-            ids, mask = pad([part[j].window for j in idx], pad_id)
-            with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16):
-                h = model.run(ids.to(device), mask.to(device), 0, config.frozen)
-            for row, j in enumerate(idx):
-                done[j] = h[row, : len(part[j].window.ids)].to(torch.bfloat16).clone()
-        shard = [done[j] for j in range(len(part))]
-        tmp = path.with_suffix(".partial")
-        torch.save([s.cpu() for s in shard], tmp)
-        tmp.replace(path)
-        states.extend(shard)
-    return states
 
 
 def _device(model):
     return next(model.parameters()).device
 
 
-def _batch(states, data, idx):
-    """Padded inputs and labels of windows `idx`, on the device the states are on."""
+def _batch(data, idx, pad_id: int, device):
+    """Padded ids, mask, allowed answer positions and labels of windows `idx`."""
     import torch
 
-    width = max(len(data[i].window.ids) for i in idx)
-    device = states[idx[0]].device
-    hidden = torch.zeros((len(idx), width, states[idx[0]].shape[-1]), dtype=torch.float32, device=device)
-    mask = torch.zeros((len(idx), width), dtype=torch.long)
-    allowed = torch.zeros((len(idx), width), dtype=torch.bool)  # passage tokens, and the first one (no answer)
-    for row, i in enumerate(idx):
-        n = len(data[i].window.ids)
-        hidden[row, :n] = states[i].float()
-        mask[row, :n] = 1
+    ws = [data[i].window for i in idx]
+    ids, mask = pad(ws, pad_id)
+    allowed = torch.zeros(ids.shape, dtype=torch.bool)  # passage tokens, and the first one (no answer)
+    for row, w in enumerate(ws):
         allowed[row, 0] = True
-        allowed[row, :n] |= torch.tensor([o[0] >= 0 for o in data[i].window.offsets])
-    starts = torch.tensor([data[i].start for i in idx])
-    ends = torch.tensor([data[i].end for i in idx])
-    return hidden, mask.to(device), allowed.to(device), starts.to(device), ends.to(device)
+        allowed[row, : len(w.ids)] |= torch.tensor([o[0] >= 0 for o in w.offsets])
+    labels = [torch.tensor([getattr(data[i], f) for i in idx]) for f in ("start", "end", "has")]
+    return [t.to(device) for t in (ids, mask, allowed, *labels)]
 
 
-def _forward(model, config, hidden, mask):
+def _forward(model, config, ids, mask):
+    """The frozen lower layers without gradients (nothing of theirs learns), the adapted ones with."""
     import torch
 
-    with torch.autocast(hidden.device.type, dtype=torch.bfloat16):
-        top = model.run(hidden, mask, config.frozen, config.depth)
+    with torch.autocast(ids.device.type, dtype=torch.bfloat16):
+        with torch.no_grad():
+            low = model.run(ids, mask, 0, config.frozen)
+        top = model.run(low, mask, config.frozen, config.depth)
     return model.heads(top)
 
 
-def train(model, states, data: list[Labelled], config: ReaderConfig, folder: Path, *, epochs: int = 2, batch: int = 16,
-          lr: float = 5e-4, answer_weight: float = 1.0, seed: int = 0, progress=True, log=print) -> list[dict]:
-    """Adapters and head, AdamW with warm-up and linear decay; resumes from `folder/checkpoint.pt`.
+def plan(data: list[Labelled], epochs: float, batch: int, seed: int) -> list[list[int]]:
+    """The run's batches: passes over the windows in a seeded order, batches of similar length (less padding);
+    a fractional `epochs` samples that share of the last pass. The same plan on every resume."""
+    rng = random.Random(seed)
+    out: list[list[int]] = []
+    for _ in range(max(1, math.ceil(epochs))):
+        order = sorted(range(len(data)), key=lambda i: (len(data[i].window.ids) // 32, rng.random()))
+        batches = [order[i : i + batch] for i in range(0, len(order), batch)]
+        rng.shuffle(batches)
+        out.extend(batches)
+    per_pass = math.ceil(len(data) / batch)
+    return out[: max(1, round(epochs * per_pass))]
+
+
+def train(model, data: list[Labelled], config: ReaderConfig, folder: Path, *, pad_id: int, epochs: float = 1.0,
+          batch: int = 16, lr: float = 5e-4, answer_weight: float = 1.0, seed: int = 0, progress=True,
+          log=print, checkpoint_every: int = CHECKPOINT_EVERY) -> list[dict]:
+    """Adapters and head, AdamW with warm-up and linear decay. A checkpoint every `checkpoint_every` steps in
+    `folder/checkpoint.pt`: a killed run resumes at its last checkpoint with the same batches to come.
     `answer_weight` weighs the answerability loss against the span loss."""
     import torch
 
     torch.manual_seed(seed)
+    device = _device(model)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-    rng = random.Random(seed)
-    # batches of similar length (less padding), in a seeded random order, the same every epoch plan
-    plans = []
-    for _ in range(epochs):
-        order = sorted(range(len(data)), key=lambda i: (len(data[i].window.ids) // 32, rng.random()))
-        batches = [order[i : i + batch] for i in range(0, len(order), batch)]
-        rng.shuffle(batches)
-        plans.append(batches)
-    total = sum(len(b) for b in plans)
+    batches = plan(data, epochs, batch, seed)
+    total = len(batches)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / (0.06 * total)) * max(0.0, 1 - s / total))
-    ckpt, history, epoch0 = folder / "checkpoint.pt", [], 0
+    ckpt, history, step = folder / "checkpoint.pt", [], 0
     if ckpt.exists():
         saved = torch.load(ckpt)
         model.load_state_dict(saved["model"], strict=False)
         opt.load_state_dict(saved["opt"])
         sched.load_state_dict(saved["sched"])
-        history, epoch0 = saved["history"], saved["epoch"]
-        log(f"resumed after epoch {epoch0}")
+        torch.set_rng_state(saved["rng"])
+        history, step = saved["history"], saved["step"]
+        log(f"resumed at step {step} of {total}")
     bce = torch.nn.BCEWithLogitsLoss()
+    ce = torch.nn.CrossEntropyLoss(ignore_index=-100)
     model.train()
-    for epoch in range(epoch0, epochs):
-        t0, losses = time.perf_counter(), []
-        bar = tqdm(plans[epoch], desc=f"epoch {epoch + 1}/{epochs}", unit="batch", disable=not progress)
-        for idx in bar:
-            hidden, mask, allowed, starts, ends = _batch(states, data, idx)
-            s, e, has = _forward(model, config, hidden, mask)
-            s, e = s.masked_fill(~allowed, -1e4), e.masked_fill(~allowed, -1e4)
-            loss = (torch.nn.functional.cross_entropy(s, starts) + torch.nn.functional.cross_entropy(e, ends)) / 2
-            loss = loss + answer_weight * bce(has, (starts > 0).float())
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
-        history.append({"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4), "seconds": round(time.perf_counter() - t0)})
-        log(f"epoch {epoch + 1}: mean loss {history[-1]['loss']} ({history[-1]['seconds']} s)")
-        tmp = ckpt.with_suffix(".partial")
-        torch.save({"model": {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad},
-                    "opt": opt.state_dict(), "sched": sched.state_dict(), "history": history, "epoch": epoch + 1}, tmp)
-        tmp.replace(ckpt)
+    t0, losses = time.perf_counter(), []
+    bar = tqdm(total=total, initial=step, desc="training", unit="batch", disable=not progress)
+    while step < total:
+        ids, mask, allowed, starts, ends, has = _batch(data, batches[step], pad_id, device)
+        s, e, answerable = _forward(model, config, ids, mask)
+        s, e = s.float().masked_fill(~allowed, -1e4), e.float().masked_fill(~allowed, -1e4)
+        span = (ce(s, starts) + ce(e, ends)) / 2 if (starts >= 0).any() else s.sum() * 0
+        loss = span + answer_weight * bce(answerable.float(), has.float())
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+        if step % checkpoint_every == 0 or step == total:
+            history.append({"step": step, "loss": round(float(np.mean(losses)), 4), "seconds": round(time.perf_counter() - t0)})
+            log(f"step {step}/{total}: mean loss {history[-1]['loss']} ({history[-1]['seconds']} s since start or resume)")
+            losses = []
+            tmp = ckpt.with_suffix(".partial")
+            torch.save({"model": {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad},
+                        "opt": opt.state_dict(), "sched": sched.state_dict(), "rng": torch.get_rng_state(),
+                        "history": history, "step": step}, tmp)
+            tmp.replace(ckpt)
+    bar.close()
     model.eval()
     return history
 
 
-def predict_cached(model, states, data: list[Labelled], items: list[Example], config: ReaderConfig, *, batch=32) -> list[tuple[str, float]]:
-    """(best span text, no-answer probability) per example, from the cached frozen states."""
+def predict(model, data: list[Labelled], items: list[Example], config: ReaderConfig, *, pad_id: int, batch=32,
+            progress=False) -> list[tuple[str, float]]:
+    """(best span text, no-answer probability) per example: the best-scoring window's span, the lowest
+    no-answer probability over its windows (as Reader.read)."""
     import torch
 
     from rag.reader import decode
 
+    device = _device(model)
     best: dict[int, tuple[str, float, float]] = {}  # example -> (best span, lowest no-answer probability, its score)
-    for first in range(0, len(data), batch):
-        idx = list(range(first, min(first + batch, len(data))))
-        hidden, mask, _, _, _ = _batch(states, data, idx)
-        with torch.inference_mode():
-            s, e, has = _forward(model, config, hidden, mask)
+    order = sorted(range(len(data)), key=lambda i: len(data[i].window.ids))
+    for first in tqdm(range(0, len(order), batch), desc="validation", unit="batch", disable=not progress):
+        idx = order[first : first + batch]
+        ids, mask, *_ = _batch(data, idx, pad_id, device)
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16):
+            s, e, has = model.heads(model.run(ids, mask, 0, config.depth))
         no = torch.sigmoid(-has.float()).cpu().numpy()
         for row, i in enumerate(idx):
             d = data[i]
@@ -189,15 +186,18 @@ def predict_cached(model, states, data: list[Labelled], items: list[Example], co
             if old[2] >= score:
                 text_, score = old[0], old[2]
             best[d.example] = (text_, min(old[1], float(no[row])), score)
-    return [(best[k][0], best[k][1]) for k in range(len(items))]
+    return [(best[k][0], best[k][1]) if k in best else ("", 1.0) for k in range(len(items))]
 
 
 def squad_scores(preds: list[tuple[str, float]], items: list[Example], threshold: float) -> dict:
-    """SQuAD-v2 EM/F1 (an empty prediction is exact on a question without answer), and no-answer accuracy."""
+    """SQuAD-v2 EM/F1 (an empty prediction is exact on a question without answer), and no-answer accuracy.
+    An answer without a span counts only in `answerable_answered`."""
     em, f1, refused_ok, answered_ok = [], [], [], []
     for (text_, no), ex in zip(preds, items):
         shown = "" if no >= threshold else text_
-        if not ex.answer:
+        if ex.kind == "answer-nospan":
+            answered_ok.append(shown != "")
+        elif not ex.answer:
             em.append(float(shown == ""))
             f1.append(float(shown == ""))
             refused_ok.append(shown == "")
@@ -208,6 +208,14 @@ def squad_scores(preds: list[tuple[str, float]], items: list[Example], threshold
     pct = lambda xs: round(100 * float(np.mean(xs)), 1) if xs else None  # noqa: E731
     return {"n": len(items), "em": pct(em), "f1": pct(f1), "unanswerable_refused": pct(refused_ok),
             "answerable_answered": pct(answered_ok)}
+
+
+def refused_by_kind(preds: list[tuple[str, float]], items: list[Example], threshold: float) -> dict:
+    """Per kind of example: how many, and the share refused (no span shown) in %."""
+    out: dict[str, list[bool]] = {}
+    for (text_, no), ex in zip(preds, items):
+        out.setdefault(ex.kind, []).append(no >= threshold or not text_)
+    return {k: {"n": len(v), "refused": round(100 * sum(v) / len(v), 1)} for k, v in sorted(out.items())}
 
 
 def choose_threshold(preds, items) -> tuple[float, dict]:
@@ -248,9 +256,7 @@ def new_model(settings, config: ReaderConfig):
     return build_model(encoder, config), AutoTokenizer.from_pretrained(str(base))
 
 
-
-
-def run(settings, data_path: Path, out: Path, *, epochs: int = 2, seed: int = 0, work: Path | None = None,
+def run(settings, data_path: Path, out: Path, *, epochs: float = 1.0, seed: int = 0, work: Path | None = None,
         config: ReaderConfig | None = None, progress=True, log=print) -> dict:
     """The whole training run, from prepared data to weights in `out`; resumable through `work`."""
     import hashlib
@@ -266,20 +272,19 @@ def run(settings, data_path: Path, out: Path, *, epochs: int = 2, seed: int = 0,
     train_items = [e for e in items if e.split == "train"]
     valid_items = [e for e in items if e.split == "valid"]
     data_sha = hashlib.sha256(Path(data_path).read_bytes()).hexdigest()
-    # the frozen layers' outputs depend on the data and the windows only; a checkpoint on everything
-    work = work or Path(settings.cache_dir) / "reader-train" / f"{data_sha[:12]}-f{config.frozen}-l{config.max_len}-s{config.stride}"
-    run_dir = work / f"d{config.depth}-r{config.rank}-e{epochs}-seed{seed}"
-    log(f"{len(train_items)} training and {len(valid_items)} validation examples; work folder {work}")
+    c = config
+    work = work or (Path(settings.cache_dir) / "reader-train" /
+                    f"{data_sha[:12]}-d{c.depth}-f{c.frozen}-r{c.rank}-l{c.max_len}-s{c.stride}-e{epochs}-seed{seed}")
+    work.mkdir(parents=True, exist_ok=True)
+    log(f"{len(train_items)} training and {len(valid_items)} validation examples; checkpoints in {work}")
     model, tokenizer = new_model(settings, config)
-    t0 = time.perf_counter()
     train_data, valid_data = encode(tokenizer, train_items, config), encode(tokenizer, valid_items, config)
     log(f"{len(train_data)} training windows, {len(valid_data)} validation windows")
-    train_states = cache_frozen(model, train_data, config, work / "train", tokenizer.pad_token_id, progress=progress)
-    valid_states = cache_frozen(model, valid_data, config, work / "valid", tokenizer.pad_token_id, progress=progress)
-    cached_s = time.perf_counter() - t0
-    run_dir.mkdir(parents=True, exist_ok=True)
-    history = train(model, train_states, train_data, config, run_dir, epochs=epochs, seed=seed, progress=progress, log=log)
-    preds = predict_cached(model, valid_states, valid_data, valid_items, config)
+    t0 = time.perf_counter()
+    history = train(model, train_data, config, work, pad_id=tokenizer.pad_token_id, epochs=epochs, seed=seed,
+                    progress=progress, log=log)
+    train_s = time.perf_counter() - t0
+    preds = predict(model, valid_data, valid_items, config, pad_id=tokenizer.pad_token_id, progress=progress)
     threshold, valid_scores = choose_threshold(preds, valid_items)
     config = ReaderConfig(**(asdict(config) | {"threshold": threshold}))
     try:
@@ -289,13 +294,15 @@ def run(settings, data_path: Path, out: Path, *, epochs: int = 2, seed: int = 0,
     meta_path = Path(data_path).with_suffix(".meta.json")
     provenance = {
         "command": f"rag reader prepare && rag reader train --epochs {epochs} --seed {seed} --depth {config.depth} "
-                   f"--frozen {config.frozen} --rank {config.rank}",
+                   f"--frozen {config.frozen} --rank {config.rank} --max-len {config.max_len}",
         "commit": commit,
         "data": {"file": Path(data_path).name, "sha256": data_sha, "train": len(train_items), "valid": len(valid_items),
+                 "train_windows": len(train_data), "valid_windows": len(valid_data),
                  **(json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {})},
         "seed": seed, "epochs": epochs,
-        "history": history, "cache_seconds": round(cached_s),
+        "history": history, "train_seconds": round(train_s),
         "validation": valid_scores | {"threshold": threshold},
+        "validation_refused_by_kind": refused_by_kind(preds, valid_items, threshold),
         "torch": torch.__version__,
     }
     save(model, config, Path(out), provenance)

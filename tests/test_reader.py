@@ -3,6 +3,7 @@ word-level tokenizer built here (no model download); its place in the pipeline i
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import unicodedata
 
@@ -38,7 +39,7 @@ def _qa_dir(tmp_path, excluded_context: str, excluded_question: str):
         {"title": "Eval", "context": "Đoạn đánh giá số 7 nói về Hà Nội.", "question": "Đoạn 7 nói về đâu?", "answer": "Hà Nội"},
     ]
     _write_csv(tmp_path / "ViQuAD2_dev.csv", evaluation + [r | {"is_impossible": r.get("is_impossible", "0")} for r in train])
-    xquad = [{"title": "X", "context": f"Đoạn {i}: Paris là thủ đô của Pháp.", "question": "Thủ đô của Pháp?", "answer": "Paris"}
+    xquad = [{"title": "X", "context": f"Đoạn {i}: Paris là thủ đô của Pháp.", "question": f"Thủ đô của Pháp? ({i})", "answer": "Paris"}
              for i in range(302)]
     _write_csv(tmp_path / "XQuAD_vi.csv", xquad, fields=("id", "title", "context", "question", "answer"))
     (tmp_path / "training_exclude.sha256").write_text(
@@ -58,7 +59,7 @@ def test_prepare_filters_the_exclusion_list_and_the_evaluation_slice(tmp_path):
     assert excluded_question not in questions
     assert not any("đánh giá" in c for c in contexts)  # rows 1-300, and their passages asked again later
     assert counts["viquad: excluded (training_exclude.sha256)"] == 2
-    assert counts["viquad: passage in the evaluation slice"] == 1
+    assert counts["viquad: passage or question in an evaluation slice"] == 1
     kinds = {(e.question, e.kind) for e in items}
     assert ("Thủ đô của Việt Nam là gì?", "answer") in kinds and ("Sông nào chảy qua Hà Nội?", "unanswerable") in kinds
     for e in items:  # every answer is where its offset says
@@ -85,9 +86,60 @@ def test_evaluation_questions_can_be_asked_unaccented(tmp_path):
     assert reader_data.unaccented("Ai phát biểu khai mạc Hội nghị?") == "ai phat bieu khai mac hoi nghi?"
 
 
+def _pack(tmp_path, rows_by_file):
+    (tmp_path / "train").mkdir(exist_ok=True)
+    for file in {f for files, _ in reader_data.SOURCES.values() for f in files if f.startswith("train/")}:
+        with gzip.open(tmp_path / file, "wt", encoding="utf-8") as f:
+            for r in rows_by_file.get(file, []):
+                f.write(json.dumps({"id": r["question"], "source": "s", "title": "T", "answer": "", "start": -1,
+                                    "plausible_answer": ""} | r, ensure_ascii=False) + "\n")
+
+
+def test_the_training_pack_is_filtered_again_and_sorted_by_kind(tmp_path):
+    """The pack's rows pass the exclusion list and the evaluation slices again (a pack row that slipped through
+    stays out), and each source's rows get their kind."""
+    excluded_context, excluded_question = "Bà Lan dạy học ở Huế.", "Bà Lan làm nghề gì?"
+    _qa_dir(tmp_path, excluded_context, excluded_question)
+    ok = "Ông Lâm là giám đốc sở từ năm 2020."
+    _pack(tmp_path, {
+        "train/viquad1_train.jsonl.gz": [
+            {"context": ok, "question": "Ai là giám đốc sở?", "answerable": True, "answer": "Ông Lâm", "start": 0},
+            {"context": excluded_context, "question": "Ai dạy học ở Huế?", "answerable": True, "answer": "Bà Lan", "start": 0},
+            {"context": ok, "question": excluded_question, "answerable": True, "answer": "giám đốc", "start": 8},
+            {"context": "Đoạn đánh giá số 3 nói về Hà Nội.", "question": "Nói về đâu?", "answerable": True, "answer": "Hà Nội", "start": 25}],
+        "train/mailong25_person_qa.jsonl.gz": [{"context": ok, "question": "Ai là vợ ông Lâm?", "answerable": False}],
+        "train/zalo2019_part.jsonl.gz": [
+            {"context": "Hà Nội là thủ đô , có sông Hồng .", "question": "Thủ đô là gì", "answerable": True},
+            {"context": "Huế có sông Hương .", "question": "Thủ đô là gì", "answerable": False}],
+        "train/squad2_vi_mt_unanswerable.jsonl.gz": [{"context": ok, "question": "Ai không là giám đốc?", "answerable": False}],
+    })
+    items, counts = reader_data.examples(tmp_path, ("viquad1", "mailong25", "zalo", "squad2mt"))
+    kinds = {(e.question, e.kind) for e in items}
+    assert kinds == {("Ai là giám đốc sở?", "answer"), ("Ai là vợ ông Lâm?", "unanswerable"),
+                     ("Thủ đô là gì", "answer-nospan"), ("Thủ đô là gì", "not-answering"),
+                     ("Ai không là giám đốc?", "unanswerable")}
+    assert counts["viquad1: excluded (training_exclude.sha256)"] == 2
+    assert counts["viquad1: passage or question in an evaluation slice"] == 1
+    assert "Hà Nội là thủ đô, có sông Hồng." in {e.context for e in items}  # Zalo's spaced punctuation joined
+
+
 def test_permissive_data_has_no_research_only_source(tmp_path):
-    items, _ = reader_data.examples(_qa_dir(tmp_path, "x", "y"), reader_data.PERMISSIVE)
-    assert items and {e.source for e in items} == {"xquad"}
+    _qa_dir(tmp_path, "x", "y")
+    _pack(tmp_path, {"train/squad2_vi_mt_unanswerable.jsonl.gz": [
+        {"context": "Paris là thủ đô của Pháp.", "question": "Paris không là thủ đô của nước nào?", "answerable": False}]})
+    items, _ = reader_data.examples(tmp_path, reader_data.PERMISSIVE)
+    assert items and {e.source for e in items} == {"xquad", "squad2mt"}
+    assert all("CC BY-SA" in reader_data.SOURCES[s][1] for s in reader_data.PERMISSIVE)
+
+
+@pytest.mark.parametrize("content", [b"hello world\nfoo bar\n", b"# only a comment\n", b"\x89PNG\r\n\x1a\n\x00\x00\xff",
+                                     b"context " + b"a" * 63 + b"\n"])
+def test_an_exclusion_list_without_real_hashes_is_refused(tmp_path, content):
+    """A list of anything but `KIND <64 hex>` lines would let the held-out items through: refused, not read."""
+    _qa_dir(tmp_path, "x", "y")
+    (tmp_path / "training_exclude.sha256").write_bytes(content)
+    with pytest.raises(Exception, match="exclusion"):
+        reader_data.examples(tmp_path, ("viquad",))
 
 
 def test_prepare_refuses_without_the_exclusion_list(tmp_path):
@@ -162,11 +214,10 @@ def test_training_learns_the_span_and_the_weights_round_trip(tmp_path):
             items.append(reader_data.Example(f"{i}n", "t", "ai là giám đốc ?", "hà nội là thủ đô của việt nam .", "", -1, "negative", "train"))
     data = reader_train.encode(tok, items, config)
     assert {d.start > 0 for d in data} == {True, False}
-    states = reader_train.cache_frozen(model, data, config, tmp_path / "cache", tok.pad_token_id, progress=False)
-    assert len(list((tmp_path / "cache").glob("shard-*.pt"))) == 1
-    history = reader_train.train(model, states, data, config, tmp_path, epochs=25, batch=8, lr=3e-2, progress=False, log=lambda m: None)
+    history = reader_train.train(model, data, config, tmp_path, pad_id=tok.pad_token_id, epochs=25, batch=8, lr=3e-2,
+                                 progress=False, log=lambda m: None, checkpoint_every=20)
     assert history[-1]["loss"] < history[0]["loss"] / 2
-    preds = reader_train.predict_cached(model, states, data, items, config)
+    preds = reader_train.predict(model, data, items, config, pad_id=tok.pad_token_id)
     right = sum(p[0] == e.answer for p, e in zip(preds, items) if e.answer)
     assert right >= 0.8 * sum(1 for e in items if e.answer)
     negatives = [p[1] for p, e in zip(preds, items) if not e.answer]
@@ -183,6 +234,56 @@ def test_training_learns_the_span_and_the_weights_round_trip(tmp_path):
     load_trained(fresh, tmp_path / "w")
     reading = Reader(fresh, tok, config).read("ai là giám đốc ?", ["ông lâm là giám đốc của hà nội ."])[0]
     assert reading.span is not None and reading.span.text == "lâm"
+
+
+def test_a_killed_run_resumes_where_its_checkpoint_was(tmp_path):
+    """Killed after its first checkpoint, a run resumes there and ends with the weights of an unbroken run."""
+    from rag import reader_train
+    from rag.reader import build_model
+
+    encoder, tok = _tiny()
+    config = ReaderConfig(depth=3, frozen=1, rank=4, max_len=40, stride=8)
+    items = [reader_data.Example(str(i), "t", "ai là giám đốc ?", "ông lâm là giám đốc .", "lâm", 4, "answer", "train")
+             for i in range(16)]
+    items.append(reader_data.Example("z", "t", "thủ đô là gì ?", "hà nội là thủ đô .", "", -1, "answer-nospan", "train"))
+    data = reader_train.encode(tok, items, config)
+    assert [(d.start, d.has) for d in data if d.example == 16] == [(-100, 1.0)]  # answerability only
+    kw = dict(pad_id=tok.pad_token_id, epochs=2, batch=4, lr=1e-2, progress=False, log=lambda m: None, checkpoint_every=3)
+
+    def weights(model):
+        return {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
+
+    torch.manual_seed(1)
+    whole = build_model(_tiny()[0], config)
+    reader_train.train(whole, data, config, tmp_path / "a", **kw)
+    torch.manual_seed(1)
+    killed = build_model(_tiny()[0], config)
+    (tmp_path / "b").mkdir()
+    calls = {"n": 0}
+
+    class Killed(Exception):
+        pass
+
+    def die_at_step_5(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise Killed
+        return real(*a, **k)
+
+    real = reader_train._batch
+    reader_train._batch = die_at_step_5
+    try:
+        with pytest.raises(Killed):
+            reader_train.train(killed, data, config, tmp_path / "b", **kw)
+    finally:
+        reader_train._batch = real
+    torch.manual_seed(1)
+    resumed = build_model(_tiny()[0], config)
+    logs = []
+    reader_train.train(resumed, data, config, tmp_path / "b", **(kw | {"log": logs.append}))
+    assert logs[0].startswith("resumed at step 3 of")
+    for k, v in weights(whole).items():
+        assert torch.allclose(v, weights(resumed)[k], atol=1e-5), k
 
 
 def test_weights_that_do_not_fit_are_refused(tmp_path):
