@@ -80,17 +80,20 @@ def from_rag_error(e: RagError) -> ApiError:
 
 def model_ids(pipeline: Pipeline, who=None) -> list[str]:
     """"rag" (the default collection) first, "rag:NAME" for every other collection, then every provisioned
-    generator other than the configured one; of the collections, only those `who` may read (None: all)."""
+    generator other than the configured one; only what `who` may read (None: all). A generator answers from
+    the collection "default", so it is listed only to those who may read that."""
     settings = pipeline.settings
     readable = [c for c in collections.names(settings) if who is None or who.can_read(c)]
     ids = [DEFAULT_MODEL if c == collections.DEFAULT else COLLECTION_PREFIX + c for c in readable]
+    if collections.DEFAULT not in readable:
+        return ids
     ready = [r["name"] for r in models.status(settings) if r["kind"] == models.GGUF and r["provisioned"]]
     return ids + [n for n in ready if n != settings.generator]
 
 
 def model_collection(model: str) -> str | None:
     """The collection(s) a model id names ("rag" -> default, "rag:NAME" -> NAME, "rag:a,b" -> "a,b"), None for
-    a generator name."""
+    a generator name (which answers from "default")."""
     if model == DEFAULT_MODEL:
         return collections.DEFAULT
     return model[len(COLLECTION_PREFIX):] if model.startswith(COLLECTION_PREFIX) else None
@@ -124,7 +127,8 @@ def parse_request(body, pipeline: Pipeline, who=None) -> tuple[str, str | None, 
     if not isinstance(model, str) or not model:
         raise ApiError(400, "'model' is required: see GET /v1/models", param="model")
     collection = model_collection(model)
-    names = collections.split(collection) if collection is not None else []
+    # a generator id (or any other model) reads the collection "default": its right is checked like "rag"'s
+    names = collections.split(collection) if collection is not None else [collections.DEFAULT]
     forbidden = [n for n in names if who is not None and not who.can_read(n)]
     if forbidden or (collection is not None and not names and who is not None):  # before saying if it exists
         raise ApiError(403, f"this key may not read the collection '{(forbidden or [collection])[0]}'", param="model",
