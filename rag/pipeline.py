@@ -83,7 +83,7 @@ class Pipeline:
             return self
         with self._lock:
             child = self._collections.get(name)
-            if child is None or child.settings != settings:
+            if child is None or child.settings != settings or child._replaced():
                 child = Pipeline(settings, embedder=self._embedder, generator=self._generator, reader=self._reader)
                 child._parent = self
                 self._collections[name] = child
@@ -156,6 +156,17 @@ class Pipeline:
                     build_index(self.settings, self._embedder, log)
                     self._index = store.load(self.settings, expected_embedder=embedder_name)
             return self._index
+
+    def _replaced(self) -> bool:
+        """Is the index this pipeline holds no longer its folder's live version? Another process ran `rag index`
+        or `rag add`, or deleted the collection (and maybe made one of the same name): a running server must not
+        answer from what it loaded before. One small read (CURRENT) per request; a Milvus store is searched on its
+        server, so it is not checked here."""
+        from rag.index import current_version
+
+        loaded = self._index
+        return loaded is not None and self.settings.store == "local" and \
+            current_version(self.settings.index_dir) != loaded.path
 
     def reload(self) -> None:
         """Pick up a new index version (after `rag index` or an upload). In-flight questions keep the old one."""

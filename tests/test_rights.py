@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from conftest import Echo
 from rag import collections, models, users, web
 from rag.pipeline import Pipeline
-from test_collections import base, bearer, chat, filled, home  # noqa: F401 (fixtures)
+from test_collections import SPEAKERS, article, base, bearer, chat, fill, filled, home  # noqa: F401 (fixtures)
 
 GENERATOR = "smollm2-135m"  # another provisioned generator: a model id of its own on /v1
 
@@ -46,3 +46,34 @@ def test_a_generator_model_id_needs_the_right_to_read_default(served):
         assert r.status_code == 403, (model, r.text)
         assert r.json()["error"]["code"] == "collection_forbidden" and "'default'" in r.json()["error"]["message"]
     assert chat(served.client, "no-such-model", served.keys["carol"]).status_code == 404
+
+
+# ---------------------------------------------------------------- 4. deleted collections stay deleted
+
+
+def test_a_running_server_stops_answering_from_a_deleted_or_recreated_collection(served, fake_embedder):
+    c, alice = served.client, served.keys["alice"]
+    r = chat(c, "rag:a", alice)
+    assert r.status_code == 200 and SPEAKERS["a"] in r.json()["choices"][0]["message"]["content"]  # a is loaded
+    collections.delete(served.settings, "a")  # as `rag collections delete a` in another process
+    assert chat(c, "rag:a", alice).status_code == 404
+    collections.create(served.settings, "a")  # made anew, empty: nothing of the old index is answered
+    r = chat(c, "rag:a", alice)
+    assert r.status_code == 503 and SPEAKERS["a"] not in r.text, r.text
+    fill(collections.settings_for(served.settings, "a"), "b", fake_embedder)  # then filled with other articles
+    for model in ("rag:a", "rag:a,b"):
+        r = chat(c, model, alice)
+        assert r.status_code == 200, r.text
+        assert SPEAKERS["a"] not in r.json()["choices"][0]["message"]["content"], model
+        assert {x["article_id"] for x in r.json()["citations"]} == {article("b").id}, model
+
+
+def test_a_collection_indexed_again_by_another_process_is_picked_up(served, fake_embedder):
+    """`rag add --collection b` while the server runs: the next request answers from the new version."""
+    c, bob = served.client, served.keys["bob"]
+    assert chat(c, "rag:b", bob).json()["citations"][0]["article_id"] == "hoi-nghi-b"
+    b = collections.settings_for(served.settings, "b")
+    (b.corpus_dir / "hoi-nghi-b.md").unlink()
+    fill(b, "default", fake_embedder)  # the index now holds the default speaker's article only
+    r = chat(c, "rag:b", bob)
+    assert r.status_code == 200 and SPEAKERS["default"] in r.json()["choices"][0]["message"]["content"], r.text
