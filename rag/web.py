@@ -36,9 +36,11 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline machines: no telemetry calls
 
+import anyio  # noqa: E402
 import gradio as gr  # noqa: E402
 import uvicorn  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
+from fastapi.responses import JSONResponse  # noqa: E402
 
 from rag import access, collections, ingest, manage, models, openai_api, streams, text, users  # noqa: E402
 from rag.config import Settings, load_settings  # noqa: E402
@@ -301,19 +303,95 @@ def warm(pipeline: Pipeline, ready: threading.Event) -> None:
         ready.set()
 
 
+# ---------------------------------------------------------------- uploads: each key's own
+
+
+UPLOAD_NOT_YOURS = ("**Không nhận:** chỉ nhận tệp vừa được tải lên qua trang này bằng chính tài khoản này, "
+                    "không nhận đường dẫn trên máy chủ: {}")
+
+
+class Uploads:
+    """Which principal uploaded which file. Gradio writes every caller's uploads into one folder, hands an event
+    whatever path a request names as a file (copying it into that folder), and serves that folder to whoever
+    names a file in it (file=). Here the chat's upload takes, and file= serves, a file only to a principal who
+    uploaded it through Gradio's upload route (issue 32). In memory: after a restart, files are uploaded again."""
+
+    def __init__(self):
+        self._owners: dict[str, set[users.Principal]] = {}  # identical uploads share a path: each uploader owns it
+        self._lock = threading.Lock()
+
+    def record(self, who: users.Principal, paths) -> None:
+        with self._lock:
+            for p in paths:
+                self._owners.setdefault(os.path.abspath(p), set()).add(who)
+
+    def owns(self, who: users.Principal, path) -> bool:
+        """os.path.abspath, as Gradio's own routes read a path: "..", "//" and the like name the same file."""
+        with self._lock:
+            return who in self._owners.get(os.path.abspath(path), ())
+
+
+class UploadGate:
+    """ASGI middleware inside access.Gate (so the caller is known): records for whom Gradio's upload route wrote
+    its files, and lets Gradio's file routes (file=PATH, file/PATH) serve only the caller's own uploads; any
+    other path, URL included, gets 404 whether it exists or not."""
+
+    FILE_ROUTE = re.compile(r"/gradio_api/file[=/](.*)")
+
+    def __init__(self, app, *, policy: access.Policy, uploads: Uploads):
+        self.app, self.policy, self.uploads = app, policy, uploads
+
+    async def __call__(self, scope, receive, send):
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        served = self.FILE_ROUTE.search(path)
+        if not served and not path.endswith(access.UPLOAD_PATH_SUFFIX):
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        # the Gate let it through, so the key's check is remembered; a worker thread all the same, as scrypt
+        # must never run on the event loop (should users.json change in between, it is checked afresh)
+        who = await anyio.to_thread.run_sync(self.policy.who, headers)
+        if served:
+            if who is None or not self.uploads.owns(who, served[1]):
+                body = {"error": {"message": "no such upload for this key: only files it uploaded are served",
+                                  "type": "invalid_request_error", "param": None, "code": "file_not_found"}}
+                return await JSONResponse(body, status_code=404)(scope, receive, send)
+            return await self.app(scope, receive, send)
+        return await self.app(scope, receive, self._recording(send, who))
+
+    def _recording(self, send, who):
+        """`send`, noting the paths a successful upload answers with before the client can see (and use) them
+        (a JSON list: Gradio compresses only answers to paths ending .json, .md and the like)."""
+        status, body = None, bytearray()
+
+        async def record_then_send(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                body.extend(message.get("body", b""))
+                if status == 200 and who is not None and not message.get("more_body"):
+                    paths = json.loads(body)
+                    self.uploads.record(who, [p for p in paths if isinstance(p, str)])
+            await send(message)
+
+        return record_then_send
+
+
 # ---------------------------------------------------------------- the app
 
 
 def build_app(pipeline: Pipeline, ready: threading.Event | None = None, *, allow_writes: bool = True,
-              policy: access.Policy | None = None) -> gr.Blocks:
+              policy: access.Policy | None = None, uploads: Uploads | None = None) -> gr.Blocks:
     """The chat page, over the collections (rag.collections) the request's key may read, chosen in a selector.
     `policy` (rag.access) says who each request is; without one, allow_writes=False stands for a server open
     to the network without users or RAG_API_KEY: the corpus tab lists articles but refuses uploads, URLs and
-    removals. Writes need the key's write right on the selected collection."""
+    removals. Writes need the key's write right on the selected collection. `uploads`: who uploaded which file
+    (UploadGate records them); a file the request's principal did not upload is refused (none without it)."""
     settings = pipeline.settings
     ready = ready or threading.Event()
     choices = model_choices(settings)
     policy = policy or access.Policy(None, settings.api_key, "127.0.0.1" if allow_writes else "0.0.0.0")
+    uploads = uploads or Uploads()
 
     def who(request: gr.Request | None) -> users.Principal:
         headers = dict(request.headers) if request is not None and getattr(request, "headers", None) else {}
@@ -444,6 +522,9 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None, *, allow
             writing = target(collection, request, write=True)
             if not files:
                 return ("Chưa chọn tệp nào.",) + view()
+            foreign = [f for f in files if not uploads.owns(who(request), f)]  # a path named in the request
+            if foreign:
+                return (UPLOAD_NOT_YOURS.format(", ".join(f"«{_escape_md(Path(f).name)}»" for f in foreign)),) + view()
             report = manage.add_files(  # on_publish: the chat searches the new articles before they are embedded
                 writing.settings, [Path(f) for f in files], embedder=writing.embedder, progress=progress,
                 on_publish=writing.reload,
@@ -620,14 +701,19 @@ def make_server(pipeline: Pipeline, host: str = DEFAULT_HOST, ready: threading.E
     rag.access.Gate (RAG_API_KEY for everything when set; no writes on a non-loopback host without it)."""
     settings = pipeline.settings
     policy = access.Policy(settings.home, settings.api_key, host)  # users: HOME/users.json (rag.users)
-    demo = build_app(pipeline, ready, policy=policy)
+    uploads = Uploads()
+    demo = build_app(pipeline, ready, policy=policy, uploads=uploads)
     server = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # Gradio documents its own API
     server.include_router(openai_api.router(pipeline, policy))  # /v1/...: OpenAI-compatible, same pipeline and models
     gr.mount_gradio_app(
         server, bounded_queue(demo, settings), path="/", server_name=host, server_port=port,
         max_file_size=manage.MAX_BYTES, show_error=True, theme=THEME, css=CSS, footer_links=["api"], ssr_mode=False,
     )
-    server.add_middleware(access.Gate, policy=policy)
+    # Gradio refuses an event's file outside its upload folder (before copying it in: /dev/zero, a 0600 file)
+    # only once it "has launched", which mount_gradio_app never says (gradio.processing_utils._check_allowed)
+    demo.has_launched = True
+    server.add_middleware(UploadGate, policy=policy, uploads=uploads)
+    server.add_middleware(access.Gate, policy=policy)  # added last: outermost, so it runs first
     return server
 
 
