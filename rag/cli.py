@@ -328,7 +328,7 @@ def cmd_eval_compare(args) -> int:
 # ------------------------------------------------------------------ reader (rag/reader.py)
 
 _QA_DATA = Path("..") / "shared" / "data" / "qa"
-_READER_EPOCHS = 1.0  # passes over the training windows in the shipped run (rag/data/reader/provenance.json)
+_READER_EPOCHS = 0.4  # passes over the training windows in the shipped run (rag/data/reader/provenance.json)
 
 
 def cmd_reader_prepare(args) -> int:
@@ -512,8 +512,12 @@ def cmd_users_list(args) -> int:
 def cmd_users_remove(args) -> int:
     from rag import users
 
-    users.remove(_settings(args).home, args.name)
+    left = users.remove(_settings(args).home, args.name)
     say(f"removed user {args.name}: its key no longer works")
+    if not left:
+        say("warning: that was the last user: a server started with users keeps asking for a key, so now nobody "
+            "can use it (RAG_API_KEY aside); add a user, or restart it to serve without keys (on 127.0.0.1 only)",
+            err=True)
     return 0
 
 

@@ -118,6 +118,7 @@ def train(model, data: list[Labelled], config: ReaderConfig, folder: Path, *, pa
     batches = plan(data, epochs, batch, seed)
     total = len(batches)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / (0.06 * total)) * max(0.0, 1 - s / total))
+    folder.mkdir(parents=True, exist_ok=True)
     ckpt, history, step = folder / "checkpoint.pt", [], 0
     if ckpt.exists():
         saved = torch.load(ckpt)
