@@ -14,12 +14,18 @@ Names are safe slugs (`NAME_RULE`): they become folder names, Milvus collection 
 `rag:NAME` model ids of the OpenAI-compatible API. An answer reads one collection's index only, unless
 asked for several (`--collection a,b`, `rag:a,b`): then each collection's index is searched and the hits
 merged (rag.store.Merged), every citation naming its collection.
+
+Whatever writes a named collection (articles or index) holds its folder locked, shared (`writing`); delete
+and rename lock it exclusively and refuse while a writer holds it, and a writer whose collection was
+deleted (or renamed) fails rather than make its folders again with the index of the deleted articles.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 from rag.config import Settings
@@ -90,12 +96,14 @@ def create(settings: Settings, name: str) -> Path:
 
 def delete(settings: Settings, name: str) -> None:
     """Remove a collection's folder (articles and index). Renamed aside first, so a crash midway never
-    leaves a half-deleted collection under its name; the others are not touched."""
+    leaves a half-deleted collection under its name; the others are not touched. Refused while something
+    writes to it (`writing`)."""
     where = _existing(settings, name, "delete")
-    if settings.store == "milvus":
-        _drop_milvus(settings_for(settings, name))
-    trash = where.with_name(f".{name}.deleting-{os.getpid()}")
-    where.rename(trash)
+    with _claimed(where, name):
+        if settings.store == "milvus":
+            _drop_milvus(settings_for(settings, name))
+        trash = where.with_name(f".{name}.deleting-{os.getpid()}")
+        where.rename(trash)
     shutil.rmtree(trash)
 
 
@@ -107,7 +115,8 @@ def rename(settings: Settings, old: str, new: str) -> Path:
         raise CollectionError("with RAG_STORE=milvus a collection's Milvus prefix is its name: create the new "
                               "collection, copy the corpus folder and `rag index --collection NEW` instead")
     target = folder(settings, new)
-    where.rename(target)  # atomic on one file system; the index holds no absolute paths of its own folder
+    with _claimed(where, old):
+        where.rename(target)  # atomic on one file system; the index holds no absolute paths of its own folder
     return target
 
 
@@ -118,6 +127,55 @@ def _existing(settings: Settings, name: str, verb: str) -> Path:
     if not where.is_dir():
         raise CollectionError(f"no collection {name!r} in {root(settings)}")
     return where
+
+
+@contextmanager
+def writing(settings: Settings):
+    """Held while writing a collection's articles or index (rag.store.update, rag.manage, rag.ingest): its
+    folder locked shared (writers do not wait for each other), so `delete` and `rename` refuse meanwhile.
+    CollectionError if the folder is gone (deleted or renamed since `settings_for`); nothing is made again.
+    "default" is never deleted or renamed: nothing to hold."""
+    where = Path(settings.home)
+    if where.parent.name != FOLDER or not _NAME.fullmatch(where.name) or where.name == DEFAULT:
+        yield
+        return
+    gone = CollectionError(f"the collection {where.name!r} was deleted or renamed ({where} is gone): nothing more "
+                           "is written to it")
+    try:
+        fd = os.open(where, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        raise gone from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        try:
+            if os.stat(where).st_ino != os.fstat(fd).st_ino:  # renamed away while we waited for the lock
+                raise gone
+        except FileNotFoundError:
+            raise gone from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextmanager
+def _claimed(where: Path, name: str):
+    """The collection's folder locked exclusively, or CollectionError at once if a writer holds it."""
+    try:
+        fd = os.open(where, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        raise CollectionError(f"no collection {name!r} in {where.parent}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CollectionError(f"the collection {name!r} is being written to (a `rag add`, `rag watch` poll, "
+                                  "`rag index` or the chat's upload is running): try again when it has finished") \
+                from None
+        if not where.is_dir() or os.stat(where).st_ino != os.fstat(fd).st_ino:  # deleted or renamed meanwhile
+            raise CollectionError(f"no collection {name!r} in {where.parent}")
+        yield
+    finally:
+        os.close(fd)
 
 
 def _drop_milvus(settings: Settings) -> None:  # pragma: no cover - needs a Milvus server (slow tests)

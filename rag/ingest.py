@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from rag import corpus, feeds, manage, webpage
+from rag import collections, corpus, feeds, manage, webpage
 from rag.config import Settings
 from rag.errors import ArticleError, FetchError, RagError
 from rag.fetch import HTML_TYPES, Fetched, Fetcher, FetchState
@@ -109,6 +109,12 @@ def add(
     `on_publish`: as in manage.add_files (each index version going live)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    with collections.writing(settings):  # the whole run: `rag collections delete` refuses meanwhile
+        return _add(settings, sources, kind, limit, embedder, log, on_publish)
+
+
+def _add(settings, sources, kind, limit, embedder, log, on_publish) -> IngestReport:
+    """`add`, the collection held."""
     batch = _Batch(IngestReport(), SeenLinks(settings.index_dir / "seen-links.json"), log, limit)
     batch.report.warnings += [batch.seen.warning] if batch.seen.warning else []
     paths = [Path(s) for s in sources if "://" not in s]

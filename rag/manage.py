@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from rag import corpus, index as index_mod, store
+from rag import collections, corpus, index as index_mod, store
 from rag.config import Settings
 from rag.errors import ArticleError, ArticleNotFound, CorpusEmpty
 from rag.types import Article
@@ -159,7 +159,7 @@ def add_articles(
     reported in `duplicates` / `errors` and not written, except a web page whose URL and id are those of
     an article written here before: its new text replaces the old (`updated`)."""
     report = report or AddReport()
-    with _LOCK:
+    with _LOCK, collections.writing(settings):  # from the first file to the published index: no delete between
         writer = CorpusWriter(settings, report)
         writer.write(parsed, progress)
         if not writer.unpublished:
@@ -178,7 +178,7 @@ class CorpusWriter:
 
     def __init__(self, settings: Settings, report: AddReport):
         self.settings, self.report = settings, report
-        self._pending = settings.index_dir / "unpublished.json"
+        self._pending = settings.index_dir / store.UNPUBLISHED
         left, _warning = corpus.load_state(self._pending, lambda d: all(isinstance(v, str) for v in d.values()),
                                            "unpublished articles")
         self.embed: set[str] = set(left)  # written, not yet published: to embed at the next publish
@@ -200,7 +200,7 @@ class CorpusWriter:
     def write(self, parsed: list[tuple[str | Path, list[Article]]], progress: Progress | None = None) -> None:
         """Write what is new among `parsed` (see add_articles), each file atomically; recorded as unpublished."""
         report, settings = self.report, self.settings
-        with _LOCK:
+        with _LOCK, collections.writing(settings):  # a deleted collection's corpus folder is not made again
             if not self._known:
                 self._read_corpus()
             new: list[Article] = []
@@ -258,8 +258,7 @@ class CorpusWriter:
                     report.added.remove(new_id)
                     report.merged[new_id] = story
             self.embed.clear()
-            self.written.clear()
-            self._pending.unlink(missing_ok=True)
+            self.written.clear()  # (and store.update has removed the list of them from the index folder)
 
     def _save_pending(self) -> None:
         self._pending.parent.mkdir(parents=True, exist_ok=True)
@@ -288,7 +287,7 @@ def remove_article(
 ) -> RemoveReport:
     """Delete the article (and any identical copies the reader skipped) from the corpus folder, then
     update the index. A .jsonl file loses just that line; a Markdown/text file is deleted."""
-    with _LOCK:
+    with _LOCK, collections.writing(settings):
         loaded = corpus.load_corpus(settings.corpus_dir, **corpus.limits(settings))
         article = next((a for a in loaded.articles if a.id == article_id), None)
         if article is None:

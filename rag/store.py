@@ -13,11 +13,13 @@ from typing import Hashable, Iterator, Mapping, Protocol
 
 import numpy as np
 
+from rag import collections
 from rag.config import Settings
 from rag.errors import IndexMismatch
 from rag.types import Article, Chunk
 
 STORES = ("local", "milvus")
+UNPUBLISHED = "unpublished.json"  # in the index folder: articles written but not yet published (rag.manage)
 
 
 class Store(Protocol):
@@ -60,14 +62,20 @@ def load(settings: Settings, *, expected_embedder: str | None = None) -> Store:
 
 
 def update(settings: Settings, articles: list[Article], embedder, **kw):
-    """Bring the configured store in line with `articles` (the whole corpus); see rag.index.update."""
-    if _check(settings) == "milvus":
-        from rag import store_milvus
+    """Bring the configured store in line with `articles` (the whole corpus); see rag.index.update. Holds the
+    collection (rag.collections.writing): a deleted one is not made again. Once the new version is live, the
+    corpus folder as read is published: rag.manage's list of articles written but not yet published goes."""
+    with collections.writing(settings):
+        if _check(settings) == "milvus":
+            from rag import store_milvus
 
-        return store_milvus.update(settings, articles, embedder, **kw)
-    from rag import index
+            report = store_milvus.update(settings, articles, embedder, **kw)
+        else:
+            from rag import index
 
-    return index.update(settings, articles, embedder, **kw)
+            report = index.update(settings, articles, embedder, **kw)
+        (settings.index_dir / UNPUBLISHED).unlink(missing_ok=True)
+    return report
 
 
 # What must be equal for the stores' scores to be compared: the same vectors (cosines) and the same tokens (BM25)
