@@ -13,14 +13,22 @@
 - Without a key, a server bound to anything but a loopback address serves questions but refuses
   whatever writes (uploads, adding URLs/feeds, removing articles): strangers on the network must not
   change the corpus or make the server fetch for them. On 127.0.0.1 (the default) all works as before.
+- Logins (issue 32): a key not checked before is hashed (scrypt, tens of ms) in a worker thread, one at a time
+  per client address, never on the event loop; each failure is logged, and an address with LOGIN_FAILURES
+  failures in LOGIN_WINDOW seconds gets 429 at once, without hashing, until the window has passed (Logins).
+  Credentials, once required, stay required: removing the last user leaves a server nobody can use.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
 import ipaddress
 import json
+import logging
+import time
+import weakref
 from pathlib import Path
 
 from rag import users as users_mod
@@ -30,6 +38,9 @@ from rag.users import Principal
 REALM = "rag"
 UPLOAD_PATH_SUFFIX = "/gradio_api/upload"  # Gradio's file upload route (writes files to disk)
 WRITE_EVENTS = ("upload", "add_urls", "remove")  # the chat's corpus functions, also callable at /gradio_api/call/NAME
+LOGIN_FAILURES, LOGIN_WINDOW = 20, 60.0  # wrong keys one address may send per window before it gets 429
+
+log = logging.getLogger(__name__)
 
 
 def is_loopback(host: str | None) -> bool:
@@ -98,13 +109,18 @@ class Policy:
     def __init__(self, home: Path | None, api_key: str = "", host: str | None = "127.0.0.1"):
         self.users = users_mod.Users(Path(home)) if home is not None else None
         self.api_key, self.host = api_key, host
+        self._required = False
+        self.enabled()  # a server started with credentials requires them from the first request on
 
     def enabled(self) -> bool:
-        """Are credentials required? (RAG_API_KEY set, or users in HOME/users.json)"""
-        return bool(self.api_key) or (self.users is not None and self.users.any())
+        """Are credentials required? (RAG_API_KEY set, or users in HOME/users.json.) Once they are, for good:
+        removing the last user of a running server then means that nobody gets in, not everybody."""
+        self._required = self._required or bool(self.api_key) or (self.users is not None and self.users.any())
+        return self._required
 
-    def who(self, headers: dict[str, str]) -> Principal | None:
-        """The request's principal, or None: credentials required but missing or wrong (401)."""
+    def who(self, headers: dict[str, str], *, hash_keys: bool = True):
+        """The request's principal, or None: credentials required but missing or wrong (401). With
+        hash_keys=False, users.UNCHECKED for a user key that would need scrypt (see Gate)."""
         if not self.enabled():
             return users_mod.EVERYTHING("local") if is_loopback(self.host) else users_mod.READ_ONLY("anyone")
         given = credentials({k.lower(): v for k, v in headers.items()})
@@ -113,7 +129,7 @@ class Policy:
         user, key = given
         if self.api_key and hmac.compare_digest(key.encode(), self.api_key.encode()):
             return users_mod.EVERYTHING("admin")
-        return self.users.check(key, user) if self.users is not None else None
+        return self.users.check(key, user, hash_key=hash_keys) if self.users is not None else None
 
 
 def key_given(headers: dict[str, str], api_key: str) -> bool:
@@ -131,21 +147,37 @@ def key_given(headers: dict[str, str], api_key: str) -> bool:
 
 
 class Gate:
-    """ASGI middleware for the whole server: credentials checked (Policy.who) for everything but /v1, which
-    answers in OpenAI's shape itself; Gradio's upload route refused to whoever may write nowhere."""
+    """ASGI middleware for the whole server: credentials checked (Policy.who) on every route, a key not checked
+    before hashed off the event loop and failures limited per client address (Logins); Gradio's upload route
+    refused to whoever may write nowhere. /v1 answers its own errors in OpenAI's shape (rag.openai_api), with
+    the keys it sees here already checked."""
 
-    def __init__(self, app, *, api_key: str = "", allow_writes: bool = True, policy: Policy | None = None):
+    def __init__(self, app, *, api_key: str = "", allow_writes: bool = True, policy: Policy | None = None,
+                 logins: "Logins | None" = None):
         self.app = app
         self.policy = policy or Policy(None, api_key, "127.0.0.1" if allow_writes else "0.0.0.0")
+        self.logins = logins or Logins()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        if path == "/v1" or path.startswith("/v1/"):
+        v1 = path == "/v1" or path.startswith("/v1/")
+        who = self.policy.who(headers, hash_keys=False)
+        if who is users_mod.UNCHECKED:
+            client = (scope.get("client") or ("unknown",))[0]
+            route = f"{scope.get('method', 'websocket')} {path}"
+            try:
+                who = await self.logins.check(client, lambda: self.policy.who(headers), route)
+            except TooManyFailures as e:
+                return await _refuse(scope, receive, send, 429, str(e), "rate_limit_exceeded",
+                                     {"retry-after": str(e.wait)})
+            if who is None and v1:  # /v1 would hash the wrong key again, on the event loop: refused here
+                return await _refuse(scope, receive, send, 401, "missing or wrong API key: send 'Authorization: "
+                                     "Bearer <key>' (a user's key or RAG_API_KEY)", "invalid_api_key", {})
+        if v1:
             return await self.app(scope, receive, send)
-        who = self.policy.who(headers)
         if who is None:
             return await _refuse(scope, receive, send, 401, "missing or wrong API key: send 'Authorization: Bearer "
                                  "<key>' (a browser asks for it: your user name and key, or any user name and "
@@ -156,6 +188,63 @@ class Gate:
                       "uploads are off on a server open to the network without users or RAG_API_KEY")
             return await _refuse(scope, receive, send, 403, reason, "writes_disabled", {})
         return await self.app(scope, receive, send)
+
+
+class TooManyFailures(RagError):
+    """An address sent too many wrong keys lately (429); `wait`: seconds until it may try again."""
+
+    def __init__(self, wait: int):
+        super().__init__(f"too many wrong keys from this address: try again in {wait} s")
+        self.wait = wait
+
+
+class Logins:
+    """Key checks that need scrypt, for the server's event loop: run in a worker thread, one at a time per
+    client address (a flood of wrong keys queues behind itself, not in front of other callers), each failure
+    logged (the address and route, never the key), and an address with `limit` failures in the last `window`
+    seconds refused (TooManyFailures: 429) without hashing until the oldest of them is that old."""
+
+    def __init__(self, limit: int = LOGIN_FAILURES, window: float = LOGIN_WINDOW, clock=time.monotonic):
+        self.limit, self.window, self.clock = limit, window, clock
+        self._failures: dict[str, list[float]] = {}  # address -> times of its recent failures, oldest first
+        self._turns: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    async def check(self, client: str, verify, route: str = ""):
+        """verify() (a Principal, or None for wrong credentials), in a worker thread; TooManyFailures instead
+        while the address is over its limit."""
+        self._refuse_if_over(client)
+        turn = self._turns.get(client)
+        if turn is None:
+            turn = self._turns[client] = asyncio.Lock()
+        async with turn:
+            self._refuse_if_over(client)  # the failures of those it queued behind count
+            who = await asyncio.to_thread(verify)
+            if who is None:
+                self._failed(client, route)
+        return who
+
+    def _recent(self, client: str) -> list[float]:
+        since = self.clock() - self.window
+        recent = [t for t in self._failures.get(client, ()) if t > since]
+        if recent:
+            self._failures[client] = recent
+        else:
+            self._failures.pop(client, None)
+        return recent
+
+    def _refuse_if_over(self, client: str) -> None:
+        recent = self._recent(client)
+        if len(recent) >= self.limit:
+            raise TooManyFailures(max(1, int(recent[-self.limit] + self.window - self.clock() + 0.999)))
+
+    def _failed(self, client: str, route: str) -> None:
+        recent = self._recent(client) + [self.clock()]
+        self._failures[client] = recent
+        log.warning("wrong key from %s for %s (%d in the last %.0f s%s)", client, route, len(recent), self.window,
+                    "; refusing it until they are older" if len(recent) >= self.limit else "")
+        if len(self._failures) > 10_000:  # many addresses: forget those whose failures are all old
+            for address in list(self._failures):
+                self._recent(address)
 
 
 def _writes(path: str) -> bool:
