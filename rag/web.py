@@ -708,6 +708,7 @@ def make_server(pipeline: Pipeline, host: str = DEFAULT_HOST, ready: threading.E
     gr.mount_gradio_app(
         server, bounded_queue(demo, settings), path="/", server_name=host, server_port=port,
         max_file_size=manage.MAX_BYTES, show_error=True, theme=THEME, css=CSS, footer_links=["api"], ssr_mode=False,
+        run_history=False,  # its routes would copy any key's uploads to a Hugging Face bucket of the caller's
     )
     # Gradio refuses an event's file outside its upload folder (before copying it in: /dev/zero, a 0600 file)
     # only once it "has launched", which mount_gradio_app never says (gradio.processing_utils._check_allowed)

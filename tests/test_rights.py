@@ -160,3 +160,5 @@ def test_gradio_serves_an_upload_to_its_uploader_only(uploading):
             assert r.status_code == 404 and "1234" not in r.text, (who, route)
     assert s.client.get(f"/gradio_api/file={s.secret}", headers=s.keys["alice"]).status_code == 404  # nor any other file
     assert s.client.get(f"/gradio_api/file={mine}").status_code == 401  # no key: the Gate, as before
+    for route in ("/gradio_api/runs", "/gradio_api/run-history/buckets"):  # Gradio's run history is off
+        assert s.client.get(route, headers=s.keys["alice"]).status_code == 404, route
