@@ -293,3 +293,76 @@ def test_weights_that_do_not_fit_are_refused(tmp_path):
     reader_train.save(build_model(_tiny()[0], ReaderConfig(depth=3, frozen=1, rank=4)), ReaderConfig(depth=3, frozen=1, rank=4), tmp_path, {})
     with pytest.raises(Exception, match="do not fit"):
         load_trained(build_model(_tiny()[0], ReaderConfig(depth=3, frozen=2, rank=4)), tmp_path)
+
+
+# ------------------------------------------------------------------ a hand-edited or damaged reader folder
+
+@pytest.mark.parametrize("change, says", [
+    ({"max_len": -1}, "max_len"), ({"stride": 400}, "stride"), ({"threshold": 5}, "threshold"),
+    ({"depth": -3}, "depth"), ({"rank": 0}, "rank"), ({"stride": "x"}, "stride"), ({"frozen": 14}, "frozen"),
+    ({"alone": 0.9}, "alone"), ({"base": ""}, "base"),
+])
+def test_a_reader_config_out_of_range_is_refused_at_load(tmp_path, change, says):
+    """Each of these once loaded: stride 400 and max_len -1 looped forever, threshold 5 never refused."""
+    from rag.errors import ModelVerificationError
+
+    good = {"base": "embeddinggemma-300m", "depth": 14, "frozen": 6, "rank": 32, "alpha": 32.0, "max_len": 320,
+            "stride": 128, "threshold": 0.85}
+    assert ReaderConfig.load(_write(tmp_path, good)) == ReaderConfig(**good)
+    with pytest.raises(ModelVerificationError, match=says):
+        ReaderConfig.load(_write(tmp_path, good | change))
+
+
+def _write(folder, config):
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", ""])
+def test_a_corrupt_reader_config_is_one_clear_error(tmp_path, content):
+    from rag.errors import ModelVerificationError
+
+    (tmp_path / "config.json").write_text(content, encoding="utf-8")
+    with pytest.raises(ModelVerificationError, match="not a usable reader config"):
+        ReaderConfig.load(tmp_path)
+
+
+def test_truncated_reader_weights_are_one_clear_error(tmp_path):
+    from rag import reader_train
+    from rag.errors import ModelVerificationError
+    from rag.reader import build_model, load_trained
+
+    config = ReaderConfig(depth=3, frozen=1, rank=4)
+    reader_train.save(build_model(_tiny()[0], config), config, tmp_path, {})
+    weights = tmp_path / "reader.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(ModelVerificationError, match="not readable reader weights"):
+        load_trained(build_model(_tiny()[0], config), tmp_path)
+
+
+def test_a_question_that_fills_the_window_is_refused_not_looped_on():
+    _, tok = _tiny()
+    with pytest.raises(Exception, match="no room left"):
+        windows(tok, " ".join(["ai"] * 30), ["hà nội"], ReaderConfig(max_len=24, stride=6))
+
+
+# ------------------------------------------------------------------ rag reader eval --csv: the file before the model
+
+@pytest.mark.parametrize("rows, fields, says", [
+    ([], ("question", "context", "answer"), "no rows"),
+    ([{"question": "Ai?", "context": "Lan."}], ("question", "context"), "missing column"),
+    ([{"question": "", "context": "", "answer": "", "is_impossible": "maybe"}], ("question", "context", "answer", "is_impossible"), "is_impossible"),
+    ([{"question": "Ai?", "context": "", "answer": "Lan"}], ("question", "context", "answer"), "empty context"),
+    ([{"question": "Ai?", "context": "Lan.", "answer": ""}], ("question", "context", "answer"), "empty answer"),
+])
+def test_reader_eval_refuses_a_csv_it_cannot_score_before_loading_anything(tmp_path, monkeypatch, capsys, rows, fields, says):
+    from rag import cli, reader
+
+    def no_model(*a, **k):
+        raise AssertionError("the model was loaded before the CSV was read")
+
+    monkeypatch.setattr(reader, "load_reader", no_model)
+    _write_csv(tmp_path / "q.csv", rows, fields=fields)
+    assert cli.main(["reader", "eval", "--csv", str(tmp_path / "q.csv")]) == 1
+    err = capsys.readouterr().err
+    assert says in err and "a bug" not in err
