@@ -38,6 +38,9 @@ class ReaderConfig:
     max_len: int = 320  # tokens per window (question + passage part)
     stride: int = 128  # passage tokens shared by consecutive windows
     threshold: float = 0.5  # no-answer probability above which the reader says "no answer" (chosen on validation)
+    # no-answer probability at or below which its span answers alone, before (and without) the model, where the
+    # question asks for one short fact (rag.pipeline); 0: never. Chosen on the pipeline's dev rows (eval/RESULTS.md)
+    alone: float = 0.0
 
     def __post_init__(self):
         """Ranges checked once, here, so a hand-edited config fails at load with one clear message instead of
@@ -59,6 +62,8 @@ class ReaderConfig:
             v = getattr(self, name)
             if type(v) not in (int, float) or not low < v < high:
                 raise ValueError(f"{name} must be a number strictly between {low:g} and {high:g}, not {v!r}")
+        if type(self.alone) not in (int, float) or not 0 <= self.alone <= self.threshold:
+            raise ValueError(f"alone must be a number from 0 to the threshold ({self.threshold}), not {self.alone!r}")
 
     @classmethod
     def load(cls, folder: Path) -> "ReaderConfig":
@@ -282,6 +287,10 @@ class Reader:
     @property
     def threshold(self) -> float:
         return self.config.threshold
+
+    @property
+    def alone(self) -> float:
+        return self.config.alone
 
     def read(self, question: str, passages: list[str]) -> list[Reading]:
         """One Reading per passage: its best span and its no-answer probability (over its windows: the

@@ -344,8 +344,8 @@ class FakeReader:
 
     threshold = 0.5
 
-    def __init__(self, span: str | None, no_answer: float = 0.1):
-        self.span, self.no_answer, self.calls = span, no_answer, []
+    def __init__(self, span: str | None, no_answer: float = 0.1, alone: float = 0.0):
+        self.span, self.no_answer, self.alone, self.calls = span, no_answer, alone, []
 
     def best(self, question, passages):
         from rag.reader import Reading, Span
@@ -401,6 +401,26 @@ def test_the_readers_span_answers_where_the_model_refused(read_pipeline):
     p, _ = read_pipeline(FakeReader("1 triệu đồng"), "Các bài báo không đề cập đến điều này.")
     a = p.ask("Giá vàng miếng hôm nay tăng bao nhiêu?")
     assert a.text == "1 triệu đồng [1]." and a.citations[0].article_id == "vang" and "1 triệu đồng" in a.citations[0].quote
+
+
+def test_a_confident_reader_answers_first_without_the_model(read_pipeline):
+    """Reader first: at or below its `alone` no-answer probability the span, cited, is the whole answer and the
+    model is never asked; the first thing streamed is that answer."""
+    p, gen = read_pipeline(FakeReader("1 triệu đồng", no_answer=0.05, alone=0.2), "Giá vàng giảm [1].")
+    pieces = list(p.ask_stream("Giá vàng miếng hôm nay tăng bao nhiêu?"))
+    a = pieces[-1]
+    assert pieces[0] == a.text == "1 triệu đồng [1]." and a.model == "reader" and not gen.prompts
+    assert a.citations[0].article_id == "vang" and "1 triệu đồng" in a.citations[0].quote
+    assert a.timings["first_output"] == a.timings["total"]
+
+
+@pytest.mark.parametrize("no_answer, question", [(0.3, "Giá vàng miếng hôm nay tăng bao nhiêu?"),
+                                                 (0.05, "Vì sao giá vàng miếng hôm nay tăng?")])
+def test_the_model_still_answers_when_the_reader_is_less_sure_or_a_span_cannot_explain(read_pipeline, no_answer, question):
+    p, gen = read_pipeline(FakeReader("1 triệu đồng", no_answer=no_answer, alone=0.2),
+                           "Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1].")
+    a = p.ask(question)
+    assert gen.prompts and a.model != "reader"
 
 
 def test_english_questions_keep_the_rules(read_pipeline):
