@@ -122,6 +122,9 @@ class Settings:
     # shown with a citation on every holdout, for fewer correct ones (eval/RESULTS.md, issue 20)
     reader: str = setting("on", choices=("on", "span", "off"))
     reader_dir: str = ""  # folder of trained reader weights; "": the ones shipped in the package (rag/data/reader)
+    # follow-up questions (rag.followup): "rules" carry the last question's topic or person, no model pass;
+    # "model" lets the generator rewrite what the rules leave (seconds on 2 cores: eval/RESULTS.md, issue 34)
+    followup: str = setting("rules", choices=("rules", "model"))
     min_confidence: float = setting(0.25, min=0.0, max=1.0)  # a claim with a word the model was less sure of is not shown (rag.reply.Reply; chosen on dev rows: eval/RESULTS.md); 0: off
     disabled_checks: str = setting("")  # answer checks switched off, by name, comma-separated (rag.verify.checks.CHECKS)
 

@@ -7,15 +7,21 @@ import re
 
 from rag import prompt
 from rag.verify import entities
+from rag.verify.question import KIND_PATTERNS
 
 
-def standalone(question: str, history: list[dict] | None, generator) -> str:
-    """Rewrite a follow-up into a self-contained question, so retrieval sees what it is about."""
+def standalone(question: str, history: list[dict] | None, generator, how: str = "rules") -> str:
+    """A follow-up made self-contained, so retrieval, the reader and the model see what it is about. "rules":
+    the person the last answer named for "ông ấy", else the last question's topic before a short or elliptic
+    follow-up ("kéo dài đến ngày nào?"); no model pass, which on 2 cores costs seconds before anything is
+    read. "model": the generator rewrites what the rules leave unchanged."""
     if not history or not any(h.get("role") == "user" for h in history):
         return question
     resolved = resolve_person(question, history)
     if resolved != question:  # "Ông ấy ...?" after an answer naming one person: no model needed
         return resolved
+    if how == "rules":
+        return with_topic(question, history)
     from rag.generate import complete
 
     try:
@@ -44,3 +50,21 @@ def resolve_person(question: str, history: list[dict]) -> str:
         return f"{m.group(1)} {people[0]}" if m.group(1) else people[0]
 
     return _PRONOUN.sub(name, question, count=1)
+
+
+_ELLIPTIC = re.compile(r"^(còn|thế còn|vậy|thế|vậy còn|rồi)\b|\b(đó|này|ấy|kia|họ|nó|what about|it|they|that)\b", re.I)
+SHORT = 8  # words: a follow-up this short rarely names its topic again
+
+
+def with_topic(question: str, history: list[dict]) -> str:
+    """The last question's topic (its words less the question words) before a short or elliptic follow-up:
+    "Diễn đàn … 2025 tổ chức ở đâu?" then "kéo dài đến ngày nào?" -> "Diễn đàn … 2025 tổ chức: kéo dài đến
+    ngày nào?". What is asked stays the follow-up's own (only its question words remain)."""
+    if len(question.split()) > SHORT and not _ELLIPTIC.search(question):
+        return question
+    last = next(h.get("content") or "" for h in reversed(history) if h.get("role") == "user")
+    topic = " ".join(_ASKING.sub(" ", last).split()).strip(" ,;:")
+    return f"{topic}: {question}" if topic else question
+
+
+_ASKING = re.compile("|".join(p for _, p in KIND_PATTERNS) + r"|\b(gì|nào|sao|thế nào|ra sao|không)\b|\?", re.I)

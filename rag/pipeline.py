@@ -241,7 +241,7 @@ class Pipeline:
         lang = language(q)
         gen = self.generator(generator)
         timings: dict[str, float] = {}
-        standalone = followup.standalone(q, history, gen)
+        standalone = followup.standalone(q, history, gen, self.settings.followup)
         if standalone != q:
             timings["rewrite"] = _ms(t0)
         t1 = time.perf_counter()
