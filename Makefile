@@ -5,9 +5,9 @@ chat:
 	scripts/setup.sh
 	.venv/bin/python app.py
 
+# ends with one line of timings: each set-up step, the fast and the slow tests (scripts/test.sh)
 test:
-	scripts/setup.sh test
-	.venv/bin/python -m pytest -q
+	scripts/test.sh
 
 # The fast tests only (no real models, Ray cluster, milvus-lite server or browser): seconds, for every change.
 check:

@@ -197,3 +197,33 @@ def app_server(tmp_path_factory):
         yield {"url": url, "feedback": work / "feedback.jsonl", "log": log}
     finally:
         stop(proc)
+
+
+# ---------------------------------------------------------------- where the suite's time went
+
+
+_phase_seconds: dict[str, float] = {}
+_phase_tests: dict[str, int] = {}
+
+
+def _phase(report) -> str:
+    return "slow" if "slow" in report.keywords or "browser" in report.keywords else "fast"
+
+
+def pytest_runtest_logreport(report):
+    """Sums each test's set-up, call and teardown (so a shared fixture counts where it starts) per phase."""
+    phase = _phase(report)
+    _phase_seconds[phase] = _phase_seconds.get(phase, 0.0) + report.duration
+    if report.when == "setup":
+        _phase_tests[phase] = _phase_tests.get(phase, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line per run saying where the time went; make test (scripts/test.sh) repeats it at its very end."""
+    if not _phase_tests:
+        return
+    line = "test phases: " + ", ".join(
+        f"{phase} {_phase_tests[phase]} tests {_phase_seconds[phase]:.0f}s" for phase in sorted(_phase_tests))
+    terminalreporter.write_line(line)
+    if os.environ.get("RAG_TEST_PHASES"):
+        Path(os.environ["RAG_TEST_PHASES"]).write_text(line + "\n", encoding="utf-8")
