@@ -38,8 +38,11 @@ build_llama() {
   if ls "$WHEELS"/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1; then NOTE=cached; return; fi
   NOTE=built
   echo "== building $LLAMA once (a few minutes on 2 cores); cached in $WHEELS"
+  # LLAVA_BUILD=OFF: no multimodal library (mtmd, 51 of the 178 files compiled), which only image and audio chat
+  # formats load. A wheel cached before this flag still has it, and works as well: no rebuild for that.
   # --no-cache-dir: pip's own cache would hand back a build made with other flags
-  CFLAGS="$FLAGS" CXXFLAGS="$FLAGS" .venv/bin/pip wheel -q --no-cache-dir --no-deps -w "$WHEELS" "$LLAMA"
+  CMAKE_ARGS="-DLLAVA_BUILD=OFF" CFLAGS="$FLAGS" CXXFLAGS="$FLAGS" \
+    .venv/bin/pip wheel -q --no-cache-dir --no-deps -w "$WHEELS" "$LLAMA"
 }
 
 EXTRAS=dev
