@@ -122,6 +122,9 @@ class Settings:
     # shown with a citation on every holdout, for fewer correct ones (eval/RESULTS.md, issue 20)
     reader: str = setting("on", choices=("on", "span", "off"))
     reader_dir: str = ""  # folder of trained reader weights; "": the ones shipped in the package (rag/data/reader)
+    # reader first: the no-answer probability at or below which the reader's span answers a one-fact question
+    # alone, without the model; -1: the value chosen for the weights (their config.json "alone"); 0: never
+    reader_alone: float = setting(-1.0, min=-1.0, max=1.0)
     # follow-up questions (rag.followup): "rules" carry the last question's topic or person, no model pass;
     # "model" lets the generator rewrite what the rules leave (seconds on 2 cores: eval/RESULTS.md, issue 34)
     followup: str = setting("rules", choices=("rules", "model"))

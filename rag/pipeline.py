@@ -297,7 +297,8 @@ class Pipeline:
                 verifier.span = (sources[n].n, found.span.text)
             # reader first: a confident span answers a one-fact question at once, cited, and the model is not run
             # (its prompt alone takes seconds to read on 2 cores); "span": wherever the reader answers
-            alone = self.settings.reader == "span" or (found.no_answer <= self.reader.alone and one_fact(standalone, expected))
+            at = self.settings.reader_alone if self.settings.reader_alone >= 0 else self.reader.alone
+            alone = self.settings.reader == "span" or (found.no_answer <= at and one_fact(standalone, expected))
             if alone and (shown := verifier.from_evidence(lang)):
                 timings["first_output"] = timings["total"] = _ms(t0)
                 yield shown
