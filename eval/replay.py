@@ -109,7 +109,7 @@ def replay(pipeline, gen: Replay, rows: list[dict], gold: dict, given_context: b
             continue
         row |= {"group": item.group, "split": item.split, "answerable": item.answerable}
         new = row | {"answer": answer.text, "abstained": answer.abstained, "citations": [c.to_dict() for c in answer.citations],
-                     "rejections": answer.rejections, "reading": answer.reading}
+                     "rejections": answer.rejections, "reading": answer.reading, "model": answer.model}
         old_rows.append(row | {"verdicts": evaluate.verdicts(item, row, {}, 4, similarity=None)})
         new_rows.append(new | {"verdicts": evaluate.verdicts(item, new, {}, 4, similarity=None)})
     return old_rows, new_rows, drifted
