@@ -21,9 +21,10 @@ REPLY = "Mưa lớn kéo dài ở Huế và Đà Nẵng [1]. Hàng nghìn hộ d
 def make_client(settings, articles, fake_embedder):
     index.update(settings, articles, fake_embedder, progress=False, log=lambda m: None)
 
-    def make(*replies, api_key="", **overrides):
+    def make(*replies, api_key="", reader_model=None, **overrides):
         gen = Scripted(*replies)
-        pipeline = Pipeline(settings.replace(api_key=api_key, **overrides), embedder=fake_embedder, generator=gen)
+        pipeline = Pipeline(settings.replace(api_key=api_key, **overrides), embedder=fake_embedder, generator=gen,
+                            reader=reader_model)
         app = FastAPI()
         app.include_router(openai_api.router(pipeline))
         return TestClient(app), gen
@@ -215,3 +216,14 @@ def test_openai_client_gets_cited_answers_from_rag_serve(app_server):
     with pytest.raises(openai.BadRequestError) as e:
         client.chat.completions.create(model="rag", messages=[{"role": "user", "content": "x" * 5000}], stream=True)
     assert e.value.body["code"] == "invalid_question" and "limit is" in e.value.body["message"]
+
+
+def test_a_reader_first_answer_is_the_first_streamed_event(make_client):
+    """The fast path reaches the OpenAI-compatible face: a confident reader's cited span is the first content
+    streamed, and the model is never run."""
+    from test_pipeline import FakeReader
+
+    client, gen = make_client("never asked", reader_model=FakeReader("1 triệu đồng", no_answer=0.05, alone=0.2), reader="on")
+    events = sse(chat(client, [{"role": "user", "content": "Giá vàng miếng hôm nay tăng bao nhiêu?"}], stream=True))
+    contents = [e["choices"][0]["delta"].get("content") for e in events if e["choices"][0]["delta"].get("content")]
+    assert contents[0].startswith("1 triệu đồng [1]") and not gen.prompts
