@@ -1,4 +1,4 @@
-"""`python app.py [--host H] [--port P]` is `rag serve`: the web chat lives in rag/web.py, inside the package."""
+"""`python app.py [--host H] [--port P]` is `rag serve`: the web chat lives in rag/serve/web.py, inside the package."""
 import sys
 
 from rag.cli import main

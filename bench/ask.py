@@ -23,7 +23,7 @@ BACKEND_QUESTIONS, BACKEND_MAX_TOKENS = 2, 64
 
 
 def questions(n: int) -> tuple[list[str], str]:
-    from rag.evalsets import load_jsonl
+    from rag.eval.evalsets import load_jsonl
 
     path = GOLD if GOLD.exists() else OWN_QUESTIONS
     return [item.question for item in load_jsonl(path).items if item.answerable][:n], str(path.relative_to(ROOT))
@@ -86,7 +86,7 @@ def ask_one(pipeline, counter: CountingGenerator, question: str) -> dict:
 
 def full_chunk_messages(question: str, hits) -> list[dict]:
     """BASELINE A's prompt: OURS's system prompt and layout, with every retrieved chunk whole."""
-    from rag import prompt
+    from rag.answer import prompt
 
     blocks = [f"[{n}] {h.article.title}" + (f" ({h.article.date})" if h.article.date else "")
               + f"\n{h.chunk.text}" for n, h in enumerate(hits, 1)]
@@ -109,8 +109,8 @@ def ask_session(qs: list[str], n_baseline: int, t_launch: float) -> dict:
     """One fresh process: the cold question, the warm ones, then baseline A; returns the prompts of
     the first questions for the backend comparison."""
     from rag.config import load_settings
-    from rag.generate import make_generator
-    from rag.pipeline import Pipeline
+    from rag.answer.generate import make_generator
+    from rag.answer.pipeline import Pipeline
 
     settings = load_settings()
     counter = CountingGenerator(make_generator(settings), _model_path(settings, settings.generator))
@@ -128,8 +128,8 @@ def warmed_first_question(question: str, t_launch: float) -> dict:
     """What the app does at start-up (Pipeline.warm_up: load the index and both models, evaluate the
     fixed system prompt once), then the first question."""
     from rag.config import load_settings
-    from rag.generate import make_generator
-    from rag.pipeline import Pipeline
+    from rag.answer.generate import make_generator
+    from rag.answer.pipeline import Pipeline
 
     settings = load_settings()
     counter = CountingGenerator(make_generator(settings), _model_path(settings, settings.generator))
@@ -143,7 +143,7 @@ def warmed_first_question(question: str, t_launch: float) -> dict:
 
 def backend_run(backend: str, model_path: str, prompts: list[list[dict]], max_tokens: int, threads: int) -> dict:
     """The same prompts through one backend: load time, first token, tokens/s (BASELINE B vs ours)."""
-    from rag.generate import LlamaCppGenerator, TransformersGenerator
+    from rag.answer.generate import LlamaCppGenerator, TransformersGenerator
 
     with Timer() as load:
         if backend == "llama":
@@ -167,7 +167,7 @@ def backend_run(backend: str, model_path: str, prompts: list[list[dict]], max_to
 def ensure_index(log) -> str | None:
     """The live default index, built if missing or built with other settings (`rag index` rebuilds it;
     vectors come from the embedding cache); an error message if it still cannot be used."""
-    from rag import index
+    from rag.index import build as index
     from rag.config import load_settings
     from rag.errors import IndexMismatch, IndexMissing, RagError
 

@@ -18,9 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag import dedup  # noqa: E402
+from rag.ingest import dedup  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.corpus import load_corpus  # noqa: E402
+from rag.ingest.corpus import load_corpus  # noqa: E402
 
 VIETNEWS = ROOT.parent / "shared" / "data" / "vietnews" / "articles-test.jsonl.gz"
 

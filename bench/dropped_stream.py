@@ -1,7 +1,7 @@
 """Dropped streams (issue 22, item 3): how long the next /v1 question waits for its first token after a
 client dropped its streamed answer, as a ratio against the same question on an idle server.
 
-The /v1 router (rag/openai_api.py) on a real uvicorn server on 127.0.0.1, over the fake embedder and a
+The /v1 router (rag/serve/openai_api.py) on a real uvicorn server on 127.0.0.1, over the fake embedder and a
 slow fake model (tests/test_stream_cancel.py's SlowModel: one stream at a time, a word every 0.1 s, the
 first question never finishing its second sentence). No real model: this measures the server's release
 of an abandoned generation, not generation speed. A ratio near 1 means the dropped stream cost the next
@@ -26,9 +26,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from fastapi import FastAPI  # noqa: E402
 
 from conftest import FakeEmbedder, make_articles  # noqa: E402
-from rag import index, openai_api  # noqa: E402
+from rag.index import build as index  # noqa: E402
+from rag.serve import openai_api
 from rag.config import Settings  # noqa: E402
-from rag.pipeline import Pipeline  # noqa: E402
+from rag.answer.pipeline import Pipeline  # noqa: E402
 from test_stream_cancel import SlowModel, first_content, serve, wait_for  # noqa: E402
 
 

@@ -7,8 +7,8 @@ The sample is n chunks of the vietnews corpus cut as `rag index` cuts them (benc
 split into `rounds` slices; every round runs every variant on the same slice, so a burst of load from
 other jobs hits all variants alike. Variants:
     baseline      today's code before this change: SentenceTransformer, batches in corpus order
-    torch         the same model through rag.embed.embed_some, which sorts texts by length (bucketing)
-    <runtime>     rag.embed with RAG_EMBED_RUNTIME=<runtime> (rag/onnx_embed.py), also bucketed
+    torch         the same model through rag.index.embed.embed_some, which sorts texts by length (bucketing)
+    <runtime>     rag.index.embed with RAG_EMBED_RUNTIME=<runtime> (rag/index/onnx_embed.py), also bucketed
 Each reports passages/s, the ratio to the baseline and the lowest cosine between its vectors and the
 baseline's (1.0 = same vectors). Quality on the gold sets: `rag eval retrieval` with RAG_EMBED_RUNTIME
 (bench/README.md). Prints a Markdown table; --json writes every figure.
@@ -33,7 +33,7 @@ from bench.measure import bench_settings, machine, vietnews_subset  # noqa: E402
 
 def variants(settings, runtimes: list[str]) -> dict:
     """label -> function(texts, titles) -> vectors; every model is loaded (and exported) before timing."""
-    from rag.embed import embed_cached, load_embedder
+    from rag.index.embed import embed_cached, load_embedder
 
     out = {}
     for runtime in ["torch"] + [r for r in runtimes if r != "torch"]:

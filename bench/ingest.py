@@ -1,4 +1,4 @@
-"""Benchmark 1, ingestion: OURS (rag.index.update: lexical first, incremental, embedding cache) against
+"""Benchmark 1, ingestion: OURS (rag.index.build.update: lexical first, incremental, embedding cache) against
 a BASELINE that embeds every chunk with sentence-transformers and builds a flat FAISS index from
 scratch each time (no cache, no incrementality).
 
@@ -37,7 +37,7 @@ class CountingEmbedder:
 
 
 def _read(path: Path) -> tuple[list, float]:
-    from rag.corpus import load_corpus
+    from rag.ingest.corpus import load_corpus
 
     with Timer() as t:
         loaded = load_corpus(path)
@@ -51,8 +51,8 @@ def _read(path: Path) -> tuple[list, float]:
 
 def lexical_build(subset: Path, workdir: Path) -> dict:
     """OURS, lexical-first: read + clean + chunk + BM25 + publish, no embedding (`max_embed=0`)."""
-    from rag import index
-    from rag.embed import load_embedder
+    from rag.index import build as index
+    from rag.index.embed import load_embedder
 
     settings = bench_settings(workdir)
     articles, read_s = _read(subset)
@@ -78,8 +78,8 @@ def change_one_lexical(subset: Path, workdir: Path) -> dict:
     """OURS at scale: re-index after one article changed, lexical side only (`max_embed=0`)."""
     from dataclasses import replace
 
-    from rag import chunking, index
-    from rag.embed import load_embedder
+    from rag.index import chunking, build as index
+    from rag.index.embed import load_embedder
 
     settings = bench_settings(workdir)
     articles, read_s = _read(subset)
@@ -92,8 +92,8 @@ def change_one_lexical(subset: Path, workdir: Path) -> dict:
 
 def fill_in_steps(subset: Path, workdir: Path, step: int, steps: int) -> dict:
     """OURS: dense fill-in of a lexical-only index, `step` chunks per `rag index --max-embed` run."""
-    from rag import index
-    from rag.embed import load_embedder, open_cache
+    from rag.index import build as index
+    from rag.index.embed import load_embedder, open_cache
 
     settings = bench_settings(workdir)
     articles, _ = _read(subset)
@@ -110,9 +110,9 @@ def fill_in_steps(subset: Path, workdir: Path, step: int, steps: int) -> dict:
 
 
 def dense_rate_ours(sample: list[tuple[str, str]], workdir: Path, threads: int = 0) -> dict:
-    """OURS: passages/s through rag.embed (EmbeddingGemma document prompt, settings.embed_batch, sqlite cache);
+    """OURS: passages/s through rag.index.embed (EmbeddingGemma document prompt, settings.embed_batch, sqlite cache);
     `threads` 1 gives the per-core rate that scale-out estimates start from (0: one per core)."""
-    from rag.embed import embed_some, load_embedder, open_cache
+    from rag.index.embed import embed_some, load_embedder, open_cache
 
     settings = bench_settings(workdir, threads=threads or None)
     embedder = load_embedder(settings)
@@ -134,7 +134,7 @@ def dense_rate_baseline(sample: list[tuple[str, str]], model_path: str) -> dict:
     """BASELINE: SentenceTransformer.encode_document on every chunk (batch 32), then a flat FAISS index."""
     import faiss
 
-    with Timer() as load:  # imports included, as in OURS (rag.embed imports torch when the model loads)
+    with Timer() as load:  # imports included, as in OURS (rag.index.embed imports torch when the model loads)
         import torch
         from sentence_transformers import SentenceTransformer
 
@@ -155,8 +155,8 @@ def reindex_default_corpus(workdir: Path) -> dict:
     BASELINE's full re-embed + flat rebuild (which is what it does after any change)."""
     import faiss
 
-    from rag import index
-    from rag.embed import load_embedder, open_cache
+    from rag.index import build as index
+    from rag.index.embed import load_embedder, open_cache
 
     corpus = Path(workdir) / "corpus"
     shutil.copytree(ROOT / "corpus", corpus)
@@ -228,7 +228,7 @@ def reindex_cli(workdir: Path) -> dict:
 
 def sample_chunks(subset: Path, n: int, seed: int = 0) -> list[tuple[str, str]]:
     """n chunks (text, title) drawn from the subset's articles, as the index would cut them."""
-    from rag import chunking
+    from rag.index import chunking
     from rag.config import load_settings
 
     articles, _ = _read(subset)

@@ -18,9 +18,10 @@ SETTINGS = (dict(), dict(n_batch=512, n_ubatch=512, flash_attn=True), dict(n_bat
 def main() -> None:
     import llama_cpp
 
-    from rag import models, prompt
+    from rag import models
+    from rag.answer import prompt
     from rag.config import load_settings
-    from rag.pipeline import Pipeline
+    from rag.answer.pipeline import Pipeline
 
     s = load_settings()
     path = models.resolve(s.generator, s, kind=models.GGUF)

@@ -31,8 +31,8 @@ from bench.ttft import questions  # noqa: E402
 
 
 def _sources(pipeline, q: str, context: int = 2):
-    """The sources the pipeline would put in the prompt for `q` (rag.prompt.select_sources)."""
-    from rag import prompt
+    """The sources the pipeline would put in the prompt for `q` (rag.answer.prompt.select_sources)."""
+    from rag.answer import prompt
 
     hits = pipeline.search(q)
     texts = {h.chunk.article_id: pipeline.index.articles[h.chunk.article_id].text for h in hits}
@@ -40,7 +40,7 @@ def _sources(pipeline, q: str, context: int = 2):
 
 
 def prompt_sizes(pipeline, qs: list[str], count) -> list[str]:
-    from rag import prompt
+    from rag.answer import prompt
 
     lines = [f"system message: {count(prompt.SYSTEM_VI)} tokens (read once at warm-up, then reused)", "",
              "| context sentences | user message tokens p50 | of which excerpts p50 |", "|---|---|---|"]
@@ -56,7 +56,7 @@ def prompt_sizes(pipeline, qs: list[str], count) -> list[str]:
 
 
 def first_token_after(pipeline, qs: list[str]) -> list[str]:
-    from rag import prompt
+    from rag.answer import prompt
 
     gen = pipeline.generator()
     modes = ("right after retrieval and the reader (as the pipeline)", "after a 1 s pause", "no reader")
@@ -121,7 +121,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from rag import models
-    from rag.pipeline import Pipeline
+    from rag.answer.pipeline import Pipeline
 
     pipeline = Pipeline()
     pipeline.warm_up()

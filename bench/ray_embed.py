@@ -1,5 +1,5 @@
 """Ray against in-process embedding on this machine: the same real chunks embedded (1) by
-rag.embed.embed_some in this process and (2) by `rag.ray_embed.embed_with_ray` through a local Ray
+rag.index.embed.embed_some in this process and (2) by `rag.index.ray_embed.embed_with_ray` through a local Ray
 cluster started here (a head and one worker node on 127.0.0.1, --cpus-per-node each), each into its
 own empty embedding cache, with the configured embedder (RAG_EMBED_RUNTIME / RAG_EMBED_URL apply).
 
@@ -29,8 +29,8 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=32, help="chunks")
     p.add_argument("--cpus-per-node", type=int, default=1, help="CPUs (= actors of one thread) per Ray node")
     args = p.parse_args(argv)
-    from rag.embed import embed_some, load_embedder, open_cache
-    from rag.ray_embed import embed_with_ray, local_cluster
+    from rag.index.embed import embed_some, load_embedder, open_cache
+    from rag.index.ray_embed import embed_with_ray, local_cluster
     from rag.types import Article
 
     info = machine()

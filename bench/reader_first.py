@@ -32,8 +32,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     from rag.config import load_settings
-    from rag.generate import make_generator
-    from rag.pipeline import Pipeline
+    from rag.answer.generate import make_generator
+    from rag.answer.pipeline import Pipeline
 
     problem = ensure_index(lambda m: print(m, file=sys.stderr))
     if problem:

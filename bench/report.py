@@ -153,7 +153,7 @@ def dense(res: dict) -> str:
     ours, base = d["ours"], d["baseline"]
     rates = table(
         ["", "passages/s", "imports + model load", "peak RSS"],
-        [[f"OURS: `rag.embed` (batch {ours['batch_size']}, sqlite cache, {ours['threads']} threads)", num(ours["passages_per_s"], 2),
+        [[f"OURS: `rag.index.embed` (batch {ours['batch_size']}, sqlite cache, {ours['threads']} threads)", num(ours["passages_per_s"], 2),
           num(ours["model_load_s"], 1, " s"), num(ours["peak_rss_mb"], 0, " MB")],
          [f"BASELINE: `SentenceTransformer.encode_document` (batch {base['batch_size']}) + flat FAISS",
           num(base["passages_per_s"], 2), num(base["model_load_s"], 1, " s"), num(base["peak_rss_mb"], 0, " MB")],

@@ -1,6 +1,6 @@
 """Benchmark 2, retrieval latency and a lexical sanity check, by corpus size.
 
-OURS: rag.retrieve.Retriever.search (bm25s BM25, FAISS IDMap2(FlatIP), min-max fusion) over the
+OURS: rag.answer.retrieve.Retriever.search (bm25s BM25, FAISS IDMap2(FlatIP), min-max fusion) over the
 lexical-first index of the first N vietnews articles. Dense vectors are RANDOM unit vectors of the
 right shape (embedding 22k articles for real takes hours; flat search latency does not depend on the
 values). Queries are the titles of sampled articles; recall@10 of "title -> its article" is reported
@@ -38,7 +38,7 @@ def sample_queries(idx, n: int, seed: int) -> list[tuple[str, str]]:
 
 
 def flat_index(vectors: np.ndarray):
-    from rag.index import build_faiss
+    from rag.index.build import build_faiss
 
     return build_faiss(vectors, np.arange(len(vectors)), vectors.shape[1])
 
@@ -57,9 +57,9 @@ def retrieval_at(workdir: Path, n_queries: int, with_hnsw: bool, seed: int = 0) 
     import bm25s  # noqa: F401  imported before the RSS baseline, so "index RSS" is the index's data only
     import faiss
 
-    from rag import index
-    from rag.embed import load_embedder
-    from rag.retrieve import Retriever
+    from rag.index import build as index
+    from rag.index.embed import load_embedder
+    from rag.answer.retrieve import Retriever
 
     settings = bench_settings(workdir)
     before = rss_mb()
@@ -128,9 +128,9 @@ def bm25_load(workdir: Path, mmap: bool, titles: list[str]) -> dict:
 
     import bm25s
 
-    from rag import index
-    from rag.index import Index
-    from rag.retrieve import Retriever
+    from rag.index import build as index
+    from rag.index.build import Index
+    from rag.answer.retrieve import Retriever
 
     settings = bench_settings(workdir)
     path = index.current_version(settings.index_dir)
@@ -147,7 +147,7 @@ def bm25_load(workdir: Path, mmap: bool, titles: list[str]) -> dict:
 
 def query_encode(queries: list[str], workdir: Path) -> dict:
     """EmbeddingGemma query encoding, one query at a time, as a real question pays it."""
-    from rag.embed import load_embedder
+    from rag.index.embed import load_embedder
 
     embedder = load_embedder(bench_settings(workdir))
     with Timer() as load:

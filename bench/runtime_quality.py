@@ -7,7 +7,7 @@ anew by that runtime and a burst of load from other work hits all runtimes alike
     .venv/bin/python bench/runtime_quality.py [--runtimes torch,openvino-bf16] [--json out.json]
 
 The rule it checks (issue 23): the default is the fastest runtime within 0.3 MRR@10 (points, of 100) of
-torch on every set, dense and hybrid. rag.embed.FASTEST names it."""
+torch on every set, dense and hybrid. rag.index.embed.FASTEST names it."""
 from __future__ import annotations
 
 import argparse
@@ -28,8 +28,8 @@ MODES = ("dense", "hybrid")
 
 
 def gold_sets(only: list[str] | None = None) -> dict:
-    from rag import evalsets
-    from rag.corpus import load_corpus
+    from rag.eval import evalsets
+    from rag.ingest.corpus import load_corpus
 
     seed = evalsets.load(ROOT / "eval" / "gold" / "seed_qa.jsonl")
     paraphrases = evalsets.load(ROOT / "eval" / "gold" / "seed_paraphrases.jsonl")
@@ -44,8 +44,8 @@ def gold_sets(only: list[str] | None = None) -> dict:
 
 
 def measure(runtimes: list[str], only: list[str] | None = None, log=print) -> dict:
-    from rag import evaluate
-    from rag.embed import load_embedder
+    from rag.eval import evaluate
+    from rag.index.embed import load_embedder
 
     out = {}
     with tempfile.TemporaryDirectory() as work:

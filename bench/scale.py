@@ -1,8 +1,8 @@
 """Benchmark: dense index types by size, for the scale-out plan in bench/SCALE.md.
 
-FAISS flat (exact; what rag/index.py uses) vs HNSW vs IVF-PQ, and Milvus (milvus-lite's server, FLAT)
+FAISS flat (exact; what rag/index/build.py uses) vs HNSW vs IVF-PQ, and Milvus (milvus-lite's server, FLAT)
 where it fits in time: build seconds, index memory (RSS growth while building, in its own process),
-single-query latency p50/p95 with one thread (as rag.retrieve runs), and recall@10 against exact search.
+single-query latency p50/p95 with one thread (as rag.answer.retrieve runs), and recall@10 against exact search.
 
 Vectors: "synthetic" are clustered unit vectors (random points scattered around 1,000 random centres, so
 neighbourhoods have structure as real embeddings do; uniform random vectors are the worst case for ANN
@@ -99,7 +99,7 @@ def measure_faiss(name: str, kind: str, n: int, dim: int, n_queries: int, cache:
     with Timer() as t:
         index = _faiss_index(name, data)
     mem = rss_mb() - before  # flat copies the vectors once: its memory is the vectors themselves
-    faiss.omp_set_num_threads(1)  # queries one at a time, as rag.retrieve does
+    faiss.omp_set_num_threads(1)  # queries one at a time, as rag.answer.retrieve does
     lat, found = [], []
     for q in queries:
         t0 = time.perf_counter()

@@ -32,7 +32,7 @@ GOLD = [ROOT / "eval" / "gold" / "seed_qa.jsonl", ROOT / "eval" / "gold" / "seed
 
 
 def questions(n: int) -> list[str]:
-    from rag.evalsets import load_jsonl
+    from rag.eval.evalsets import load_jsonl
 
     qs = [item.question for path in GOLD for item in load_jsonl(path).items]
     step = max(1, len(qs) // n)  # spread over both files, not only the first n of the first
@@ -45,7 +45,7 @@ def ours(pipeline, counter: CountingGenerator, question: str) -> dict:
 
 
 def baseline(pipeline, counter: CountingGenerator, question: str) -> dict:
-    from rag import prompt
+    from rag.answer import prompt
 
     t0 = time.perf_counter()
     hits = pipeline.search(question, k=pipeline.settings.top_k)
@@ -71,9 +71,9 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     from rag.config import load_settings
-    from rag.embed import runtime
-    from rag.generate import make_generator
-    from rag.pipeline import Pipeline
+    from rag.index.embed import runtime
+    from rag.answer.generate import make_generator
+    from rag.answer.pipeline import Pipeline
 
     problem = ensure_index(lambda m: print(m, file=sys.stderr))
     if problem:

@@ -1,5 +1,5 @@
 """The answer checks' ablation table over every gold set, from recorded runs (issue 21): for each rule of
-rag.verify.checks, how often it fired on dev and on holdout rows, what it gained (answers that are wrong
+rag.answer.verify.checks, how often it fired on dev and on holdout rows, what it gained (answers that are wrong
 without it and refused or correct with it) and what it cost (correct without it, refused or wrong with it).
 
 Each set's run is replayed by `eval/replay.py --ablate --json` (no model: the recorded outputs are replayed),
@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rag.verify import checks
+from rag.answer.verify import checks
 
 ROOT = Path(__file__).resolve().parent.parent
 VIETNEWS = {"RAG_RETRIEVER": "bm25", "RAG_CORPUS_DIR": "build/vietnews1000/corpus", "RAG_INDEX_DIR": "build/vietnews1000/index"}

@@ -1,4 +1,4 @@
-"""Date-bound questions: a small dated corpus and a retrieval-level check of rag/dates.py.
+"""Date-bound questions: a small dated corpus and a retrieval-level check of rag/answer/dates.py.
 
 The corpus: 32 vietnews articles (eval/gold/dated_corpus.jsonl: vietnews id, publication date, source),
 written as Markdown into build/dated/corpus (lead + body, read from ../shared/data at run time). Most are
@@ -26,9 +26,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag import corpus, dates, evalsets, index  # noqa: E402
+from rag.ingest import corpus  # noqa: E402
+from rag.answer import dates
+from rag.eval import evalsets
+from rag.index import build as index
 from rag.config import load_settings  # noqa: E402
-from rag.retrieve import Retriever  # noqa: E402
+from rag.answer.retrieve import Retriever  # noqa: E402
 from rag.types import Article  # noqa: E402
 
 VIETNEWS = ROOT.parent / "shared" / "data" / "vietnews" / "articles-test.jsonl.gz"
@@ -69,12 +72,12 @@ def main(argv=None) -> int:
     loaded = corpus.load_corpus(settings.corpus_dir, settings.dedup_threshold)
     embedder = None
     if args.retriever != "bm25":
-        from rag.embed import load_embedder, open_cache
+        from rag.index.embed import load_embedder, open_cache
 
         embedder = load_embedder(settings)
         index.update(settings, loaded.articles, embedder, progress=False, log=lambda m: None, cache=open_cache(settings))
     else:  # BM25 only: vectors are not needed, a stand-in embedder name keeps the manifest honest
-        from rag.embed import embedder_id
+        from rag.index.embed import embedder_id
 
         class _NoVectors:
             name = embedder_id(settings)

@@ -1,4 +1,4 @@
-"""Near-duplicate detection (rag/dedup.py): precision and recall per threshold.
+"""Near-duplicate detection (rag/ingest/dedup.py): precision and recall per threshold.
 
 Three sets, all from the shared vietnews corpus (read at run time, never copied):
 - real pairs: eval/gold/dedup_pairs.jsonl, 40 hand-labelled pairs of vietnews articles that MinHash/LSH
@@ -33,8 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag import dedup  # noqa: E402
-from rag.clean import clean_text  # noqa: E402
+from rag.ingest import dedup  # noqa: E402
+from rag.ingest.clean import clean_text  # noqa: E402
 
 VIETNEWS = ROOT.parent / "shared" / "data" / "vietnews" / "articles-test.jsonl.gz"
 PAIRS = ROOT / "eval" / "gold" / "dedup_pairs.jsonl"

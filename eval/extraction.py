@@ -4,10 +4,10 @@ Pages: the seed articles (corpus/) and the first N vietnews test articles, rende
 in three site layouts (header, nav, breadcrumbs, sapo, photo + caption + credit, "Tin liên quan",
 "Có thể bạn quan tâm", comment box, footer, JSON-LD). For each page:
 - trafilatura alone: `trafilatura.extract` with its defaults (comments off), one paragraph per line;
-- trafilatura + project rules: `rag.webpage.html_to_article` (captions as paragraphs, then clean.clean_text).
+- trafilatura + project rules: `rag.ingest.webpage.html_to_article` (captions as paragraphs, then clean.clean_text).
 Paragraph precision / recall against the gold paragraphs (whitespace-normalised exact match), the
 body (sapo + paragraphs) and the caption counted apart. Then every page is served on 127.0.0.1, taken
-in through a sitemap by `rag.ingest.add` into a throwaway corpus and index, and every indexed chunk is
+in through a sitemap by `rag.ingest.watch.add` into a throwaway corpus and index, and every indexed chunk is
 searched for the page's furniture strings (menus, teaser titles, comments, footer, photo credits).
 
     .venv/bin/python eval/extraction.py [--vietnews 22] [--json]
@@ -27,8 +27,9 @@ import trafilatura  # noqa: E402
 from conftest import FakeEmbedder  # noqa: E402
 from newssite import CREDITS, NewsSite, render, sitemap, stories_from_seed, stories_from_vietnews  # noqa: E402
 
-from rag import index, ingest, webpage  # noqa: E402
-from rag.clean import normalize  # noqa: E402
+from rag.index import build as index  # noqa: E402
+from rag.ingest import watch as ingest, webpage
+from rag.ingest.clean import normalize  # noqa: E402
 from rag.config import Settings  # noqa: E402
 
 _PHRASE = 20  # characters

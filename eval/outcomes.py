@@ -17,7 +17,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from rag.metrics import normalize_answer
+from rag.eval.metrics import normalize_answer
 
 REFUSAL = re.compile(r"không (đề cập|nhắc|có thông tin)|don't say|do not (say|mention)", re.IGNORECASE)
 OUTCOMES = (

@@ -5,7 +5,7 @@
     .venv/bin/python eval/reader_alone.py build/alone/on.jsonl build/alone/span.jsonl
 
 A row is answered reader-first at threshold t when its reading's no-answer probability is <= t, the question
-asks for one fact (rag.pipeline.one_fact) and the reader's span was shown ("span" replay, model "reader");
+asks for one fact (rag.answer.pipeline.one_fact) and the reader's span was shown ("span" replay, model "reader");
 otherwise it is answered as "on" answers it. Per t: correct and wrong-but-cited answers and refusals, dev
 and holdout apart, and the share answered reader-first. The chosen t is the largest whose dev rows are at
 least as often correct and no more often wrong-but-cited than "on" (t = 0); holdout rows are only reported."""
@@ -15,8 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from rag.pipeline import one_fact
-from rag.verify.question import classify
+from rag.answer.pipeline import one_fact
+from rag.answer.verify.question import classify
 
 GRID = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9)
 

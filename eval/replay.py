@@ -9,7 +9,7 @@ selection changed) cannot be replayed honestly: it is counted and left out of th
 Prints the scores of the replay beside the recorded run (per split), and the dev rows whose verdict changed
 (holdout rows are counted, never listed: they are for measuring, not for reading).
 
-With --ablate, each answer check (rag.verify.checks) is removed in turn (RAG_DISABLED_CHECKS=<rule>) and the
+With --ablate, each answer check (rag.answer.verify.checks) is removed in turn (RAG_DISABLED_CHECKS=<rule>) and the
 rows it fired on are replayed without it: per rule, how often it fired, how many answers it turns from wrong
 to refused or correct (what it is for) and from correct to refused or wrong (what it costs), dev and holdout
 apart. eval/ablation.py runs this over every gold set and writes one table."""
@@ -21,12 +21,12 @@ import json
 import re
 from pathlib import Path
 
-from rag import evalsets, evaluate, metrics
+from rag.eval import evalsets, evaluate, metrics
 from rag.config import load_settings
-from rag.embed import load_embedder
-from rag.generate import Piece
-from rag.pipeline import Pipeline
-from rag.verify import checks
+from rag.index.embed import load_embedder
+from rag.answer.generate import Piece
+from rag.answer.pipeline import Pipeline
+from rag.answer.verify import checks
 
 
 class Replay:

@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from rag import evalsets, evaluate, metrics
+from rag.eval import evalsets, evaluate, metrics
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     chunk_text = {}
     if args.index_dir:
         from rag.config import load_settings
-        from rag.index import load
+        from rag.index.build import load
 
         chunk_text = {c.id: c.text for c in load(load_settings(index_dir=args.index_dir)).chunks}
     rows = []

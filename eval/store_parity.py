@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import FakeEmbedder  # noqa: E402
 
-from rag import evaluate, evalsets  # noqa: E402
+from rag.eval import evaluate, evalsets  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 
 METRICS = ("P@1", "R@10", "MRR@10", "nDCG@10", "R@20")

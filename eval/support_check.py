@@ -1,4 +1,4 @@
-"""Measure the support check (rag.ground.check) on sentences of the indexed corpus.
+"""Measure the support check (rag.answer.ground.check) on sentences of the indexed corpus.
 
 For every sentence of every chunk:
   positive            the sentence against its own chunk                  -> must pass
@@ -13,7 +13,9 @@ import argparse
 import json
 import re
 
-from rag import ground, index, text
+from rag import text
+from rag.answer import ground
+from rag.index import build as index
 from rag.config import load_settings
 
 

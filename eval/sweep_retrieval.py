@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from rag import evalsets, evaluate
+from rag.eval import evalsets, evaluate
 from rag.config import load_settings
 
 GRID = (

@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import csv
 
-from rag import ground, text
-from rag.verify.question import terms
+from rag import text
+from rag.answer import ground
+from rag.answer.verify.question import terms
 
 
 def best_window_coverage(question: str, context: str) -> float:

@@ -12,9 +12,9 @@ import importlib
 
 # public name -> module that defines it
 _EXPORTS = {
-    "ask": "rag.pipeline",
-    "ask_stream": "rag.pipeline",
-    "Pipeline": "rag.pipeline",
+    "ask": "rag.answer.pipeline",
+    "ask_stream": "rag.answer.pipeline",
+    "Pipeline": "rag.answer.pipeline",
     "Answer": "rag.types",
     "Citation": "rag.types",
     "Article": "rag.types",

@@ -13,7 +13,7 @@ import traceback
 from pathlib import Path
 
 from rag import __version__
-from rag.clean import escape_controls
+from rag.ingest.clean import escape_controls
 from rag.config import load_settings
 from rag.errors import InvalidQuestion, RagError
 
@@ -29,12 +29,12 @@ def _print_json(obj) -> None:
 
 
 def _settings(args, *, several: bool = False):
-    """The command's settings: options over RAG_* variables, then `--collection NAME`'s folders (rag.collections).
+    """The command's settings: options over RAG_* variables, then `--collection NAME`'s folders (rag.index.collections).
     `several`: the command reads several collections (ask, search): the base settings, with several names."""
     over = {k: getattr(args, k, None) for k in ("home", "corpus_dir", "index_dir", "retriever", "top_k", "generator", "backend")}
     settings = load_settings(**over)
     if getattr(args, "collection", None):
-        from rag import collections
+        from rag.index import collections
 
         names = collections.parse(args.collection)
         if len(names) > 1 and several:
@@ -83,9 +83,10 @@ def cmd_models_list(args) -> int:
 
 
 def cmd_index(args) -> int:
-    from rag import corpus, store
-    from rag.dedup import open_cache as dedup_cache
-    from rag.embed import load_embedder, open_cache
+    from rag.ingest import corpus
+    from rag.index import store
+    from rag.ingest.dedup import open_cache as dedup_cache
+    from rag.index.embed import load_embedder, open_cache
     from rag.errors import CorpusEmpty
 
     settings = _settings(args)
@@ -126,7 +127,7 @@ def cmd_index(args) -> int:
 
 def _filters(args):
     """--since/--until/--source as retrieval filters (None when none is given)."""
-    from rag.retrieve import Filters
+    from rag.answer.retrieve import Filters
 
     return Filters.from_dict({k: v for k, v in (("date_from", args.since), ("date_to", args.until), ("source", args.source)) if v})
 
@@ -134,9 +135,9 @@ def _filters(args):
 def _embed_with_ray(settings, articles, args) -> None:
     """Publish lexically (seconds), then fill the embedding cache through the Ray cluster; the caller's
     update then publishes the dense side from the cache."""
-    from rag import index
-    from rag.embed import load_embedder, open_cache
-    from rag.ray_embed import embed_with_ray
+    from rag.index import build as index
+    from rag.index.embed import load_embedder, open_cache
+    from rag.index.ray_embed import embed_with_ray
 
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     index.update(settings, articles, load_embedder(settings), rebuild=args.rebuild, progress=not args.quiet, log=log,
@@ -146,14 +147,15 @@ def _embed_with_ray(settings, articles, args) -> None:
 
 
 def cmd_search(args) -> int:
-    from rag import collections, dates, store
-    from rag.embed import load_embedder
-    from rag.ground import is_vietnamese
-    from rag.retrieve import Retriever
+    from rag.index import collections, store
+    from rag.answer import dates
+    from rag.index.embed import load_embedder
+    from rag.answer.ground import is_vietnamese
+    from rag.answer.retrieve import Retriever
 
     settings = _settings(args, several=True)
     names = collections.parse(args.collection)
-    if len(names) > 1:  # each collection's own index, the hits merged (rag.store.Merged)
+    if len(names) > 1:  # each collection's own index, the hits merged (rag.index.store.Merged)
         idx = store.Merged({n: store.load(collections.settings_for(settings, n)) for n in names})
     else:
         idx = store.load(settings)
@@ -211,8 +213,8 @@ def _print_answer(answer, args) -> None:
 
 
 def cmd_ask(args) -> int:
-    from rag import collections
-    from rag.pipeline import Pipeline
+    from rag.index import collections
+    from rag.answer.pipeline import Pipeline
     from rag.types import Answer
 
     questions = _questions(args)
@@ -256,7 +258,7 @@ def cmd_ask(args) -> int:
 
 
 def cmd_eval_retrieval(args) -> int:
-    from rag import evalsets, evaluate
+    from rag.eval import evalsets, evaluate
 
     settings = _settings(args)
     gold = evalsets.load_csv(Path(args.csv), question_col=args.question_col, context_col=args.context_col)
@@ -274,7 +276,7 @@ def cmd_eval_retrieval(args) -> int:
 
 
 def _gold(args):
-    from rag import evalsets
+    from rag.eval import evalsets
 
     answer_cols = (args.answer_col,) if args.answer_col else None
     gold = evalsets.load(Path(args.gold), question_col=args.question_col, context_col=args.context_col, answer_cols=answer_cols)
@@ -288,7 +290,7 @@ def _report_dir(args, default: str) -> Path:
 
 
 def cmd_eval_answers(args) -> int:
-    from rag import evaluate
+    from rag.eval import evaluate
 
     gold = _gold(args)
     out = _report_dir(args, gold.name)
@@ -304,7 +306,7 @@ def cmd_eval_answers(args) -> int:
 
 
 def cmd_eval_compare(args) -> int:
-    from rag import evaluate
+    from rag.eval import evaluate
 
     gold = _gold(args)
     out = _report_dir(args, f"compare-{gold.name}")
@@ -325,14 +327,14 @@ def cmd_eval_compare(args) -> int:
     return 0
 
 
-# ------------------------------------------------------------------ reader (rag/reader.py)
+# ------------------------------------------------------------------ reader (rag/answer/reader.py)
 
 _QA_DATA = Path("..") / "shared" / "data" / "qa"
 _READER_EPOCHS = 0.4  # passes over the training windows in the shipped run (rag/data/reader/provenance.json)
 
 
 def cmd_reader_prepare(args) -> int:
-    from rag import reader_data
+    from rag.train import reader_data
 
     sources = reader_data.PERMISSIVE if args.permissive else tuple(reader_data.SOURCES)
     items, counts = reader_data.examples(Path(args.data), sources, seed=args.seed)
@@ -344,9 +346,9 @@ def cmd_reader_prepare(args) -> int:
 
 
 def cmd_reader_train(args) -> int:
-    from rag import reader_train
+    from rag.train import reader_train
 
-    from rag.reader import ReaderConfig
+    from rag.answer.reader import ReaderConfig
 
     config = ReaderConfig(**{k: getattr(args, k) for k in ("depth", "frozen", "rank", "max_len") if getattr(args, k) is not None})
     prov = reader_train.run(_settings(args), Path(args.data), Path(args.out), epochs=args.epochs, seed=args.seed,
@@ -356,8 +358,8 @@ def cmd_reader_train(args) -> int:
 
 
 def cmd_reader_eval(args) -> int:
-    from rag import reader_data, reader_train
-    from rag.reader import load_reader
+    from rag.train import reader_data, reader_train
+    from rag.answer.reader import load_reader
 
     settings = _settings(args)
     # the questions first: a file that cannot be scored is refused before the model loads
@@ -383,7 +385,7 @@ def cmd_reader_eval(args) -> int:
 
 
 def _date_arg(value: str) -> str:
-    from rag.clean import parse_date
+    from rag.ingest.clean import parse_date
 
     iso = parse_date(value)
     if iso is None:
@@ -418,7 +420,7 @@ def _kind(args) -> str:
 
 
 def cmd_add(args) -> int:
-    from rag import ingest
+    from rag.ingest import watch as ingest
 
     log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))  # noqa: E731
     report = ingest.add(_settings(args), args.sources, kind=_kind(args), limit=args.limit, log=log)
@@ -430,7 +432,7 @@ def cmd_add(args) -> int:
 
 
 def cmd_watch(args) -> int:
-    from rag import ingest
+    from rag.ingest import watch as ingest
 
     try:
         every = ingest.parse_every(args.every)
@@ -446,7 +448,7 @@ def cmd_watch(args) -> int:
 
 
 def cmd_collections_list(args) -> int:
-    from rag import collections, index
+    from rag.index import collections, build as index
 
     settings = _settings(args)
     rows = []
@@ -464,7 +466,7 @@ def cmd_collections_list(args) -> int:
 
 
 def cmd_collections_create(args) -> int:
-    from rag import collections
+    from rag.index import collections
 
     where = collections.create(_settings(args), args.name)
     say(f"created collection {args.name} in {where}: add articles with `rag add --collection {args.name} FILES`")
@@ -472,7 +474,7 @@ def cmd_collections_create(args) -> int:
 
 
 def cmd_collections_delete(args) -> int:
-    from rag import collections
+    from rag.index import collections
 
     collections.delete(_settings(args), args.name)
     say(f"deleted collection {args.name} (its articles and index)")
@@ -480,7 +482,7 @@ def cmd_collections_delete(args) -> int:
 
 
 def cmd_collections_rename(args) -> int:
-    from rag import collections
+    from rag.index import collections
 
     collections.rename(_settings(args), args.old, args.new)
     say(f"renamed collection {args.old} to {args.new}")
@@ -488,7 +490,7 @@ def cmd_collections_rename(args) -> int:
 
 
 def cmd_users_add(args) -> int:
-    from rag import users
+    from rag.serve import users
 
     settings = _settings(args)
     key = users.add(settings.home, args.name, read=args.read, write=args.write)
@@ -498,7 +500,7 @@ def cmd_users_add(args) -> int:
 
 
 def cmd_users_list(args) -> int:
-    from rag import users
+    from rag.serve import users
 
     rows = users.listing(_settings(args).home)
     if args.json:
@@ -510,7 +512,7 @@ def cmd_users_list(args) -> int:
 
 
 def cmd_users_remove(args) -> int:
-    from rag import users
+    from rag.serve import users
 
     left = users.remove(_settings(args).home, args.name)
     say(f"removed user {args.name}: its key no longer works")
@@ -525,7 +527,7 @@ def cmd_users_remove(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from rag import web
+    from rag.serve import web
 
     return web.main(args.host, args.port, settings=_settings(args), insecure=args.insecure)
 
@@ -678,7 +680,7 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--epochs", type=float, default=_READER_EPOCHS,
                     help="passes over the training windows; a fraction samples that share (seeded)")
     rt.add_argument("--seed", type=int, default=0)
-    rt.add_argument("--depth", type=int, help="encoder layers used (default: rag.reader.ReaderConfig)")
+    rt.add_argument("--depth", type=int, help="encoder layers used (default: rag.answer.reader.ReaderConfig)")
     rt.add_argument("--frozen", type=int, help="of them, the lower ones not adapted")
     rt.add_argument("--rank", type=int, help="LoRA rank")
     rt.add_argument("--max-len", type=int, help="tokens per window")

@@ -82,18 +82,18 @@ class Settings:
     threads: int = setting(0, min=0, max=1024)  # 0: one per core
     embed_dim: int = setting(768, min=8, max=8192)  # Matryoshka truncation; 768 = full
     embed_batch: int = setting(8, min=1, max=4096)
-    ray_address: str = ""  # `rag index` embeds through this Ray cluster (rag/ray_embed.py), e.g. 10.0.0.5:6379
-    embed_url: str = ""  # an OpenAI-compatible embedding server, e.g. http://10.0.0.7:8080/v1 (rag/remote_embed.py)
+    ray_address: str = ""  # `rag index` embeds through this Ray cluster (rag/index/ray_embed.py), e.g. 10.0.0.5:6379
+    embed_url: str = ""  # an OpenAI-compatible embedding server, e.g. http://10.0.0.7:8080/v1 (rag/index/remote_embed.py)
     embed_model: str = ""  # the model it serves (required with embed_url; part of the embedder's identity)
     # auto: the runtime the existing index was built with, else the fastest measured one this machine can run
-    # (openvino-bf16, falling back to torch); rag.embed.runtime, rag/onnx_embed.py, bench/embed_speed.py
+    # (openvino-bf16, falling back to torch); rag.index.embed.runtime, rag/index/onnx_embed.py, bench/embed_speed.py
     embed_runtime: str = setting("auto", choices=("auto", "torch", "onnx", "openvino", "openvino-bf16"))
 
     # reading articles
     max_article_chars: int = setting(1_000_000, min=1_000, max=1_000_000_000)  # a longer article is skipped, reported
     max_file_bytes: int = setting(10_000_000, min=1_000, max=10_000_000_000)  # a bigger .html/.md/.txt file is skipped before it is parsed (JSON Lines are read a line at a time)
 
-    # storage (rag/store.py): local files, or a Milvus server (pip install '.[scale]')
+    # storage (rag/index/store.py): local files, or a Milvus server (pip install '.[scale]')
     store: str = "local"  # local | milvus
     milvus_uri: str = ""  # e.g. http://127.0.0.1:19530
     milvus_token: str = ""  # user:password or API key, if the server wants one
@@ -115,8 +115,8 @@ class Settings:
     max_question_chars: int = setting(1000, min=1, max=100_000)
     max_new_tokens: int = setting(200, min=1, max=32_768)
     context_sentences: int = setting(4, min=1, max=100)  # best sentences put in the prompt (4 beat 3, 5 and 6 on the seed gold set: eval/RESULTS.md)
-    min_retrieval_score: float = setting(0.0, min=0.0, max=1.0)  # abstention gate, see rag.ground
-    # the trained reader (rag.reader): "on" (default) it refuses when no source answers, the model's answer must
+    min_retrieval_score: float = setting(0.0, min=0.0, max=1.0)  # abstention gate, see rag.answer.ground
+    # the trained reader (rag.answer.reader): "on" (default) it refuses when no source answers, the model's answer must
     # agree with its span, and its span alone answers only where the model claimed nothing a rule rejected; "span"
     # the span itself is the answer, without the model; "off" the rules alone. On: it halves the wrong answers
     # shown with a citation on every holdout, for fewer correct ones (eval/RESULTS.md, issue 20)
@@ -125,13 +125,13 @@ class Settings:
     # reader first: the no-answer probability at or below which the reader's span answers a one-fact question
     # alone, without the model; -1: the value chosen for the weights (their config.json "alone"); 0: never
     reader_alone: float = setting(-1.0, min=-1.0, max=1.0)
-    # follow-up questions (rag.followup): "rules" carry the last question's topic or person, no model pass;
+    # follow-up questions (rag.answer.followup): "rules" carry the last question's topic or person, no model pass;
     # "model" lets the generator rewrite what the rules leave (seconds on 2 cores: eval/RESULTS.md, issue 34)
     followup: str = setting("rules", choices=("rules", "model"))
-    min_confidence: float = setting(0.25, min=0.0, max=1.0)  # a claim with a word the model was less sure of is not shown (rag.reply.Reply; chosen on dev rows: eval/RESULTS.md); 0: off
-    disabled_checks: str = setting("")  # answer checks switched off, by name, comma-separated (rag.verify.checks.CHECKS)
+    min_confidence: float = setting(0.25, min=0.0, max=1.0)  # a claim with a word the model was less sure of is not shown (rag.answer.reply.Reply; chosen on dev rows: eval/RESULTS.md); 0: off
+    disabled_checks: str = setting("")  # answer checks switched off, by name, comma-separated (rag.answer.verify.checks.CHECKS)
 
-    # fetching web pages, feeds and sitemaps (rag.fetch)
+    # fetching web pages, feeds and sitemaps (rag.ingest.fetch)
     user_agent: str = "rag-news-vi/0.1 (offline Vietnamese news question answering)"  # names the project to site owners
     fetch_timeout: float = setting(15.0, min=0.01, max=600.0)  # seconds per connect/read step
     fetch_retries: int = setting(2, min=0, max=10)  # extra tries after a timeout, a connection error, 429 or 5xx
@@ -140,15 +140,15 @@ class Settings:
     fetch_max_bytes: int = setting(5_000_000, min=1_000, max=1_000_000_000)  # a bigger response is refused
     fetch_max_redirects: int = setting(5, min=0, max=30)
     fetch_max_seconds: float = setting(60.0, min=0.1, max=3600.0)  # one response in total (headers and body), whatever the per-read timeouts
-    fetch_allow_private: bool = False  # RAG_FETCH_ALLOW_PRIVATE=1: also fetch from loopback/private/link-local... addresses (rag.netpolicy); off: strangers' URLs cannot reach this machine's network
+    fetch_allow_private: bool = False  # RAG_FETCH_ALLOW_PRIVATE=1: also fetch from loopback/private/link-local... addresses (rag.ingest.netpolicy); off: strangers' URLs cannot reach this machine's network
     crawl_max_urls: int = setting(500, min=1, max=1_000_000)  # URLs one add/watch run (or one chat request) fetches at most: pages, feeds, sitemaps, their children
 
-    # news: near-duplicate stories (rag.dedup) and time in questions (rag.dates)
+    # news: near-duplicate stories (rag.ingest.dedup) and time in questions (rag.answer.dates)
     dedup_threshold: float = setting(0.5, min=0.0, max=1.0)  # MinHash Jaccard above which two texts are one story (eval/RESULTS.md); 0: off
     today: str = ""  # reference date for "hôm qua", "tuần trước"... as YYYY-MM-DD (reproducible evals); "": today
 
     # serving
-    api_key: str = dataclasses.field(default="", repr=False)  # RAG_API_KEY: Bearer key required by /v1/* (rag.openai_api)
+    api_key: str = dataclasses.field(default="", repr=False)  # RAG_API_KEY: Bearer key required by /v1/* (rag.serve.openai_api)
     max_waiting: int = setting(8, min=0, max=10_000)  # /v1 questions that may wait while one is answered, and requests in the chat's queue (at least 1); more get 503
     api_max_body_bytes: int = setting(1_000_000, min=1_000, max=1_000_000_000)  # a bigger /v1 request body gets 413
     api_max_messages: int = setting(100, min=1, max=100_000)  # messages in one /v1 chat request; more get 400
@@ -165,7 +165,7 @@ class Settings:
         for f in fields(self):  # frozen: store the checked (e.g. str -> Path) value
             object.__setattr__(self, f.name, check(f.name, getattr(self, f.name)))
         if self.disabled_checks.strip():  # names checked against the registry (imported only then)
-            from rag.verify.checks import parse_disabled
+            from rag.answer.verify.checks import parse_disabled
 
             parse_disabled(self.disabled_checks)
         if self.chunk_overlap >= self.chunk_size:

@@ -34,7 +34,7 @@ class ArticleError(RagError):
 
 class FetchError(RagError):
     """One URL could not be fetched or used (robots.txt, HTTP status, timeout, size, type); the batch goes on.
-    `refused`: the fetch policy (rag.netpolicy) refused it, or a redirect from it: no request was sent there."""
+    `refused`: the fetch policy (rag.ingest.netpolicy) refused it, or a redirect from it: no request was sent there."""
 
     def __init__(self, url: str, reason: str, *, refused: bool = False):
         self.url = url

@@ -19,7 +19,7 @@ class Article:
     metadata: dict = field(default_factory=dict, compare=False, hash=False)
     # the other places the same story appeared (near-duplicates stored once): [{id, title, source, url, date}]
     also: list[dict] = field(default_factory=list, hash=False)
-    # the collection it was found in, in an answer over several (rag.store.Merged sets it); never stored
+    # the collection it was found in, in an answer over several (rag.index.store.Merged sets it); never stored
     collection: str | None = field(default=None, compare=False)
 
     @property
@@ -96,7 +96,7 @@ class Citation:
     quote: str  # the article sentence(s) that support the claim
     score: float  # retrieval score of the chunk
     also: list[dict] = field(default_factory=list)  # the same story elsewhere: [{id, title, source, url, date}]
-    collection: str | None = None  # the collection the article is in, in an answer over several (rag.collections)
+    collection: str | None = None  # the collection the article is in, in an answer over several (rag.index.collections)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -110,10 +110,10 @@ class Answer:
     abstained: bool = False
     timings: dict[str, float] = field(default_factory=dict)  # ms: retrieve, first_token, total
     model: str = ""
-    period: dict | None = None  # the date range / recency a time phrase in the question resolved to (rag.dates)
-    reading: dict | None = None  # what the trained reader found: {"span", "source" (article id), "no_answer"} (rag.reader)
+    period: dict | None = None  # the date range / recency a time phrase in the question resolved to (rag.answer.dates)
+    reading: dict | None = None  # what the trained reader found: {"span", "source" (article id), "no_answer"} (rag.answer.reader)
     # the checks that rejected a claim (or, rule "reader_span" with no claim, the whole answer), in the order
-    # they fired: [{"rule", "claim", "reason"}] (rag.verify.checks; RAG_DISABLED_CHECKS switches rules off)
+    # they fired: [{"rule", "claim", "reason"}] (rag.answer.verify.checks; RAG_DISABLED_CHECKS switches rules off)
     rejections: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:

@@ -23,9 +23,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rag.reader import ReaderConfig, Window  # noqa: E402
-from rag.reader_data import Example  # noqa: E402
-from rag.reader_train import Labelled  # noqa: E402
+from rag.answer.reader import ReaderConfig, Window  # noqa: E402
+from rag.train.reader_data import Example  # noqa: E402
+from rag.train.reader_train import Labelled  # noqa: E402
 
 # (name, overrides of ReaderConfig, train() arguments). "shipped" trains nothing: the committed weights on
 # the quantised base, against their validation F1 on the real base (57.7), show what the quantisation costs.
@@ -71,9 +71,10 @@ def pack(out: Path, data_path: Path) -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from rag import models, reader_data
+    from rag import models
+    from rag.train import reader_data
     from rag.config import load_settings
-    from rag.reader_train import encode
+    from rag.train.reader_train import encode
 
     config = ReaderConfig()
     base = models.resolve(config.base, load_settings(), models.EMBEDDER)
@@ -138,8 +139,8 @@ def one(pack_dir: Path, out: Path, name: str, limit: int | None = None) -> dict:
     import torch
     from transformers import Gemma3TextConfig, Gemma3TextModel
 
-    from rag.reader import build_model
-    from rag.reader_train import choose_threshold, predict_cached, squad_scores, train, cache_frozen
+    from rag.answer.reader import build_model
+    from rag.train.reader_train import choose_threshold, predict_cached, squad_scores, train, cache_frozen
 
     torch.set_num_threads(2)  # several of these share the machine's cores
     _, overrides, kwargs = next(g for g in GRID if g[0] == name)
@@ -161,7 +162,7 @@ def one(pack_dir: Path, out: Path, name: str, limit: int | None = None) -> dict:
     train_states = cache_frozen(model, train_data, config, work / "train", pad_id, progress=False)
     valid_states = cache_frozen(model, valid_data, config, work / "valid", pad_id, progress=False)
     if name == "shipped":
-        from rag.reader import WEIGHTS_DIR, load_trained
+        from rag.answer.reader import WEIGHTS_DIR, load_trained
 
         load_trained(model, WEIGHTS_DIR)
         history = []

@@ -10,7 +10,7 @@ import pytest
 
 from rag import text
 from rag.config import Settings
-from rag.generate import Piece
+from rag.answer.generate import Piece
 from rag.types import Article
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,7 +87,7 @@ def settings(tmp_path) -> Settings:
         embed_dim=64,
         chunk_size=200,
         chunk_overlap=20,
-        today="2025-11-27",  # the day of the gold-price article below, so its "hôm nay" means that day (rag.dates)
+        today="2025-11-27",  # the day of the gold-price article below, so its "hôm nay" means that day (rag.answer.dates)
         reader="off",  # the trained reader needs the real base model: tests with a reader give a fake one
         embed_runtime="torch",  # embedder names independent of the packages installed (auto: tests/test_embed_runtime.py)
     )

@@ -58,7 +58,7 @@ class Page:
 
 
 def stories_from_seed(corpus_dir: Path) -> list[Story]:
-    from rag.corpus import load_corpus
+    from rag.ingest.corpus import load_corpus
 
     out = []
     for a in load_corpus(corpus_dir).articles:

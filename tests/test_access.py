@@ -1,6 +1,6 @@
 """The chat's own endpoints (issue 22, item 2): with RAG_API_KEY set, the page and every Gradio API call
 need the key too, not only /v1; a server bound to a non-loopback address without a key refuses writes.
-The whole `rag serve` app (rag.web.make_server) through an in-process ASGI client: nothing is bound."""
+The whole `rag serve` app (rag.serve.web.make_server) through an in-process ASGI client: nothing is bound."""
 from __future__ import annotations
 
 import base64
@@ -9,8 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import Scripted
-from rag import access, index, web
-from rag.pipeline import Pipeline
+from rag.serve import access, web
+from rag.index import build as index
+from rag.answer.pipeline import Pipeline
 
 KEY = "s3cret-key"
 QUESTION = "Mưa lớn ở đâu, bao nhiêu hộ sơ tán?"

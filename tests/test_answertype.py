@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.verify import entities, extract, spans, yesno
-from rag.verify import question as vq
+from rag.answer.verify import entities, extract, spans, yesno
+from rag.answer.verify import question as vq
 
 RANKINGS = ("Trong đó 5 lần liên tiếp được vinh danh là 1 trong 21 cộng đồng có Chiến lược phát triển Thành phố "
             "thông minh tiêu biểu trên thế giới (Smart 21) và lọt danh sách Top7 trong các năm 2021, 2022; Top1 năm 2023.")

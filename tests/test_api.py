@@ -24,7 +24,7 @@ def test_import_rag_loads_no_model_library():
 
 def test_public_names_resolve_and_are_listed():
     from rag import Answer, Citation, Pipeline, ask, ask_stream  # noqa: F401  (the README's import)
-    from rag.pipeline import ask as pipeline_ask
+    from rag.answer.pipeline import ask as pipeline_ask
 
     assert {"ask", "ask_stream", "Pipeline", "Answer", "Citation"} <= set(rag.__all__)
     assert ask is pipeline_ask

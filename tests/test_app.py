@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from rag import web as app
-from rag import index, manage
+from rag.serve import web as app
+from rag.index import build as index
+from rag.ingest import manage
 from rag.config import Settings
-from rag.corpus import load_corpus, write_article
+from rag.ingest.corpus import load_corpus, write_article
 from rag.errors import ArticleNotFound, CorpusEmpty, RagError
-from rag.pipeline import Pipeline
+from rag.answer.pipeline import Pipeline
 from rag.types import Answer, Article, Citation
 
 from conftest import FakeEmbedder, Scripted

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.clean import clean_text, is_dateline, is_furniture_line, normalize
+from rag.ingest.clean import clean_text, is_dateline, is_furniture_line, normalize
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 HTV = "htv-dot-pha-cong-nghe-2025-11-28.md"

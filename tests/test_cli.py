@@ -8,7 +8,9 @@ import json
 import pytest
 
 import rag
-from rag import cli, index, pipeline
+from rag import cli
+from rag.index import build as index
+from rag.answer import pipeline
 
 from conftest import Scripted
 

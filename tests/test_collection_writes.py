@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import FakeEmbedder
-from rag import collections, corpus, index, ingest, manage, store
+from rag.index import collections, build as index, store
+from rag.ingest import corpus, watch as ingest, manage
 from rag.errors import RagError
 from test_collections import article, base, fill, home  # noqa: F401 (fixtures)
 

@@ -1,6 +1,6 @@
 """Collections and users (issue 24): corpora side by side, each answering from its own index only, and keys
 that decide who reads and who writes which. Fake embedder, an echoing generator, the whole `rag serve` app
-(rag.web.make_server) through an in-process ASGI client: nothing is bound, no model loads."""
+(rag.serve.web.make_server) through an in-process ASGI client: nothing is bound, no model loads."""
 from __future__ import annotations
 
 import base64
@@ -15,9 +15,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import Echo, FakeEmbedder, make_articles
-from rag import access, cli, collections, corpus, index, users, web
+from rag import cli
+from rag.serve import access, users, web
+from rag.index import collections, build as index
+from rag.ingest import corpus
 from rag.config import Settings
-from rag.pipeline import Pipeline
+from rag.answer.pipeline import Pipeline
 from rag.types import Article
 
 QUESTION = "Ai phát biểu khai mạc hội nghị NextGen?"
@@ -82,7 +85,7 @@ def test_two_collections_answer_the_same_question_each_from_its_own_articles(fil
         others = [s for n, s in SPEAKERS.items() if n != name]
         assert not any(s in answer.text for s in others)
     # the package's ask(collection=) goes the same way
-    from rag import pipeline as pipeline_mod
+    from rag.answer import pipeline as pipeline_mod
 
     monkeypatch.setattr(pipeline_mod, "get_pipeline", lambda settings=None: p)
     assert SPEAKERS["b"] in pipeline_mod.ask(QUESTION, collection="b").text
@@ -91,7 +94,7 @@ def test_two_collections_answer_the_same_question_each_from_its_own_articles(fil
 
 
 def test_cli_collection_option(filled, fake_embedder, monkeypatch, capsys):
-    from rag import pipeline as pipeline_mod
+    from rag.answer import pipeline as pipeline_mod
 
     real = pipeline_mod.Pipeline
     monkeypatch.setattr(pipeline_mod, "Pipeline",  # (a collection's pipeline is made with its parent's models)
@@ -106,7 +109,7 @@ def test_cli_collection_option(filled, fake_embedder, monkeypatch, capsys):
     out = capsys.readouterr().out
     cited = "a" if "  [1] [a] " in out else "b"
     assert f"  [1] [{cited}] Hội nghị NextGen ({cited})" in out and SPEAKERS[cited] in out, out
-    from rag import embed, store
+    from rag.index import embed, store
 
     load = store.load  # `rag search` loads the configured embedder: the fake one here
     monkeypatch.setattr(store, "load", lambda s, **kw: load(s, expected_embedder=fake_embedder.name))
@@ -144,7 +147,7 @@ def test_several_collections_are_searched_together_only_when_asked(apart, fake_e
         assert hits[0].article.collection == "hoi" and hits[0].score == 1.0
         assert {h.article.collection for h in hits} == {"tin", "hoi"} and all(h.score < 0.6 for h in hits[1:])
     assert p.collection("tin,hoi") is p.collection("tin, hoi")  # one pipeline per set of collections
-    from rag import pipeline as pipeline_mod
+    from rag.answer import pipeline as pipeline_mod
 
     monkeypatch.setattr(pipeline_mod, "get_pipeline", lambda settings=None: p)
     assert pipeline_mod.ask(QUESTION, collection="tin,hoi").citations[0].collection == "hoi"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.corpus import LoadResult, article_filename, load_corpus, load_file, parse_date, write_article
+from rag.ingest.corpus import LoadResult, article_filename, load_corpus, load_file, parse_date, write_article
 from rag.errors import ArticleError
 from rag.types import Article
 

@@ -1,4 +1,4 @@
-"""Time in questions (rag.dates): phrases resolved against a reference date, turned into date filters or
+"""Time in questions (rag.answer.dates): phrases resolved against a reference date, turned into date filters or
 orderings, used by retrieval and reported on the Answer; dates and sources in filters and JSON."""
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import dataclasses
 import pytest
 
 from conftest import Scripted
-from rag import dates, index
+from rag.answer import dates
+from rag.index import build as index
 from rag.errors import InvalidSetting
-from rag.pipeline import Pipeline
-from rag.retrieve import Filters
+from rag.answer.pipeline import Pipeline
+from rag.answer.retrieve import Filters
 from rag.types import Article
 
 TODAY = "2025-12-03"  # a Wednesday

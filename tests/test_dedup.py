@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from rag import dedup, index
-from rag.corpus import load_corpus
-from rag.pipeline import Pipeline
+from rag.ingest import dedup
+from rag.index import build as index
+from rag.ingest.corpus import load_corpus
+from rag.answer.pipeline import Pipeline
 from rag.types import Article
 from tests.conftest import Scripted
 

@@ -6,10 +6,12 @@ import shutil
 
 import pytest
 
-from rag import corpus, ground, index
+from rag.ingest import corpus
+from rag.answer import ground
+from rag.index import build as index
 from rag.config import load_settings
-from rag.embed import load_embedder, open_cache
-from rag.pipeline import Pipeline
+from rag.index.embed import load_embedder, open_cache
+from rag.answer.pipeline import Pipeline
 from rag.text import fold_diacritics
 
 from conftest import ROOT

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import FakeEmbedder
-from rag import index
+from rag.index import build as index
 from rag.config import load_settings
-from rag.embed import FASTEST, cache_key, embed_some, embedder_id, open_cache, runtime
+from rag.index.embed import FASTEST, cache_key, embed_some, embedder_id, open_cache, runtime
 from rag.errors import IndexMismatch, InvalidSetting
 
 
@@ -63,45 +63,45 @@ def test_auto_runtime_follows_the_index_so_an_upgrade_never_re_embeds(settings, 
 
 
 def test_auto_runtime_without_an_index_is_the_fastest_installed_else_torch(settings, monkeypatch):
-    import rag.onnx_embed
+    import rag.index.onnx_embed
 
     settings = settings.replace(embedder="embeddinggemma-300m", embed_runtime="auto")
-    monkeypatch.setattr(rag.onnx_embed, "installed", lambda name: True)
+    monkeypatch.setattr(rag.index.onnx_embed, "installed", lambda name: True)
     assert runtime(settings) == FASTEST == "openvino-bf16"
-    monkeypatch.setattr(rag.onnx_embed, "installed", lambda name: False)
+    monkeypatch.setattr(rag.index.onnx_embed, "installed", lambda name: False)
     assert runtime(settings) == "torch"
     assert runtime(settings.replace(embed_runtime="onnx")) == "onnx"  # named: taken as is
 
 
 def test_auto_runtime_that_cannot_load_falls_back_to_torch_with_one_line(settings, monkeypatch, capsys, tmp_path):
-    import rag.embed
+    import rag.index.embed
     import rag.models
-    import rag.onnx_embed
+    import rag.index.onnx_embed
 
     settings = settings.replace(embedder="embeddinggemma-300m", embed_runtime="auto")
-    monkeypatch.setattr(rag.onnx_embed, "installed", lambda name: True)
+    monkeypatch.setattr(rag.index.onnx_embed, "installed", lambda name: True)
     monkeypatch.setattr(rag.models, "resolve", lambda *a, **k: tmp_path)
 
     def no_memory(self):
         raise RuntimeError("export failed: Killed (details: export.log)")
 
-    monkeypatch.setattr(rag.onnx_embed.ExportedEmbedder, "load", no_memory)
-    monkeypatch.setattr(rag.embed, "_FALLBACK", set())
-    got = rag.embed._make_embedder(settings)
-    assert isinstance(got, rag.embed.SentenceTransformerEmbedder)
+    monkeypatch.setattr(rag.index.onnx_embed.ExportedEmbedder, "load", no_memory)
+    monkeypatch.setattr(rag.index.embed, "_FALLBACK", set())
+    got = rag.index.embed._make_embedder(settings)
+    assert isinstance(got, rag.index.embed.SentenceTransformerEmbedder)
     assert got.name == embedder_id(settings.replace(embed_runtime="torch")) == embedder_id(settings)
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["embedding runtime openvino-bf16 could not load here (export failed: Killed (details: "
                    "export.log)); using torch"]
     # named explicitly, the runtime is not replaced: its failure is the user's to see
-    named = rag.embed._make_embedder(settings.replace(embed_runtime="openvino-bf16"))
-    assert isinstance(named, rag.onnx_embed.ExportedEmbedder)
+    named = rag.index.embed._make_embedder(settings.replace(embed_runtime="openvino-bf16"))
+    assert isinstance(named, rag.index.onnx_embed.ExportedEmbedder)
 
 
 def test_a_failed_export_is_one_clear_error_and_leaves_no_file(tmp_path):
     """The export runs in a child process: here it fails (no model in the folder); the caller gets the last
     line of what went wrong, not the child's traceback, and no half-written model.onnx remains."""
-    from rag.onnx_embed import ensure_export, export_dir
+    from rag.index.onnx_embed import ensure_export, export_dir
 
     lines = []
     with pytest.raises(RuntimeError, match=r"^export failed: .+\(details: .+export\.log\)$"):
@@ -131,7 +131,7 @@ def test_embed_some_batches_texts_of_similar_length():
 @pytest.mark.slow
 def test_onnx_runtime_gives_the_torch_vectors():
     """The exported graph (exported on first use: ~1.5 min) computes what sentence-transformers computes."""
-    from rag.embed import load_embedder
+    from rag.index.embed import load_embedder
 
     settings = load_settings({"RAG_EMBED_RUNTIME": "torch"})  # the reference: sentence-transformers itself
     texts, titles = ["Giá vàng hôm nay tăng mạnh.", "Đội tuyển Việt Nam thắng 2-1 tại Mỹ Đình."], ["Vàng", ""]

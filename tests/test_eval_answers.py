@@ -7,9 +7,11 @@ import unicodedata
 import pytest
 
 from conftest import Scripted
-from rag import cli, evaluate, index
-from rag.evalsets import GoldItem, GoldSet
-from rag.metrics import (
+from rag import cli
+from rag.eval import evaluate
+from rag.index import build as index
+from rag.eval.evalsets import GoldItem, GoldSet
+from rag.eval.metrics import (
     abstention_scores,
     citation_verdicts,
     contains_gold,
@@ -253,7 +255,7 @@ def test_outcomes_split_abstentions_and_wrong_answers(tmp_path):
 
 
 def test_an_answer_naming_other_candidates_beside_the_gold_is_not_correct():
-    from rag.metrics import extra_candidates
+    from rag.eval.metrics import extra_candidates
 
     q = "Bình Dương đứng Top1 Smart 21 năm nào?"
     assert extra_candidates(q, "Lọt Top7 các năm 2021, 2022; Top1 năm 2023 [1].", ["2023"]) == ["2021", "2022"]
@@ -268,7 +270,7 @@ def test_an_answer_naming_other_candidates_beside_the_gold_is_not_correct():
 
 
 def test_yes_no_verdicts_and_consistency_and_wrong_but_cited_by_hand():
-    from rag.metrics import answer_summary, consistency, yes_no
+    from rag.eval.metrics import answer_summary, consistency, yes_no
 
     assert (yes_no("Có. Bình Dương …"), yes_no("Không, …"), yes_no("Sai"), yes_no("Yes."), yes_no("Bình Dương")) == (
         True, False, False, True, None)
@@ -293,7 +295,7 @@ def test_yes_no_verdicts_and_consistency_and_wrong_but_cited_by_hand():
 def test_given_context_answers_from_the_gold_paragraph_without_retrieval(settings, fake_embedder, tmp_path):
     """Reading comprehension: a CSV's own paragraph is the only source, an unanswerable row (is_impossible)
     refused counts as exact, and the context is never embedded (nothing is searched)."""
-    from rag import evalsets
+    from rag.eval import evalsets
 
     csv_path = tmp_path / "rc.csv"
     csv_path.write_text(

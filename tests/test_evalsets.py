@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag import evalsets
-from rag.metrics import percentile, retrieval_scores
+from rag.eval import evalsets
+from rag.eval.metrics import percentile, retrieval_scores
 
 
 def test_retrieval_scores_by_hand():

@@ -1,4 +1,4 @@
-"""The fetch policy (rag/netpolicy.py): what a stranger's URL may reach from the server. Loopback only:
+"""The fetch policy (rag/ingest/netpolicy.py): what a stranger's URL may reach from the server. Loopback only:
 the news site of tests/newssite.py on 127.0.0.1, and addresses that are refused before any connection."""
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from rag import ingest, netpolicy
+from rag.ingest import watch as ingest, netpolicy
 from rag.errors import FetchError
-from rag.fetch import Fetcher
+from rag.ingest.fetch import Fetcher
 from newssite import NewsSite, Route, rss
 
 

@@ -11,8 +11,8 @@ import random
 from pathlib import Path
 
 from conftest import FakeEmbedder
-from rag import index
-from rag.corpus import load_corpus, write_article
+from rag.index import build as index
+from rag.ingest.corpus import load_corpus, write_article
 
 SEED = 11
 CASES = 400

@@ -20,7 +20,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from rag import models
 from rag.config import load_settings
 from rag.errors import BackendError, InvalidSetting, ModelMissing
-from rag.generate import (
+from rag.answer.generate import (
     LlamaCppGenerator,
     OpenAIGenerator,
     TransformersGenerator,

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from conftest import FakeEmbedder
-from rag import cli, corpus, index, manage
+from rag import cli
+from rag.ingest import corpus, manage
+from rag.index import build as index
 from rag.config import Settings, load_settings
-from rag.corpus import load_corpus, load_file, write_article
+from rag.ingest.corpus import load_corpus, load_file, write_article
 from rag.errors import ArticleError, IndexCorrupt, InvalidSetting
 from rag.types import Article
 
@@ -189,7 +191,7 @@ def test_settings_objects_and_per_call_overrides_are_checked_alike(settings):
         Settings(top_k=True)
     with pytest.raises(InvalidSetting, match="RAG_CHUNK_OVERLAP=200: expected less than chunk_size"):
         settings.replace(chunk_overlap=200)
-    from rag.pipeline import Pipeline
+    from rag.answer.pipeline import Pipeline
 
     with pytest.raises(InvalidSetting, match="RAG_TOP_K=-1"):  # before any model or index is loaded
         Pipeline(settings).ask("Giá vàng hôm nay thế nào?", top_k=-1)
@@ -231,7 +233,7 @@ def test_control_characters_are_stripped_at_ingestion(tmp_path):
 
 
 def test_cli_escapes_control_characters_in_what_it_prints(settings, monkeypatch, capsys):
-    emb = FakeEmbedder(name=str(Path("fake-hash").resolve()))  # the id rag.embed gives a path-named embedder
+    emb = FakeEmbedder(name=str(Path("fake-hash").resolve()))  # the id rag.index.embed gives a path-named embedder
     evil = Article(id="evil", title="Giá vàng \x1b[2J\x1b]0;pwned\x07", text="Giá vàng tăng \x1b[31mmạnh.", date="2025-11-27")
     index.update(settings, [evil], emb, progress=False, log=lambda m: None)  # an index made by an older version
     monkeypatch.setenv("RAG_CORPUS_DIR", str(settings.corpus_dir))
@@ -339,7 +341,7 @@ def test_cli_index_applies_the_size_limit_setting(tmp_path, monkeypatch, capsys)
 def test_a_file_over_the_byte_limit_is_skipped_before_it_is_parsed(tmp_path, monkeypatch, capsys, settings):
     """A 20 MB one-line page took minutes and gigabytes in the HTML parser before its size was looked at:
     `rag index`, `rag add` (a folder, a file) and uploads skip it by its size on disk, unread."""
-    from rag import ingest, webpage
+    from rag.ingest import watch as ingest, webpage
 
     def parser(*_a, **_k):
         raise AssertionError("the parser was called")

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from rag import index
+from rag.index import build as index
 from rag.errors import IndexCorrupt, IndexMismatch, IndexMissing
-from rag.retrieve import Retriever
+from rag.answer.retrieve import Retriever
 
 
 def build(settings, arts, emb, **kw):
@@ -108,7 +108,7 @@ SLOW_BUILD = textwrap.dedent(
     import sys, time
     sys.path[:0] = [{root!r}, {tests!r}]
     from conftest import FakeEmbedder, make_articles
-    from rag import index
+    from rag.index import build as index
     from rag.config import Settings
     import dataclasses
 
@@ -183,7 +183,7 @@ def test_lexical_first_then_dense_filled_in(settings, articles, fake_embedder):
 def test_fill_in_runs_reuse_bm25_and_cache_hits_are_not_counted_as_embedded(
     settings, articles, fake_embedder, monkeypatch
 ):
-    from rag.embed import EmbeddingCache
+    from rag.index.embed import EmbeddingCache
 
     cache = EmbeddingCache(settings.cache_dir / "emb.sqlite")
     build(settings, articles, fake_embedder, max_embed=2, cache=cache)
@@ -246,7 +246,8 @@ def test_lexical_first_publishes_before_embedding(settings, articles, fake_embed
 
 
 def test_cli_index_reports_warnings_and_publishes_lexically_first(settings, fake_embedder, monkeypatch, capsys):
-    from rag import cli, embed
+    from rag import cli
+    from rag.index import embed
 
     corpus = settings.corpus_dir
     corpus.mkdir()

@@ -1,4 +1,4 @@
-"""The OpenAI-compatible endpoint (rag/openai_api.py): request parsing, reply shapes, errors and the API key
+"""The OpenAI-compatible endpoint (rag/serve/openai_api.py): request parsing, reply shapes, errors and the API key
 with the fake embedder and a scripted model (fast); then the real `openai` client against the real
 `rag serve` process with the real models (slow, the app server shared with test_app)."""
 from __future__ import annotations
@@ -10,8 +10,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from conftest import Scripted
-from rag import index, openai_api
-from rag.pipeline import Pipeline
+from rag.index import build as index
+from rag.serve import openai_api
+from rag.answer.pipeline import Pipeline
 
 QUESTION = "Mưa lớn ở đâu, bao nhiêu hộ sơ tán?"
 REPLY = "Mưa lớn kéo dài ở Huế và Đà Nẵng [1]. Hàng nghìn hộ dân phải sơ tán [1]."
@@ -96,7 +97,7 @@ def test_earlier_messages_are_the_history(make_client):
     body = chat(client, messages).json()
     assert "2-1" in body["choices"][0]["message"]["content"]
     prompt = json.dumps(gen.prompts[0], ensure_ascii=False)
-    # the earlier question's topic carried into the follow-up (rag.followup); the client's system message and
+    # the earlier question's topic carried into the follow-up (rag.answer.followup); the client's system message and
     # our sources list (display only) are not history
     assert "Đội tuyển Việt Nam thắng: Tỉ số là bao nhiêu?" in prompt and "pirate" not in prompt
     assert "Báo B" not in prompt

@@ -7,11 +7,12 @@ import dataclasses
 import pytest
 
 from conftest import Scripted
-from rag import ground, index
+from rag.answer import ground
+from rag.index import build as index
 from rag.errors import CorpusEmpty, InvalidQuestion
-from rag.generate import Piece
-from rag.pipeline import Pipeline
-from rag.reply import Reply
+from rag.answer.generate import Piece
+from rag.answer.pipeline import Pipeline
+from rag.answer.reply import Reply
 from rag.types import Answer
 
 
@@ -146,7 +147,7 @@ def test_missing_index_and_empty_corpus(settings, fake_embedder):
 
 
 def test_a_fresh_install_without_an_index_builds_it_on_the_first_question(settings, articles, fake_embedder, capsys):
-    from rag import corpus
+    from rag.ingest import corpus
 
     settings.corpus_dir.mkdir(parents=True)
     for a in articles:
@@ -217,7 +218,7 @@ def test_connective_is_shown_with_the_claim_it_introduces(make_pipeline):
 def test_warm_up_evaluates_the_answering_system_prompt(make_pipeline):
     """The warm-up must run the same system message as real questions, or llama.cpp caches a prefix
     no question uses."""
-    from rag import prompt
+    from rag.answer import prompt
 
     p, gen = make_pipeline("", "Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1].")
     p.warm_up()
@@ -249,7 +250,7 @@ FORUM = (
 
 @pytest.fixture
 def forum_pipeline(settings, fake_embedder, tmp_path):
-    from rag.corpus import load_file
+    from rag.ingest.corpus import load_file
 
     page = tmp_path / "forum.md"
     page.write_text(f"---\nid: forum\ntitle: Diễn đàn Cộng đồng thông minh 2025\ndate: 2025-12-02\n---\n{FORUM}", encoding="utf-8")
@@ -297,7 +298,7 @@ def test_a_follow_up_pronoun_names_the_person_just_answered(forum_pipeline):
 
 
 def test_names_from_two_articles_are_shown_each_cited_to_its_article(settings, fake_embedder, tmp_path):
-    from rag.corpus import load_file
+    from rag.ingest.corpus import load_file
 
     pages = []
     for aid, body in (("a", "Phát biểu khai mạc hội nghị, ông Lâm Đình Thắng, Giám đốc Sở Khoa học và Công nghệ, nêu mục tiêu."),
@@ -353,7 +354,7 @@ def test_a_claim_the_model_was_unsure_of_is_not_shown(make_pipeline, settings, f
     assert not off.ask(q).abstained
 
 
-# ------------------------------------------------------------------ the trained reader decides (rag.reader)
+# ------------------------------------------------------------------ the trained reader decides (rag.answer.reader)
 
 class FakeReader:
     """Finds `span` in the passage that holds it (no answer where none does), and records its calls."""
@@ -364,7 +365,7 @@ class FakeReader:
         self.span, self.no_answer, self.alone, self.calls = span, no_answer, alone, []
 
     def best(self, question, passages):
-        from rag.reader import Reading, Span
+        from rag.answer.reader import Reading, Span
 
         self.calls.append((question, passages))
         for n, p in enumerate(passages):
@@ -467,7 +468,7 @@ def test_never_a_bare_answer(read_pipeline, make_pipeline, reply, reader):
 
 
 def test_span_held_by_a_sentence():
-    from rag.verify.checks import holds_span
+    from rag.answer.verify.checks import holds_span
 
     assert holds_span("Ông Lâm Đình Thắng phát biểu khai mạc [1].", "Lâm Đình Thắng")
     assert not holds_span("Ông Võ Minh Thành phát biểu khai mạc [1].", "Lâm Đình Thắng")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import ROOT, FakeEmbedder, make_articles
-from rag import index
-from rag.embed import EmbeddingCache
+from rag.index import build as index
+from rag.index.embed import EmbeddingCache
 from rag.types import Article
 
 pytest.importorskip("ray")
@@ -15,7 +15,7 @@ pytest.importorskip("ray")
 @pytest.fixture(scope="module")
 def cluster():
     """A head and one worker node, 1 CPU each, on loopback; the nodes can import conftest (the fake)."""
-    from rag.ray_embed import local_cluster
+    from rag.index.ray_embed import local_cluster
 
     with local_cluster(nodes=2, cpus_per_node=1, pythonpath=[str(ROOT / "tests")]) as address:
         yield address
@@ -33,7 +33,7 @@ def corpus(n: int = 12) -> list[Article]:
 
 @pytest.mark.slow  # starts a real local Ray cluster
 def test_ray_fills_the_cache_and_resumes_after_an_interruption(cluster, settings):
-    from rag.ray_embed import embed_with_ray, missing_rows
+    from rag.index.ray_embed import embed_with_ray, missing_rows
 
     settings = settings.replace(embed_batch=2)
     articles, cache, name = corpus(), EmbeddingCache(settings.cache_dir / "embeddings.sqlite"), FakeEmbedder().name
@@ -71,9 +71,10 @@ def test_ray_fills_the_cache_and_resumes_after_an_interruption(cluster, settings
 @pytest.mark.slow  # starts a real local Ray cluster
 def test_rag_index_ray_cli(cluster, settings, tmp_path, monkeypatch):
     """`rag index --ray ADDRESS` end to end, with the embedder the CLI would load replaced by the fake."""
-    import rag.embed
-    from rag import cli, ray_embed
-    from rag.corpus import write_article
+    import rag.index.embed
+    from rag import cli
+    from rag.index import ray_embed
+    from rag.ingest.corpus import write_article
 
     for a in corpus(6):
         write_article(a, settings.corpus_dir)
@@ -84,7 +85,7 @@ def test_rag_index_ray_cli(cluster, settings, tmp_path, monkeypatch):
     real = ray_embed.embed_with_ray
     monkeypatch.setattr(ray_embed, "embed_with_ray",
                         lambda s, a, **kw: real(s, a, make_embedder=make_fake, embedder_name=FakeEmbedder().name, **kw))
-    monkeypatch.setattr(rag.embed, "load_embedder", lambda s: FakeEmbedder())
+    monkeypatch.setattr(rag.index.embed, "load_embedder", lambda s: FakeEmbedder())
     rc = cli.main(["--corpus-dir", str(settings.corpus_dir), "--index-dir", str(settings.index_dir), "index", "--ray",
                    cluster, "--quiet", "--json"])
     assert rc == 0

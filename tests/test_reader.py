@@ -10,8 +10,8 @@ import unicodedata
 import numpy as np
 import pytest
 
-from rag import reader_data
-from rag.reader import ReaderConfig, _word_bounds, best_span, windows
+from rag.train import reader_data
+from rag.answer.reader import ReaderConfig, _word_bounds, best_span, windows
 
 torch = pytest.importorskip("torch")
 
@@ -199,8 +199,8 @@ def test_windows_cover_the_passage_with_its_offsets():
 
 
 def test_training_learns_the_span_and_the_weights_round_trip(tmp_path):
-    from rag import reader_train
-    from rag.reader import Reader, build_model, load_trained
+    from rag.train import reader_train
+    from rag.answer.reader import Reader, build_model, load_trained
 
     encoder, tok = _tiny()
     config = ReaderConfig(depth=3, frozen=1, rank=4, max_len=40, stride=8)
@@ -238,8 +238,8 @@ def test_training_learns_the_span_and_the_weights_round_trip(tmp_path):
 
 def test_a_killed_run_resumes_where_its_checkpoint_was(tmp_path):
     """Killed after its first checkpoint, a run resumes there and ends with the weights of an unbroken run."""
-    from rag import reader_train
-    from rag.reader import build_model
+    from rag.train import reader_train
+    from rag.answer.reader import build_model
 
     encoder, tok = _tiny()
     config = ReaderConfig(depth=3, frozen=1, rank=4, max_len=40, stride=8)
@@ -287,8 +287,8 @@ def test_a_killed_run_resumes_where_its_checkpoint_was(tmp_path):
 
 
 def test_weights_that_do_not_fit_are_refused(tmp_path):
-    from rag import reader_train
-    from rag.reader import build_model, load_trained
+    from rag.train import reader_train
+    from rag.answer.reader import build_model, load_trained
 
     reader_train.save(build_model(_tiny()[0], ReaderConfig(depth=3, frozen=1, rank=4)), ReaderConfig(depth=3, frozen=1, rank=4), tmp_path, {})
     with pytest.raises(Exception, match="do not fit"):
@@ -328,9 +328,9 @@ def test_a_corrupt_reader_config_is_one_clear_error(tmp_path, content):
 
 
 def test_truncated_reader_weights_are_one_clear_error(tmp_path):
-    from rag import reader_train
+    from rag.train import reader_train
     from rag.errors import ModelVerificationError
-    from rag.reader import build_model, load_trained
+    from rag.answer.reader import build_model, load_trained
 
     config = ReaderConfig(depth=3, frozen=1, rank=4)
     reader_train.save(build_model(_tiny()[0], config), config, tmp_path, {})
@@ -356,7 +356,8 @@ def test_a_question_that_fills_the_window_is_refused_not_looped_on():
     ([{"question": "Ai?", "context": "Lan.", "answer": ""}], ("question", "context", "answer"), "empty answer"),
 ])
 def test_reader_eval_refuses_a_csv_it_cannot_score_before_loading_anything(tmp_path, monkeypatch, capsys, rows, fields, says):
-    from rag import cli, reader
+    from rag import cli
+    from rag.answer import reader
 
     def no_model(*a, **k):
         raise AssertionError("the model was loaded before the CSV was read")

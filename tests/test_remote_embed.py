@@ -10,11 +10,12 @@ import httpx
 import pytest
 
 from conftest import _free_port
-from rag import index, models
+from rag import models
+from rag.index import build as index
 from rag.config import load_settings
-from rag.embed import embedder_id, load_embedder, open_cache
+from rag.index.embed import embedder_id, load_embedder, open_cache
 from rag.errors import BackendError, IndexMismatch, SettingsError
-from rag.retrieve import Retriever
+from rag.answer.retrieve import Retriever
 
 
 def test_server_model_is_the_embedder_identity():
@@ -82,7 +83,7 @@ def test_index_and_search_through_an_embedding_server(embedding_server, settings
 def test_ray_workers_call_the_embedding_server(embedding_server, settings, articles):
     """`rag index --ray` with RAG_EMBED_URL: the actors build the configured embedder, i.e. the server client."""
     pytest.importorskip("ray")
-    from rag.ray_embed import embed_with_ray, local_cluster, missing_rows
+    from rag.index.ray_embed import embed_with_ray, local_cluster, missing_rows
 
     settings = settings.replace(embed_url=embedding_server, embed_model="smollm2-135m", embed_dim=576, embed_batch=2)
     cache = open_cache(settings)

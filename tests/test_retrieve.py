@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag import chunking, index, text
-from rag.retrieve import Filters, Retriever, _minmax
+from rag import text
+from rag.index import chunking, build as index
+from rag.answer.retrieve import Filters, Retriever, _minmax
 from rag.types import Article
 
 

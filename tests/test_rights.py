@@ -1,7 +1,7 @@
 """Rights that hold on every route (issue 32): a generator's model id reads "default"; a running server stops
 answering from a collection deleted (or deleted and made anew) behind its back; the chat's upload takes only
 files its caller uploaded, and Gradio's file= route serves an upload to its uploader only. The whole
-`rag serve` app (rag.web.make_server) through an in-process ASGI client, the fake embedder, an echoing model."""
+`rag serve` app (rag.serve.web.make_server) through an in-process ASGI client, the fake embedder, an echoing model."""
 from __future__ import annotations
 
 import json
@@ -12,8 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import Echo
-from rag import collections, models, users, web
-from rag.pipeline import Pipeline
+from rag import models
+from rag.index import collections
+from rag.serve import users, web
+from rag.answer.pipeline import Pipeline
 from test_collections import SPEAKERS, article, base, bearer, chat, fill, filled, home  # noqa: F401 (fixtures)
 
 GENERATOR = "smollm2-135m"  # another provisioned generator: a model id of its own on /v1

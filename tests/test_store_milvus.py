@@ -17,10 +17,10 @@ pytest.importorskip("milvus_lite")
 
 from conftest import Echo, make_articles  # noqa: E402
 
-from rag import collections, index, store, store_milvus  # noqa: E402
+from rag.index import collections, build as index, store, store_milvus  # noqa: E402
 from rag.errors import IndexMismatch, IndexMissing  # noqa: E402
-from rag.pipeline import Pipeline  # noqa: E402
-from rag.retrieve import Filters, Retriever  # noqa: E402
+from rag.answer.pipeline import Pipeline  # noqa: E402
+from rag.answer.retrieve import Filters, Retriever  # noqa: E402
 from rag.types import Article  # noqa: E402
 
 QUERIES = ["giá vàng hôm nay", "đội tuyển thắng", "mưa lớn Huế sơ tán", "lạm phát", "không có từ nào khớp xyz"]
@@ -175,10 +175,10 @@ def test_unknown_store_is_refused(settings):
 @pytest.mark.slow
 def test_real_embedder_default_corpus_same_top_hits(tmp_path, milvus_uri):
     """EmbeddingGemma on the default corpus: the Milvus store answers retrieval as the local store does."""
-    from rag import corpus
+    from rag.ingest import corpus
     from conftest import ROOT
     from rag.config import load_settings
-    from rag.embed import load_embedder, open_cache
+    from rag.index.embed import load_embedder, open_cache
 
     local = load_settings(corpus_dir=ROOT / "corpus", index_dir=tmp_path / "index")
     milvus = local.replace(store="milvus", milvus_uri=milvus_uri, milvus_collection=f"real{uuid.uuid4().hex[:8]}")
@@ -200,7 +200,7 @@ def test_real_embedder_default_corpus_same_top_hits(tmp_path, milvus_uri):
 def test_pipeline_answers_and_cites_from_milvus(msettings, articles, fake_embedder):
     from conftest import Scripted
 
-    from rag.pipeline import Pipeline
+    from rag.answer.pipeline import Pipeline
 
     store.update(msettings, articles, fake_embedder, progress=False, log=lambda m: None)
     p = Pipeline(msettings, embedder=fake_embedder, generator=Scripted("Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1]."))

@@ -17,8 +17,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from conftest import _free_port
-from rag import index, openai_api, streams
-from rag.pipeline import Pipeline
+from rag.index import build as index
+from rag.serve import openai_api, streams
+from rag.answer.pipeline import Pipeline
 
 QUESTION = "Mưa lớn ở đâu, bao nhiêu hộ sơ tán?"
 FIRST = "Mưa lớn kéo dài ở Huế và Đà Nẵng [1]. "  # verified at once: the client gets its first chunk
@@ -263,7 +264,7 @@ class FakeLlama:
 
 
 def test_closing_a_llama_stream_stops_llama_and_frees_the_model(tmp_path):
-    from rag.generate import LlamaCppGenerator
+    from rag.answer.generate import LlamaCppGenerator
 
     gen = LlamaCppGenerator(tmp_path / "fake.gguf")
     gen._llm = llm = FakeLlama()  # no model file is read
@@ -335,7 +336,7 @@ class ChatTab:
 
 @pytest.fixture
 def chat_server(settings, articles, fake_embedder):
-    from rag import web
+    from rag.serve import web
 
     index.update(settings, articles, fake_embedder, progress=False, log=lambda m: None)
 

@@ -1,7 +1,7 @@
 """Users and logins (issue 32): a users file edited by hand is checked when it is read, a key is hashed off the
 event loop and costs the same scrypt whether or not its name exists, wrong keys are logged and limited per
 client address, and a server started with users keeps asking for keys when the last one is removed. No model
-loads: the users file in a temporary folder, rag.access.Gate around a tiny ASGI app."""
+loads: the users file in a temporary folder, rag.serve.access.Gate around a tiny ASGI app."""
 from __future__ import annotations
 
 import asyncio
@@ -13,7 +13,8 @@ import threading
 import pytest
 from fastapi.testclient import TestClient
 
-from rag import access, cli, users
+from rag import cli
+from rag.serve import access, users
 
 
 @pytest.fixture
@@ -79,11 +80,11 @@ def test_a_user_name_that_is_not_a_name_is_refused_in_the_file(home):
 
 def test_a_users_file_others_may_read_is_used_with_a_warning(home, caplog):
     key = users.add(home, "alice", read="a")
-    with caplog.at_level(logging.WARNING, logger="rag.users"):
+    with caplog.at_level(logging.WARNING, logger="rag.serve.users"):
         users.load(home)
     assert not caplog.records
     os.chmod(home / "users.json", 0o644)
-    with caplog.at_level(logging.WARNING, logger="rag.users"):
+    with caplog.at_level(logging.WARNING, logger="rag.serve.users"):
         assert users.Users(home).check(key).can_read("a")
     assert "may be read by other users" in caplog.text and "chmod 600" in caplog.text
     assert key.split(".")[1] not in caplog.text
@@ -95,7 +96,7 @@ def test_a_users_file_broken_while_the_server_runs_lets_nobody_in(home, caplog):
     assert policy.who(bearer(key)).can_read("a")
     stored = users.load(home)
     write_users(home, alice=stored["alice"] | {"read": "a"}, bob=GOOD)
-    with caplog.at_level(logging.ERROR, logger="rag.users"):
+    with caplog.at_level(logging.ERROR, logger="rag.serve.users"):
         assert policy.who(bearer(key)) is None and policy.who({}) is None
     assert "user 'alice': 'read'" in caplog.text
 
@@ -178,7 +179,7 @@ def test_wrong_keys_are_logged_and_limited_per_address(home, monkeypatch, caplog
     client = TestClient(access.Gate(ok_app, policy=access.Policy(home, "", "127.0.0.1"), logins=logins))
     assert client.get("/", headers=bearer(key)).status_code == 200  # checked (and remembered) before the flood
     calls = count_hashes(monkeypatch)
-    with caplog.at_level(logging.WARNING, logger="rag.access"):
+    with caplog.at_level(logging.WARNING, logger="rag.serve.access"):
         for _ in range(3):
             assert client.get("/", headers=bearer("alice.wrong-secret")).status_code == 401
         refused = client.get("/", headers=bearer("nobody.wrong-secret"))

@@ -1,4 +1,4 @@
-"""The answer checks by rule (rag.verify.checks): for every registered rule, a claim it rejects (and that it
+"""The answer checks by rule (rag.answer.verify.checks): for every registered rule, a claim it rejects (and that it
 is this rule, not another, that does) and a claim it lets through; the registry demands both of every rule.
 RAG_DISABLED_CHECKS switches a rule off, by name, and rejects names no rule has."""
 from __future__ import annotations
@@ -7,8 +7,8 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import InvalidSetting
-from rag.verify import checks, yesno
-from rag.verify.question import classify
+from rag.answer.verify import checks, yesno
+from rag.answer.verify.question import classify
 
 PASSAGE = ("Trước đó tỉnh Bình Dương (nay là TP.HCM) từng đăng cai diễn đàn. Trong đó 5 lần liên tiếp được vinh danh là 1 "
            "trong 21 cộng đồng có Chiến lược phát triển Thành phố thông minh tiêu biểu trên thế giới (Smart 21) và lọt danh "
@@ -23,7 +23,7 @@ def case(question: str, claim: str, evidence: str, **kw) -> checks.ClaimContext:
 
 
 def yesno_case(question: str, passage: str) -> checks.ClaimContext:
-    """The context the yes/no rules see: the sentence that decides the question, as rag.verify.yesno finds it."""
+    """The context the yes/no rules see: the sentence that decides the question, as rag.answer.verify.yesno finds it."""
     captured = []
     real = checks.run
     try:

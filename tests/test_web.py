@@ -7,9 +7,10 @@ import json
 import pytest
 import yaml
 
-from rag import corpus, feeds, index, ingest, manage, webpage
+from rag.ingest import corpus, feeds, watch as ingest, manage, webpage
+from rag.index import build as index
 from rag.errors import ArticleError, FetchError
-from rag.fetch import Fetcher, FetchState
+from rag.ingest.fetch import Fetcher, FetchState
 from conftest import ROOT, SHARED, Scripted
 from newssite import NewsSite, Route, atom, render, rss, sitemap, sitemap_index, stories_from_seed, stories_from_vietnews
 
@@ -290,7 +291,8 @@ def test_watch_adds_new_items_and_survives_a_restart(site, pages, web_settings, 
 
 
 def test_cli_add_and_watch(site, pages, web_settings, fake_embedder, monkeypatch, capsys):
-    from rag import cli, embed
+    from rag import cli
+    from rag.index import embed
 
     _feed(site, pages)
     for name in ("corpus_dir", "index_dir", "cache_dir", "embed_dim", "chunk_size", "chunk_overlap", "fetch_timeout",
@@ -366,7 +368,8 @@ def test_watch_goes_on_after_a_failed_poll(site, pages, web_settings, fake_embed
 ])
 def test_a_state_file_of_the_wrong_shape_is_set_aside_and_the_run_goes_on(site, pages, web_settings, fake_embedder,
                                                                           monkeypatch, capsys, name, content):
-    from rag import cli, embed
+    from rag import cli
+    from rag.index import embed
 
     _feed(site, pages)
     state = web_settings.index_dir / name
@@ -385,7 +388,8 @@ def test_a_state_file_of_the_wrong_shape_is_set_aside_and_the_run_goes_on(site, 
 
 
 def test_watch_once_exits_non_zero_after_a_failed_poll(site, web_settings, fake_embedder, monkeypatch, capsys):
-    from rag import cli, embed
+    from rag import cli
+    from rag.index import embed
 
     for setting in ("corpus_dir", "index_dir", "cache_dir", "fetch_timeout", "fetch_retries", "fetch_delay", "fetch_allow_private"):
         monkeypatch.setenv(f"RAG_{setting.upper()}", str(getattr(web_settings, setting)))
@@ -413,8 +417,8 @@ def test_real_answer_about_pages_that_came_in_through_a_feed(site, pages, tmp_pa
     """The issue's 'done when': a feed served locally, taken in, asked about; the citation carries the
     page's date, site name and URL (real embedder and generator)."""
     from rag.config import load_settings
-    from rag.embed import load_embedder
-    from rag.pipeline import Pipeline
+    from rag.index.embed import load_embedder
+    from rag.answer.pipeline import Pipeline
 
     settings = load_settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", fetch_delay=0.0,
                              fetch_allow_private=True)
@@ -497,7 +501,7 @@ def test_a_killed_crawl_keeps_every_page_it_parsed(site, web_settings, fake_embe
     """Each page is written to the corpus folder and its link marked seen as soon as it is parsed, so a kill
     loses only the page in flight (before: every 10 pages, a kill after 22 kept 20); the index is updated
     every 10 pages, and what a kill left unindexed is indexed by the next run, even one with nothing new."""
-    from rag import fetch
+    from rag.ingest import fetch
 
     for n in range(25):
         site.html(f"/p{n}.html", _short_page(n))
@@ -537,8 +541,8 @@ def test_the_chat_url_field_has_the_same_cap_and_shows_the_count(site, web_setti
     report = ingest.add_urls(capped, text, embedder=fake_embedder)
     assert len(report.added) == 2 and report.fetched == 2 and "cap of 2 URLs per run" in report.errors[0]
     # the chat's button: the same cap, and what happened to the addresses, under the field
-    from rag import web
-    from rag.pipeline import Pipeline
+    from rag.serve import web
+    from rag.answer.pipeline import Pipeline
 
     demo = web.build_app(Pipeline(capped, embedder=fake_embedder, generator=Scripted()))
     add_urls = next(f.fn for f in demo.fns.values() if f.fn is not None and f.fn.__name__ == "add_urls")

@@ -61,7 +61,7 @@ def test_wheel_indexes_answers_and_serves_outside_the_checkout(wheel_venv, tmp_p
     work.mkdir()
     env = CLEAN_ENV | {"XDG_DATA_HOME": str(tmp_path / "data"), "RAG_GENERATOR": SMALL_MODEL}
     rag = str(wheel_venv / "bin" / "rag")
-    where = run([str(wheel_venv / "bin" / "python"), "-c", "import rag, rag.web; print(rag.__file__)"], cwd=work, env=env)
+    where = run([str(wheel_venv / "bin" / "python"), "-c", "import rag, rag.serve.web; print(rag.__file__)"], cwd=work, env=env)
     assert Path(where.stdout.strip()).is_relative_to(wheel_venv)
 
     run([rag, "index", "--quiet"], cwd=work, env=env)

@@ -22,7 +22,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, replace
 
 from rag.errors import InvalidSetting
-from rag.retrieve import Filters
+from rag.answer.retrieve import Filters
 
 REPORT_LAG_DAYS = 1
 PREFER_WINDOW = (1, 3)  # days before, after a named day

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
-from rag import prompt
-from rag.verify import entities
-from rag.verify.question import KIND_PATTERNS
+from rag.answer import prompt
+from rag.answer.verify import entities
+from rag.answer.verify.question import KIND_PATTERNS
 
 
 def standalone(question: str, history: list[dict] | None, generator, how: str = "rules") -> str:
@@ -22,7 +22,7 @@ def standalone(question: str, history: list[dict] | None, generator, how: str = 
         return resolved
     if how == "rules":
         return with_topic(question, history)
-    from rag.generate import complete
+    from rag.answer.generate import complete
 
     try:
         out = complete(generator, prompt.rewrite_messages(question, history), max_tokens=60).strip()

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 from rag import text
-from rag.verify.lexicon import HONORIFIC, STOPWORDS, UPPER  # noqa: F401 (STOPWORDS: used here and by others)
+from rag.answer.verify.lexicon import HONORIFIC, STOPWORDS, UPPER  # noqa: F401 (STOPWORDS: used here and by others)
 
 MIN_COVERAGE = 0.5
 MIN_CROSSLINGUAL_SIM = 0.55

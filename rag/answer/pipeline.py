@@ -8,9 +8,9 @@ Loading is lazy and happens once per process: the index, the embedder and each g
 first use and kept. Answer sentences are verified before they are shown, so a stream never displays a
 claim that is later withdrawn.
 
-This module only orders the steps; each lives in the module named for it: rag.followup (the standalone
-question), rag.retrieve (search, and whether anything found is about the question), rag.prompt (sources and
-messages), rag.reader, rag.generate, rag.reply (the streamed reply as sentences) and rag.verify (the checks).
+This module only orders the steps; each lives in the module named for it: rag.answer.followup (the standalone
+question), rag.answer.retrieve (search, and whether anything found is about the question), rag.answer.prompt (sources and
+messages), rag.answer.reader, rag.answer.generate, rag.answer.reply (the streamed reply as sentences) and rag.answer.verify (the checks).
 """
 from __future__ import annotations
 
@@ -22,15 +22,16 @@ import unicodedata
 from contextlib import closing
 from typing import Iterator
 
-from rag import dates, followup, ground, prompt, store
+from rag.answer import dates, followup, ground, prompt
+from rag.index import store
 from rag.config import Settings, check, load_settings
 from rag.errors import CorpusEmpty, IndexMissing, InvalidQuestion
-from rag.reply import Reply
-from rag.retrieve import Filters, Retriever, about
+from rag.answer.reply import Reply
+from rag.answer.retrieve import Filters, Retriever, about
 from rag.types import Answer, Hit
-from rag.verify import checks
-from rag.verify.question import YESNO, asks_publication, classify
-from rag.verify.verifier import Verifier
+from rag.answer.verify import checks
+from rag.answer.verify.question import YESNO, asks_publication, classify
+from rag.answer.verify.verifier import Verifier
 
 ABSTAIN = {
     "vi": "Các bài báo không nhắc đến điều này.",
@@ -69,11 +70,11 @@ class Pipeline:
         self._parts: dict[str, Pipeline] = {}  # over several collections: theirs, each with its own index
 
     def collection(self, name: str | list[str] | None = None) -> "Pipeline":
-        """This pipeline over collection `name` (rag.collections; None/"default": itself): the same models,
+        """This pipeline over collection `name` (rag.index.collections; None/"default": itself): the same models,
         that collection's own index, so an answer never mixes collections. CollectionError if it is missing.
-        Several ("a,b" or a list) only when asked: one pipeline searching each one's index (rag.store.Merged),
+        Several ("a,b" or a list) only when asked: one pipeline searching each one's index (rag.index.store.Merged),
         each citation naming its collection."""
-        from rag import collections
+        from rag.index import collections
 
         names = collections.parse(name)
         if len(names) > 1:
@@ -108,7 +109,7 @@ class Pipeline:
         if self._embedder is None and self._parent is not None:
             self._embedder = self._parent.embedder
         if self._embedder is None:
-            from rag.embed import load_embedder
+            from rag.index.embed import load_embedder
 
             self._embedder = load_embedder(self.settings)
         return self._embedder
@@ -119,7 +120,7 @@ class Pipeline:
         if name is None and self._parent is not None:
             self._generator = self._parent.generator()
             return self._generator
-        from rag.generate import make_generator
+        from rag.answer.generate import make_generator
 
         gen = make_generator(self.settings, name)  # cached per process by make_generator
         if name is None:
@@ -131,7 +132,7 @@ class Pipeline:
         if self._reader is None and self._parent is not None:
             self._reader = self._parent.reader
         if self._reader is None:
-            from rag.reader import load_reader
+            from rag.answer.reader import load_reader
 
             self._reader = load_reader(self.settings)
         return self._reader
@@ -150,7 +151,7 @@ class Pipeline:
                 try:
                     self._index = store.load(self.settings, expected_embedder=embedder_name)
                 except IndexMissing:  # a fresh install with articles and no index yet: build it, once
-                    from rag.manage import build_index
+                    from rag.ingest.manage import build_index
 
                     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
                     log(f"no index in {self.settings.index_dir} yet: indexing {self.settings.corpus_dir} (once)…")
@@ -163,7 +164,7 @@ class Pipeline:
         or `rag add`, or deleted the collection (and maybe made one of the same name): a running server must not
         answer from what it loaded before. One small read (CURRENT) per request; a Milvus store is searched on its
         server, so it is not checked here."""
-        from rag.index import current_version
+        from rag.index.build import current_version
 
         loaded = self._index
         return loaded is not None and self.settings.store == "local" and \
@@ -179,7 +180,7 @@ class Pipeline:
     def warm_up(self) -> None:
         """Pay the first-use costs before the first question: load the index and the models, and
         evaluate the fixed system prompt once (llama.cpp keeps it as the cached prefix of every prompt)."""
-        from rag.generate import complete
+        from rag.answer.generate import complete
 
         self.index  # noqa: B018 (loads it)
         self.embedder.embed_queries(["khởi động"])
@@ -208,7 +209,7 @@ class Pipeline:
 
     def ask_stream(self, question: str, **kw) -> Iterator[str | Answer]:
         """Yield verified answer text as it is produced, then the final Answer. A time phrase in the
-        question ("tuần trước", "mới nhất") becomes a date filter or ordering (rag.dates), reported in
+        question ("tuần trước", "mới nhất") becomes a date filter or ordering (rag.answer.dates), reported in
         Answer.period."""
         period = dates.resolve(question, self.settings.today) if isinstance(question, str) else None
         kw["filters"] = dates.apply(kw.get("filters"), period)
@@ -276,7 +277,7 @@ class Pipeline:
         reading = None
         if self.settings.reader != "off" and lang == "vi":
             # the reader decides: no answer in any source -> refused, whatever the model would say; else the
-            # answer shown must hold its span (rag.reader). Vietnamese only: it was trained on Vietnamese questions.
+            # answer shown must hold its span (rag.answer.reader). Vietnamese only: it was trained on Vietnamese questions.
             t3 = time.perf_counter()
             # the excerpt: what the model is shown too (reading whole passages took 0.85 s p50 on the seed
             # questions against 0.23 s, and found the answer no more often: eval/RESULTS.md)

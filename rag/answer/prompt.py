@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag import ground, text
+from rag import text
+from rag.answer import ground
 from rag.types import Article, Hit
 
 

@@ -4,7 +4,7 @@ passage, so what is shown is verbatim and citable) and how likely the passage ho
 The model is the embedder the project already provisions (EmbeddingGemma-300M, a bidirectional Gemma3
 encoder), cut to its first `depth` layers, with low-rank adapters (LoRA) on the top `depth - frozen`
 of them and a small head: start/end logits per token and an answerability logit read off the first
-token. Only the adapters and the head are trained (rag/reader_train.py) and shipped in the package
+token. Only the adapters and the head are trained (rag/train/reader_train.py) and shipped in the package
 (rag/data/reader/, ~5.6 MB); the base weights come from the model cache like the embedder's.
 
 Why this shape, measured on the 2-core CPU (eval/RESULTS.md): a full forward pass of the 24 layers
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "data" / "reader"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "data" / "reader"  # rag/data/reader, package data
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 MAX_ANSWER_TOKENS = 40
 MAX_QUESTION_TOKENS = 64
@@ -39,7 +39,7 @@ class ReaderConfig:
     stride: int = 128  # passage tokens shared by consecutive windows
     threshold: float = 0.5  # no-answer probability above which the reader says "no answer" (chosen on validation)
     # no-answer probability at or below which its span answers alone, before (and without) the model, where the
-    # question asks for one short fact (rag.pipeline); 0: never. Chosen on the pipeline's dev rows (eval/RESULTS.md)
+    # question asks for one short fact (rag.answer.pipeline); 0: never. Chosen on the pipeline's dev rows (eval/RESULTS.md)
     alone: float = 0.0
 
     def __post_init__(self):
@@ -300,7 +300,7 @@ class Reader:
             return []
         ws = windows(self.tokenizer, question, passages, self.config)
         ids, mask = pad(ws, self.tokenizer.pad_token_id)
-        # bf16 as in training (rag/reader_train.py), and ~1.4x faster than fp32 on these CPUs
+        # bf16 as in training (rag/train/reader_train.py), and ~1.4x faster than fp32 on these CPUs
         with self._lock, torch.inference_mode():
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 hidden = self.model.run(ids, mask, 0, self.config.depth)

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag import ground, text
+from rag import text
+from rag.answer import ground
 from rag.config import Settings, check
-from rag.index import Index
-from rag.store import Store
+from rag.index.build import Index
+from rag.index.store import Store
 from rag.types import Hit
-from rag.verify.question import without_diacritics
+from rag.answer.verify.question import without_diacritics
 
 RRF_K = 60
 # Ordering by date reorders only candidates at least this share of the best fused score: "the newest

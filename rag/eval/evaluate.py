@@ -13,14 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from rag import ground, metrics
-from rag import store
+from rag.answer import ground
+from rag.eval import metrics
+from rag.index import store
 from rag.config import Settings, load_settings
-from rag.embed import embed_cached, load_embedder, open_cache
+from rag.index.embed import embed_cached, load_embedder, open_cache
 from rag.errors import InvalidQuestion
-from rag.evalsets import GoldItem, GoldSet
-from rag.metrics import percentile, retrieval_scores
-from rag.retrieve import Retriever
+from rag.eval.evalsets import GoldItem, GoldSet
+from rag.eval.metrics import percentile, retrieval_scores
+from rag.answer.retrieve import Retriever
 from rag.types import Hit
 
 
@@ -97,13 +98,13 @@ _NOT_CONFIG = {"api_key", "home", "corpus_dir", "index_dir", "cache_dir", "threa
 
 
 # The modules whose code shapes an answer: editing one makes earlier rows stale.
-_ANSWER_CODE = ("pipeline", "prompt", "ground", "retrieve", "generate", "text")
+_ANSWER_CODE = ("answer/pipeline", "answer/prompt", "answer/ground", "answer/retrieve", "answer/generate", "text")
 
 
 def code_version() -> str:
     h = hashlib.sha256()
-    here = Path(__file__).parent
-    for path in [here / f"{name}.py" for name in _ANSWER_CODE] + sorted((here / "verify").glob("*.py")):
+    here = Path(__file__).resolve().parent.parent  # rag/
+    for path in [here / f"{name}.py" for name in _ANSWER_CODE] + sorted((here / "answer" / "verify").glob("*.py")):
         h.update(path.read_bytes())
     return h.hexdigest()[:12]
 
@@ -260,8 +261,8 @@ def answers(
     (reading comprehension, the setting published scores use)."""
     from tqdm import tqdm
 
-    from rag.generate import make_generator
-    from rag.pipeline import Pipeline
+    from rag.answer.generate import make_generator
+    from rag.answer.pipeline import Pipeline
 
     items = gold.items[:limit] if limit else gold.items
     if gold.corpus is not None:

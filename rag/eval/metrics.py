@@ -5,8 +5,8 @@ import math
 import re
 from collections import Counter
 
-from rag import ground
-from rag.verify import entities, question as vq, spans
+from rag.answer import ground
+from rag.answer.verify import entities, question as vq, spans
 from rag.text import fold_diacritics, nfc, split_sentences, syllables
 
 
@@ -214,7 +214,7 @@ def consistency(rows: list[dict]) -> float | None:
 
 
 def answer_summary(rows: list[dict]) -> dict:
-    """Aggregate per-question rows of an answer run (rag.evaluate.answers writes them). Uses each row's
+    """Aggregate per-question rows of an answer run (rag.eval.evaluate.answers writes them). Uses each row's
     answerable, abstained, type, raw_output, timings, retrieved article ids, gold_article_ids and verdicts
     (em/f1/contains[_fold], correct, citations, citations_supported, sentences, sentences_supported,
     gold_cited, cited_passage_has_gold, answer_in_context); rows with an "error" are only counted."""

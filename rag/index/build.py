@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from rag import chunking, text
+from rag import text
+from rag.index import chunking
 from rag.config import Settings
 from rag.errors import CorpusEmpty, IndexCorrupt, IndexMismatch, IndexMissing
 from rag.types import Article, Chunk
@@ -81,7 +82,7 @@ class Index:
     def dense_coverage(self) -> float:
         return self.faiss.ntotal / len(self.chunks) if self.chunks else 1.0
 
-    # The Store protocol (rag/store.py): keys are rows of self.chunks, a filter is a boolean row mask.
+    # The Store protocol (rag/index/store.py): keys are rows of self.chunks, a filter is a boolean row mask.
 
     @property
     def version(self) -> str:
@@ -216,7 +217,7 @@ def load(settings: Settings, *, expected_embedder: str | None = None) -> Index:
             f"index at {path} is inconsistent ({len(chunks)} chunks, {dense.ntotal} vectors, "
             f"{lexical.scores['num_docs']} BM25 docs): {REBUILD_HINT}"
         )
-    from rag.embed import embedder_id
+    from rag.index.embed import embedder_id
 
     wanted = index_config(settings, expected_embedder or embedder_id(settings))
     diff = config_diff(manifest["config"], wanted)
@@ -289,7 +290,7 @@ def build_bm25(tokens: list[list[str]]):
 
 
 def open_token_cache(settings: Settings):
-    from rag.cache import BlobCache
+    from rag.index.cache import BlobCache
 
     return BlobCache(settings.cache_dir / "tokens.sqlite", "tokens")
 
@@ -346,7 +347,7 @@ def update(
     `embed_only`: article ids whose chunks may be embedded in this run (None: any); the others wait,
     lexical-only, for a later run (an upload embeds its own articles, not the backlog).
     `on_publish()` is called each time a version goes live, e.g. to make a server pick it up."""
-    from rag.embed import embed_some
+    from rag.index.embed import embed_some
 
     if not articles:
         raise CorpusEmpty("no articles to index: the corpus is empty (the existing index, if any, is kept)")

@@ -1,7 +1,7 @@
 """A persistent key -> bytes store in sqlite, read and written in batches.
 
-Two caches use it, both under settings.cache_dir: embedding vectors (rag.embed) and BM25 token lists
-(rag.index). Both are pure functions of their key, so nothing is ever computed twice, across index
+Two caches use it, both under settings.cache_dir: embedding vectors (rag.index.embed) and BM25 token lists
+(rag.index.build). Both are pure functions of their key, so nothing is ever computed twice, across index
 versions and rebuilds, and a killed run resumes from its last written batch."""
 from __future__ import annotations
 

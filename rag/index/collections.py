@@ -13,7 +13,7 @@ collection gets its own prefix: `<RAG_MILVUS_COLLECTION>_<NAME>` (default keeps 
 Names are safe slugs (`NAME_RULE`): they become folder names, Milvus collection names and the
 `rag:NAME` model ids of the OpenAI-compatible API. An answer reads one collection's index only, unless
 asked for several (`--collection a,b`, `rag:a,b`): then each collection's index is searched and the hits
-merged (rag.store.Merged), every citation naming its collection.
+merged (rag.index.store.Merged), every citation naming its collection.
 
 Whatever writes a named collection (articles or index) holds its folder locked, shared (`writing`); delete
 and rename lock it exclusively and refuse while a writer holds it, and a writer whose collection was
@@ -131,7 +131,7 @@ def _existing(settings: Settings, name: str, verb: str) -> Path:
 
 @contextmanager
 def writing(settings: Settings):
-    """Held while writing a collection's articles or index (rag.store.update, rag.manage, rag.ingest): its
+    """Held while writing a collection's articles or index (rag.index.store.update, rag.ingest.manage, rag.ingest.watch): its
     folder locked shared (writers do not wait for each other), so `delete` and `rename` refuse meanwhile.
     CollectionError if the folder is gone (deleted or renamed since `settings_for`); nothing is made again.
     "default" is never deleted or renamed: nothing to hold."""
@@ -179,7 +179,7 @@ def _claimed(where: Path, name: str):
 
 
 def _drop_milvus(settings: Settings) -> None:  # pragma: no cover - needs a Milvus server (slow tests)
-    from rag import store_milvus
+    from rag.index import store_milvus
 
     client = store_milvus.connect(settings)
     for name in store_milvus.names(settings).values():

@@ -13,9 +13,9 @@ from typing import Protocol, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from rag.cache import BlobCache
+from rag.index.cache import BlobCache
 from rag.config import Settings
-from rag.embed_format import QUERY_PROMPT, document_text, normalise  # noqa: F401 (re-exported: rag.embed.normalise)
+from rag.index.embed_format import QUERY_PROMPT, document_text, normalise  # noqa: F401 (re-exported: rag.index.embed.normalise)
 
 
 class Embedder(Protocol):
@@ -139,7 +139,7 @@ def _make_embedder(settings: Settings) -> Embedder:
     from rag import models
 
     if settings.embed_url:
-        from rag.remote_embed import OpenAIEmbedder
+        from rag.index.remote_embed import OpenAIEmbedder
 
         return OpenAIEmbedder(settings.embed_url, settings.embed_model, dim=settings.embed_dim,
                               batch_size=max(settings.embed_batch, 32))  # a server batches well
@@ -150,7 +150,7 @@ def _make_embedder(settings: Settings) -> Embedder:
         path, name=embedder_id(settings.replace(embed_runtime="torch")), **common)
     if chosen == "torch":
         return torch_embedder()
-    from rag.onnx_embed import ExportedEmbedder
+    from rag.index.onnx_embed import ExportedEmbedder
 
     exported = ExportedEmbedder(path, settings.models_dir, chosen, name=embedder_id(settings), **common)
     if settings.embed_runtime != "auto":
@@ -184,10 +184,10 @@ def runtime(settings: Settings) -> str:
     else torch."""
     if settings.embed_runtime != "auto":
         return settings.embed_runtime
-    from rag.onnx_embed import RUNTIMES as EXPORTED, installed
+    from rag.index.onnx_embed import RUNTIMES as EXPORTED, installed
 
     if settings.store == "local":
-        from rag.index import current_version
+        from rag.index.build import current_version
 
         version = current_version(settings.index_dir)
         try:
@@ -210,7 +210,7 @@ def embedder_id(settings: Settings) -> str:
     from rag import models
 
     if settings.embed_url:
-        from rag.remote_embed import remote_id
+        from rag.index.remote_embed import remote_id
 
         return remote_id(settings.embed_model, settings.embed_dim)
     base = settings.embedder if settings.embedder in models.REGISTRY else str(Path(settings.embedder).expanduser().resolve())

@@ -1,6 +1,6 @@
 """What every embedding runtime shares (in-process torch, ONNX / OpenVINO, a remote server): EmbeddingGemma's
-query prompt and document format, and the normalisation of its vectors. Its own module, so rag.onnx_embed and
-rag.remote_embed need not import rag.embed (which loads them)."""
+query prompt and document format, and the normalisation of its vectors. Its own module, so rag.index.onnx_embed and
+rag.index.remote_embed need not import rag.index.embed (which loads them)."""
 from __future__ import annotations
 
 import numpy as np

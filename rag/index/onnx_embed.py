@@ -10,9 +10,9 @@ on ALQAC, past the 0.3 allowed; bench/results/SUMMARY.md).
 The export (~1.5 min, ~4 GB RAM, a 1.2 GB file) happens on first use into
 cache_dir/models/onnx/<model>/ under a file lock, so concurrent processes (Ray actors) export once; it runs
 in a child process, so running out of memory there fails the export, not the caller (which then falls
-back to torch: rag.embed). OpenVINO keeps its compiled model beside the export (6 s to compile, 0.8 s to
+back to torch: rag.index.embed). OpenVINO keeps its compiled model beside the export (6 s to compile, 0.8 s to
 load again). openvino, onnx and onnxscript are installed by default (openvino-bf16 is the default runtime:
-rag.embed.runtime); onnxruntime comes with the `scale` extra."""
+rag.index.embed.runtime); onnxruntime comes with the `scale` extra."""
 from __future__ import annotations
 
 import fcntl
@@ -88,7 +88,7 @@ def ensure_export(model_path: Path, models_dir: Path, log=None, every: float = 1
             t0 = time.monotonic()
             try:
                 with open(errors, "w") as err:
-                    child = subprocess.Popen([sys.executable, "-m", "rag.onnx_embed", str(model_path), str(tmp)],
+                    child = subprocess.Popen([sys.executable, "-m", "rag.index.onnx_embed", str(model_path), str(tmp)],
                                              stdout=err, stderr=err)
                     while child.poll() is None:
                         try:
@@ -157,7 +157,7 @@ class ExportedEmbedder:
         return lambda feed: compiled(feed)[0]
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
-        from rag.embed_format import normalise
+        from rag.index.embed_format import normalise
 
         self.load()
         with self._lock:  # a compiled model/session is not shared across concurrent calls
@@ -173,7 +173,7 @@ class ExportedEmbedder:
         return self._embed([self.query_prompt + t for t in texts])
 
     def embed_documents(self, texts, titles):
-        from rag.embed_format import document_text
+        from rag.index.embed_format import document_text
 
         return self._embed([document_text(x, t) for x, t in zip(texts, titles)])
 

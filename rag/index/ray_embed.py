@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from rag import chunking
+from rag.index import chunking
 from rag.config import Settings
-from rag.embed import EmbeddingCache, cache_key, embedder_id, load_embedder, runtime
+from rag.index.embed import EmbeddingCache, cache_key, embedder_id, load_embedder, runtime
 from rag.errors import RagError
 from rag.types import Article
 
@@ -142,7 +142,7 @@ def local_cluster(nodes: int = 2, cpus_per_node: int = 1, pythonpath: Sequence[s
             s.bind(("127.0.0.1", 0))
             return s.getsockname()[1]
 
-    package_parent = Path(__file__).resolve().parent.parent  # where workers import `rag` from, as this process does
+    package_parent = Path(__file__).resolve().parents[2]  # where workers import `rag` from, as this process does
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0",
                PYTHONPATH=os.pathsep.join([str(package_parent), *pythonpath, os.environ.get("PYTHONPATH", "")]))
     temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths are length-limited

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from rag.embed_format import QUERY_PROMPT, document_text, normalise
+from rag.index.embed_format import QUERY_PROMPT, document_text, normalise
 from rag.errors import BackendError, SettingsError
 
 

@@ -1,8 +1,8 @@
 """Where chunks, their vectors and their BM25 weights live, behind one small protocol.
 
-settings.store picks the implementation: "local" (default; rag/index.py: versioned files, FAISS + bm25s,
-in process) or "milvus" (rag/store_milvus.py: a Milvus server reached by settings.milvus_uri). Retrieval
-(rag/retrieve.py) only calls the methods below, and does the fusion itself, so both stores rank with the
+settings.store picks the implementation: "local" (default; rag/index/build.py: versioned files, FAISS + bm25s,
+in process) or "milvus" (rag/index/store_milvus.py: a Milvus server reached by settings.milvus_uri). Retrieval
+(rag/answer/retrieve.py) only calls the methods below, and does the fusion itself, so both stores rank with the
 same min-max fusion. `Merged` puts several collections' stores behind the same protocol (an answer over
 `--collection a,b`).
 """
@@ -13,19 +13,19 @@ from typing import Hashable, Iterator, Mapping, Protocol
 
 import numpy as np
 
-from rag import collections
+from rag.index import collections
 from rag.config import Settings
 from rag.errors import IndexMismatch
 from rag.types import Article, Chunk
 
 STORES = ("local", "milvus")
-UNPUBLISHED = "unpublished.json"  # in the index folder: articles written but not yet published (rag.manage)
+UNPUBLISHED = "unpublished.json"  # in the index folder: articles written but not yet published (rag.ingest.manage)
 
 
 class Store(Protocol):
     """A loaded, searchable index. A key names one chunk (a row locally, the chunk id in Milvus)."""
 
-    config: dict  # rag.index.index_config it was built with
+    config: dict  # rag.index.build.index_config it was built with
     articles: Mapping[str, Article]
 
     @property
@@ -35,7 +35,7 @@ class Store(Protocol):
 
     def chunk(self, key: Hashable) -> Chunk: ...
 
-    def prepare_filter(self, filters) -> object: ...  # rag.retrieve.Filters -> what lexical/dense take
+    def prepare_filter(self, filters) -> object: ...  # rag.answer.retrieve.Filters -> what lexical/dense take
 
     def lexical(self, tokens: list[str], k: int, allowed=None) -> list[tuple[Hashable, float]]: ...  # BM25
 
@@ -53,25 +53,25 @@ def _check(settings: Settings) -> str:
 def load(settings: Settings, *, expected_embedder: str | None = None) -> Store:
     """The live index of the configured store; IndexMissing / IndexMismatch / IndexCorrupt say how to fix."""
     if _check(settings) == "milvus":
-        from rag import store_milvus
+        from rag.index import store_milvus
 
         return store_milvus.load(settings, expected_embedder=expected_embedder)
-    from rag import index
+    from rag.index import build as index
 
     return index.load(settings, expected_embedder=expected_embedder)
 
 
 def update(settings: Settings, articles: list[Article], embedder, **kw):
-    """Bring the configured store in line with `articles` (the whole corpus); see rag.index.update. Holds the
-    collection (rag.collections.writing): a deleted one is not made again. Once the new version is live, the
-    corpus folder as read is published: rag.manage's list of articles written but not yet published goes."""
+    """Bring the configured store in line with `articles` (the whole corpus); see rag.index.build.update. Holds the
+    collection (rag.index.collections.writing): a deleted one is not made again. Once the new version is live, the
+    corpus folder as read is published: rag.ingest.manage's list of articles written but not yet published goes."""
     with collections.writing(settings):
         if _check(settings) == "milvus":
-            from rag import store_milvus
+            from rag.index import store_milvus
 
             report = store_milvus.update(settings, articles, embedder, **kw)
         else:
-            from rag import index
+            from rag.index import build as index
 
             report = index.update(settings, articles, embedder, **kw)
         (settings.index_dir / UNPUBLISHED).unlink(missing_ok=True)
@@ -83,7 +83,7 @@ _COMPARABLE = ("embedder", "dim", "tokenizer")
 
 
 class Merged:
-    """Several collections' stores as one Store, for an answer over several collections (rag.collections).
+    """Several collections' stores as one Store, for an answer over several collections (rag.index.collections).
 
     A key is (collection, key in its store); an article is "NAME/ID" (Chunk.article_id too: two collections may
     hold the same id), and the Article keeps its own id with `collection` set to NAME, which citations carry.

@@ -7,16 +7,16 @@ Three collections, named from settings.milvus_collection (the prefix P):
     P_meta      one row: the index config and the corpus fingerprint, written last (the commit point)
 
 Lexical side: each chunk's sparse vector holds bm25s's own eager weights, idf(t) * tf / (k1 * (1 - b +
-b * dl / avgdl) + tf) over the project's Vietnamese tokens (rag.index.bm25_tokens), keyed by a 32-bit
+b * dl / avgdl) + tf) over the project's Vietnamese tokens (rag.index.build.bm25_tokens), keyed by a 32-bit
 hash of the token; a query is the count of each of its tokens. The inner product is then bm25s's score
 exactly, so Milvus and the local store rank the same. The weights depend on corpus-wide statistics (N,
 df, avgdl), so a corpus change rewrites every row (vectors are read back, never re-embedded), as the
 local store rebuilds its BM25 index. Milvus's own BM25 function keeps those statistics server-side,
 but milvus-lite computes them per segment (see its sparse search), so its scores would not match.
 
-Fusion stays client-side (rag.retrieve): two server-side searches with the filter pushed down, then the
+Fusion stays client-side (rag.answer.retrieve): two server-side searches with the filter pushed down, then the
 project's min-max fusion. Milvus's WeightedRanker normalises each score with arctan, not min-max, and
-rag.retrieve needs each list's ranks and scores for the answer step.
+rag.answer.retrieve needs each list's ranks and scores for the answer step.
 
 Idempotent and crash-safe: `update` computes the whole target state from the corpus, deletes chunk rows
 that should not exist, upserts the rest by chunk id, then articles, then the meta row. A run killed
@@ -34,10 +34,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from rag import chunking
+from rag.index import chunking
 from rag.config import Settings
 from rag.errors import CorpusEmpty, IndexMismatch, IndexMissing
-from rag.index import REBUILD_HINT, IndexReport, bm25_tokens, config_diff, index_config, open_token_cache
+from rag.index.build import REBUILD_HINT, IndexReport, bm25_tokens, config_diff, index_config, open_token_cache
 from rag.types import Article, Chunk
 
 K1, B = 1.5, 0.75  # bm25s defaults (method "lucene"), as the local store uses
@@ -168,8 +168,8 @@ def update(
     max_embed: int | None = None,
     lexical_first: bool = False,  # noqa: ARG001 (every Milvus row carries its vector: nothing to publish early)
 ) -> IndexReport:
-    """As rag.index.update, into Milvus. `max_embed` is refused: a Milvus row cannot lack its vector."""
-    from rag.embed import embed_some
+    """As rag.index.build.update, into Milvus. `max_embed` is refused: a Milvus row cannot lack its vector."""
+    from rag.index.embed import embed_some
 
     if not articles:
         raise CorpusEmpty("no articles to index: the corpus is empty (the existing index, if any, is kept)")
@@ -287,7 +287,7 @@ class _Articles(Mapping):
 
 
 class MilvusStore:
-    """The Store protocol (rag/store.py) over the collections. A key is a chunk's row (its order in the corpus,
+    """The Store protocol (rag/index/store.py) over the collections. A key is a chunk's row (its order in the corpus,
     as in the local store: equal scores, e.g. of duplicate chunks, then rank the same); a filter is an expression."""
 
     def __init__(self, settings: Settings, client, meta: dict):
@@ -347,7 +347,7 @@ class MilvusStore:
 
 
 def load(settings: Settings, *, expected_embedder: str | None = None) -> MilvusStore:
-    from rag.embed import embedder_id
+    from rag.index.embed import embedder_id
 
     client = connect(settings)
     meta = _read_meta(client, settings)

@@ -7,7 +7,7 @@ Formats:
   comes from a page header line such as "Công nghệ Thứ Sáu 28/11/2025, 07:36".
 - `.jsonl` / `.jsonl.gz`: one JSON object per line with id, title, date, source, url, text;
   other fields (e.g. `summary`) go to `metadata`.
-- `.html` / `.htm`: a saved web page, read by `rag.webpage` (main text, title, date, site name);
+- `.html` / `.htm`: a saved web page, read by `rag.ingest.webpage` (main text, title, date, site name);
   the id is the file name.
 
 Files are untrusted: YAML aliases are refused (a few hundred bytes of them expand to gigabytes),
@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from rag.clean import clean_text, is_dateline, is_furniture_line, normalize, parse_date, strip_controls  # noqa: F401 (parse_date: rag.corpus.parse_date)
+from rag.ingest.clean import clean_text, is_dateline, is_furniture_line, normalize, parse_date, strip_controls  # noqa: F401 (parse_date: rag.ingest.corpus.parse_date)
 from rag.config import Settings
 from rag.errors import ArticleError
 from rag.types import Article
@@ -91,9 +91,9 @@ def load_corpus(
     in a file, or in a list of files. Never raises for a bad file: it is listed in `errors`.
 
     An article whose text is the same as an earlier one's, or (with `near_duplicates`, a Jaccard
-    threshold, see rag.dedup) nearly the same, is kept once: the first copy stays, and the others'
+    threshold, see rag.ingest.dedup) nearly the same, is kept once: the first copy stays, and the others'
     title, source, URL and date are added to its `also` list, so citations name every source.
-    `signature_cache` (rag.dedup.open_cache) keeps the texts' MinHash signatures between runs."""
+    `signature_cache` (rag.ingest.dedup.open_cache) keeps the texts' MinHash signatures between runs."""
     collector = _Collector(max_article_chars, near_duplicates, signature_cache, max_file_bytes=max_file_bytes)
     for file in _corpus_files([Path(p) for p in path] if isinstance(path, list) else [Path(path)], collector):
         collector.add_file(file)
@@ -225,7 +225,7 @@ class _Collector:
         self._position: dict[str, int] = {}  # id -> index in result.articles
         self.near = None
         if near_duplicates:
-            from rag.dedup import NearDuplicates  # datasketch takes ~0.4 s to import: only when asked
+            from rag.ingest.dedup import NearDuplicates  # datasketch takes ~0.4 s to import: only when asked
 
             self.near = NearDuplicates(near_duplicates, cache=signature_cache)
 
@@ -321,7 +321,7 @@ def _read_text_file(path: Path, warn: Callable[[str], None], max_chars: int) -> 
 
 
 def _read_html_file(path: Path, _warn: Callable[[str], None], max_chars: int) -> Article:
-    from rag import webpage  # imported on first use: trafilatura is not needed for Markdown corpora
+    from rag.ingest import webpage  # imported on first use: trafilatura is not needed for Markdown corpora
 
     try:
         data = path.read_bytes()

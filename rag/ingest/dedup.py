@@ -57,7 +57,7 @@ def signature(text: str, k: int = SHINGLE, hashvalues: np.ndarray | None = None)
 
 def open_cache(settings):
     """Signatures by text hash, under settings.cache_dir: a re-index signs only new or changed texts."""
-    from rag.cache import BlobCache
+    from rag.index.cache import BlobCache
 
     return BlobCache(settings.cache_dir / "minhash.sqlite", "minhash")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin
 
-from rag.clean import parse_date
+from rag.ingest.clean import parse_date
 from rag.errors import FetchError
 
 

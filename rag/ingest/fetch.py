@@ -11,7 +11,7 @@ without reading it all, and connect/read timeouts are per step. Per URL:
   back as `Fetched.not_modified` with no body; the caller commits new validators (`FetchState.remember`)
   only once it has used the body, so a failure after the download is retried next time;
 - timeouts, connection errors, 429 and 5xx are retried with exponential backoff;
-- every URL, redirect and connection goes through `rag.netpolicy` (no loopback, private, link-local...
+- every URL, redirect and connection goes through `rag.ingest.netpolicy` (no loopback, private, link-local...
   addresses unless RAG_FETCH_ALLOW_PRIVATE=1; the connection is made to the address that was checked);
 - one response gets `fetch_max_seconds` in total and `fetch_max_bytes`, whatever the per-read timeouts;
 - anything else (4xx, a disallowed path, too big, wrong content type, too many redirects or a loop)
@@ -28,16 +28,16 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from rag import netpolicy
+from rag.ingest import netpolicy
 from rag.config import Settings
-from rag.corpus import atomic_write, load_state
+from rag.ingest.corpus import atomic_write, load_state
 from rag.errors import FetchError
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 XML_TYPES = ("application/rss+xml", "application/atom+xml", "application/xml", "text/xml", "application/rdf+xml")
 _REDIRECTS = (301, 302, 303, 307, 308)
 _RETRY_STATUS = (429, 500, 502, 503, 504)
-_REFUSED = "refused: "  # how a fetch-policy refusal (rag.netpolicy) starts
+_REFUSED = "refused: "  # how a fetch-policy refusal (rag.ingest.netpolicy) starts
 _MAX_RETRY_AFTER = 60.0  # seconds; a longer Retry-After is treated as a failure, not waited for
 
 

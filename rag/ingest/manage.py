@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from rag import collections, corpus, index as index_mod, store
+from rag.index import collections, build as index_mod, store
+from rag.ingest import corpus
 from rag.config import Settings
 from rag.errors import ArticleError, ArticleNotFound, CorpusEmpty
 from rag.types import Article
@@ -74,9 +75,9 @@ def _reindex(
 ) -> tuple[index_mod.IndexReport, corpus.LoadResult]:
     """index.update over the whole corpus folder, embedding only the articles in `embed` (caller holds _LOCK);
     also what the corpus reader made of the folder (which files it merged into which stories)."""
-    from rag.embed import load_embedder, open_cache
+    from rag.index.embed import load_embedder, open_cache
 
-    from rag.dedup import open_cache as dedup_cache
+    from rag.ingest.dedup import open_cache as dedup_cache
 
     signatures = dedup_cache(settings) if settings.dedup_threshold else None
     loaded = corpus.load_corpus(
@@ -247,7 +248,7 @@ class CorpusWriter:
         report = self.report
         with _LOCK:
             report.index, loaded = _reindex(self.settings, embedder, progress, set(self.embed), on_publish)
-            # a new article the reader took for a story already there is not an added one (rag.dedup); the
+            # a new article the reader took for a story already there is not an added one (rag.ingest.dedup); the
             # reader keeps the first file in name order, which may be the new one, with the old one merged into it
             known = self.files if self._known else {}
             old = {str(path): article_id for article_id, path in known.items() if str(path) not in self.written}

@@ -1,7 +1,7 @@
 """`rag add` and `rag watch`: files, folders, web pages, RSS/Atom feeds and sitemaps into the corpus.
 
-Sources flow one way: fetch (rag.fetch) → links of a feed or sitemap (rag.feeds) → page → Article
-(rag.webpage) → corpus folder + incremental, lexical-first index update (rag.manage.add_articles).
+Sources flow one way: fetch (rag.ingest.fetch) → links of a feed or sitemap (rag.ingest.feeds) → page → Article
+(rag.ingest.webpage) → corpus folder + incremental, lexical-first index update (rag.ingest.manage.add_articles).
 Every failure is reported per URL or file and the batch goes on.
 
 State, under the index folder (it describes what this corpus has taken in):
@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from rag import collections, corpus, feeds, manage, webpage
+from rag.index import collections
+from rag.ingest import corpus, feeds, manage, webpage
 from rag.config import Settings
 from rag.errors import ArticleError, FetchError, RagError
-from rag.fetch import HTML_TYPES, Fetched, Fetcher, FetchState
+from rag.ingest.fetch import HTML_TYPES, Fetched, Fetcher, FetchState
 
 KINDS = ("auto", "page", "feed", "sitemap")
 _MAX_SITEMAP_DEPTH = 2  # a sitemap index of sitemap indexes, no deeper
@@ -41,7 +42,7 @@ class IngestReport(manage.AddReport):
     seen: int = 0  # feed/sitemap links skipped because they were added before
     warnings: list[str] = field(default_factory=list)  # e.g. a state file reset
     fetched: int = 0  # URLs that answered (200, or 304 not modified): pages, feeds, sitemaps
-    refused: int = 0  # URLs the fetch policy refused (rag.netpolicy): nothing was sent to them
+    refused: int = 0  # URLs the fetch policy refused (rag.ingest.netpolicy): nothing was sent to them
     fetch_failed: int = 0  # URLs that were tried and failed (unreachable, HTTP error, too big, robots.txt...)
 
     @property

@@ -22,7 +22,7 @@ import lxml.html
 import trafilatura
 from trafilatura.utils import decode_file
 
-from rag.clean import clean_text, normalize, parse_date, strip_controls
+from rag.ingest.clean import clean_text, normalize, parse_date, strip_controls
 from rag.errors import ArticleError
 from rag.types import Article
 

@@ -1,15 +1,15 @@
 """Who may use the server `rag serve` runs (the chat page, Gradio's API, /v1), issues 22 and 24.
 
-- Users (rag.users, HOME/users.json): each key reads and/or writes named collections. With any user (or
+- Users (rag.serve.users, HOME/users.json): each key reads and/or writes named collections. With any user (or
   RAG_API_KEY) configured, every request needs credentials: `Authorization: Bearer NAME.SECRET`, or HTTP
   Basic (user NAME, password NAME.SECRET: the browser's login prompt). RAG_API_KEY stays a key with every
   right (Bearer, or Basic with any user name). Wrong or missing credentials: 401. `Policy.who()` says who a
-  request is (a rag.users.Principal); the chat, Gradio's API and /v1 check its rights per collection (403).
+  request is (a rag.serve.users.Principal); the chat, Gradio's API and /v1 check its rights per collection (403).
 
 - With RAG_API_KEY set, every request needs the key: `Authorization: Bearer <key>` (API clients,
   gradio_client via its headers=), or HTTP Basic with the key as the password (any user name: the
   browser asks for it once and sends it with every request of the page). /v1 checks the key itself, with
-  OpenAI-style errors (rag.openai_api). Keys are compared with hmac.compare_digest.
+  OpenAI-style errors (rag.serve.openai_api). Keys are compared with hmac.compare_digest.
 - Without a key, a server bound to anything but a loopback address serves questions but refuses
   whatever writes (uploads, adding URLs/feeds, removing articles): strangers on the network must not
   change the corpus or make the server fetch for them. On 127.0.0.1 (the default) all works as before.
@@ -31,9 +31,9 @@ import time
 import weakref
 from pathlib import Path
 
-from rag import users as users_mod
+from rag.serve import users as users_mod
 from rag.errors import RagError
-from rag.users import Principal
+from rag.serve.users import Principal
 
 REALM = "rag"
 UPLOAD_PATH_SUFFIX = "/gradio_api/upload"  # Gradio's file upload route (writes files to disk)
@@ -149,7 +149,7 @@ def key_given(headers: dict[str, str], api_key: str) -> bool:
 class Gate:
     """ASGI middleware for the whole server: credentials checked (Policy.who) on every route, a key not checked
     before hashed off the event loop and failures limited per client address (Logins); Gradio's upload route
-    refused to whoever may write nowhere. /v1 answers its own errors in OpenAI's shape (rag.openai_api), with
+    refused to whoever may write nowhere. /v1 answers its own errors in OpenAI's shape (rag.serve.openai_api), with
     the keys it sees here already checked."""
 
     def __init__(self, app, *, api_key: str = "", allow_writes: bool = True, policy: Policy | None = None,

@@ -5,9 +5,9 @@ so any OpenAI client or chat front-end (the `openai` package, Open WebUI, LibreC
     POST /v1/chat/completions    -> an OpenAI chat completion, or with "stream": true server-sent
                                     `chat.completion.chunk` events ending with `data: [DONE]`
 
-Collections (rag.collections) are models too, the convention Open WebUI uses for knowledge bases: "rag" is
+Collections (rag.index.collections) are models too, the convention Open WebUI uses for knowledge bases: "rag" is
 the collection "default", "rag:NAME" the collection NAME, each answered from its own index only; /v1/models
-lists those the caller may read (users: rag.users; a collection it may not read gets 403). "rag:a,b" (not
+lists those the caller may read (users: rag.serve.users; a collection it may not read gets 403). "rag:a,b" (not
 listed: any readable ones, "default" by that name) searches several collections together, each citation's
 `collection` naming its own; a key that may not read every one of them gets 403.
 
@@ -47,10 +47,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
-from rag import collections, models, streams
-from rag.access import Policy
+from rag import models
+from rag.index import collections
+from rag.serve import streams
+from rag.serve.access import Policy
 from rag.errors import CorpusEmpty, IndexMissing, InvalidQuestion, RagError
-from rag.pipeline import Pipeline, validate
+from rag.answer.pipeline import Pipeline, validate
 from rag.types import Answer, Citation
 
 DEFAULT_MODEL = "rag"  # the configured generator, over the collection "default"
@@ -239,7 +241,7 @@ _GONE = object()  # the client went away before the work was done
 
 class _Run(streams.Stoppable):
     """One request's Pipeline.ask_stream, read a piece at a time in worker threads and stoppable from the
-    event loop (rag.streams.Stoppable: close() sets the pipeline's cancel event, closes the generator chain
+    event loop (rag.serve.streams.Stoppable: close() sets the pipeline's cancel event, closes the generator chain
     once the read in progress returns, which frees the model), then gives back the request's place in the queue."""
 
     def __init__(self, pipeline: Pipeline, slots: threading.BoundedSemaphore, question: str, history: list[dict],
@@ -303,7 +305,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def router(pipeline: Pipeline, policy: Policy | None = None) -> APIRouter:
     """The /v1 routes over one pipeline (the web chat's, so models load once) and its collections.
-    `policy` (rag.access) says who each request is; default: RAG_API_KEY alone, as before users existed."""
+    `policy` (rag.serve.access) says who each request is; default: RAG_API_KEY alone, as before users existed."""
     api = APIRouter(prefix="/v1")
     settings = pipeline.settings
     policy = policy or Policy(None, settings.api_key)
@@ -311,8 +313,8 @@ def router(pipeline: Pipeline, policy: Policy | None = None) -> APIRouter:
     slots = threading.BoundedSemaphore(1 + settings.max_waiting)
 
     def check_key(request: Request):
-        """The request's principal (rag.users.Principal); 401 when credentials are needed and not right.
-        Keys are compared in constant time (hmac.compare_digest, in rag.access and rag.users)."""
+        """The request's principal (rag.serve.users.Principal); 401 when credentials are needed and not right.
+        Keys are compared in constant time (hmac.compare_digest, in rag.serve.access and rag.serve.users)."""
         who = policy.who(dict(request.headers))
         if who is None:
             raise ApiError(401, "missing or wrong API key: send 'Authorization: Bearer <key>' (a user's key "

@@ -1,5 +1,5 @@
-"""An answer stream its reader may drop at any moment (issue 22): /v1 (rag.openai_api) and the web chat
-(rag.web) both read Pipeline.ask_stream through `Stoppable`.
+"""An answer stream its reader may drop at any moment (issue 22): /v1 (rag.serve.openai_api) and the web chat
+(rag.serve.web) both read Pipeline.ask_stream through `Stoppable`.
 
 Pipeline.ask_stream runs in the thread that reads it and yields only verified sentences, which may come
 seconds apart while the model writes one. A reader that goes away in between must not wait for the next

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rag import collections
+from rag.index import collections
 from rag.errors import RagError
 
 FILE = "users.json"
@@ -251,7 +251,7 @@ class Users:
     def check(self, key: str, user: str | None = None, *, hash_key: bool = True):
         """The user whose key this is (and, for HTTP Basic, whose name was given), or None. A key not checked
         before costs one scrypt (tens of ms) whether or not it names a user, so names do not leak by timing;
-        with hash_key=False such a key is not hashed and UNCHECKED comes back (for rag.access.Gate, which
+        with hash_key=False such a key is not hashed and UNCHECKED comes back (for rag.serve.access.Gate, which
         hashes off the event loop)."""
         users, ok = self._current()
         name, dot, secret = (key or "").partition(".")

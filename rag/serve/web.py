@@ -12,15 +12,15 @@ API: the named endpoint "ask" answers one question (no history) and returns `Ans
     from gradio_client import Client
     Client("http://127.0.0.1:7860/").predict("Ai phát biểu khai mạc hội nghị ngày 27/11?", 4, "hybrid", api_name="/ask")
 (optional 4th-6th arguments: since, until, source, e.g. "2025-11-01", "", "HTV"); "ask_in" takes a
-collection's name first (rag.collections), then the same arguments.
+collection's name first (rag.index.collections), then the same arguments.
 or over plain HTTP: POST /gradio_api/call/ask with {"data": [question, top_k, retriever]} returns
 {"event_id": ID}; GET /gradio_api/call/ask/ID then streams the result as server-sent events.
-The same server answers OpenAI's chat API under /v1 (rag/openai_api.py), for OpenAI clients and chat front-ends.
+The same server answers OpenAI's chat API under /v1 (rag/serve/openai_api.py), for OpenAI clients and chat front-ends.
 
 One Pipeline serves every session; its models load once, warmed in a background thread at start-up
 (a question asked meanwhile waits for the load). Generation is queued one at a time (llama.cpp runs
 one stream), with at most RAG_MAX_WAITING requests waiting (bounded_queue); a tab that closes ends its
-question (respond, rag.streams). Chat history and sources are per browser session (gr.State).
+question (respond, rag.serve.streams). Chat history and sources are per browser session (gr.State).
 """
 from __future__ import annotations
 
@@ -42,10 +42,13 @@ import uvicorn  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from fastapi.responses import JSONResponse  # noqa: E402
 
-from rag import access, collections, ingest, manage, models, openai_api, streams, text, users  # noqa: E402
+from rag import models, text  # noqa: E402
+from rag.serve import access, openai_api, streams, users
+from rag.index import collections
+from rag.ingest import watch as ingest, manage
 from rag.config import Settings, load_settings  # noqa: E402
 from rag.errors import InvalidSetting, RagError  # noqa: E402
-from rag.pipeline import Pipeline  # noqa: E402
+from rag.answer.pipeline import Pipeline  # noqa: E402
 from rag.types import Answer, Article, Citation  # noqa: E402
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
@@ -213,7 +216,7 @@ def link_markers(answer_text: str, citations: list[Citation]) -> str:
 
 def chat_filters(since: str | None, until: str | None, sources: list[str] | None) -> dict | None:
     """The settings panel's date range and sources as retrieval filters; dates as 28/11/2025 or 2025-11-28."""
-    from rag.clean import parse_date
+    from rag.ingest.clean import parse_date
 
     out: dict = {}
     for key, value, label in (("date_from", since, "Từ ngày"), ("date_to", until, "Đến ngày")):
@@ -382,8 +385,8 @@ class UploadGate:
 
 def build_app(pipeline: Pipeline, ready: threading.Event | None = None, *, allow_writes: bool = True,
               policy: access.Policy | None = None, uploads: Uploads | None = None) -> gr.Blocks:
-    """The chat page, over the collections (rag.collections) the request's key may read, chosen in a selector.
-    `policy` (rag.access) says who each request is; without one, allow_writes=False stands for a server open
+    """The chat page, over the collections (rag.index.collections) the request's key may read, chosen in a selector.
+    `policy` (rag.serve.access) says who each request is; without one, allow_writes=False stands for a server open
     to the network without users or RAG_API_KEY: the corpus tab lists articles but refuses uploads, URLs and
     removals. Writes need the key's write right on the selected collection. `uploads`: who uploaded which file
     (UploadGate records them); a file the request's principal did not upload is refused (none without it)."""
@@ -460,7 +463,7 @@ def build_app(pipeline: Pipeline, ready: threading.Event | None = None, *, allow
             # Gradio closes this generator when the tab goes away (its SSE stream drops), but only at a yield,
             # and verified sentences may be seconds apart: between them it yields "nothing new" every
             # KEEPALIVE seconds. Closing it stops the pipeline at the model's next token and closes the
-            # generator chain (rag.streams), freeing the model for the next question.
+            # generator chain (rag.serve.streams), freeing the model for the next question.
             with closing(run.polled(KEEPALIVE)) as pieces:
                 for piece in pieces:
                     if piece is None:
@@ -698,9 +701,9 @@ def bounded_queue(demo: gr.Blocks, settings: Settings) -> gr.Blocks:
 def make_server(pipeline: Pipeline, host: str = DEFAULT_HOST, ready: threading.Event | None = None,
                 port: int = DEFAULT_PORT) -> FastAPI:
     """One ASGI app: the chat page and Gradio's API at /, the OpenAI-compatible API at /v1, behind
-    rag.access.Gate (RAG_API_KEY for everything when set; no writes on a non-loopback host without it)."""
+    rag.serve.access.Gate (RAG_API_KEY for everything when set; no writes on a non-loopback host without it)."""
     settings = pipeline.settings
-    policy = access.Policy(settings.home, settings.api_key, host)  # users: HOME/users.json (rag.users)
+    policy = access.Policy(settings.home, settings.api_key, host)  # users: HOME/users.json (rag.serve.users)
     uploads = Uploads()
     demo = build_app(pipeline, ready, policy=policy, uploads=uploads)
     server = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # Gradio documents its own API
@@ -720,7 +723,7 @@ def make_server(pipeline: Pipeline, host: str = DEFAULT_HOST, ready: threading.E
 
 def main(host: str | None = None, port: int | None = None, settings: Settings | None = None,
          insecure: bool = False) -> int:
-    """Serve the chat page and the OpenAI-compatible /v1 API (rag.openai_api) on one server until
+    """Serve the chat page and the OpenAI-compatible /v1 API (rag.serve.openai_api) on one server until
     interrupted. host/port default to RAG_HOST/RAG_PORT, then 127.0.0.1:7860. A non-loopback host needs
     users or RAG_API_KEY, or insecure=True (`rag serve --insecure`): access.UnsafeBind otherwise."""
     host = host or os.environ.get("RAG_HOST") or DEFAULT_HOST

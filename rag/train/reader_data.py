@@ -1,4 +1,4 @@
-"""Training data for the reader (rag/reader.py): question + passage -> answer span or no answer.
+"""Training data for the reader (rag/answer/reader.py): question + passage -> answer span or no answer.
 
 Sources (../shared/data/qa, read at run time, never copied into the repo), each with its terms:
 - `viquad`: UIT-ViQuAD 2.0 rows from 301 on; a third of its questions are unanswerable, each with a
@@ -217,7 +217,7 @@ _FLAGS = {"": False, "0": False, "false": False, "1": True, "true": True}
 
 def evaluation_examples(path: Path, limit: int = EVAL_ROWS, *, accents: bool = True) -> list[Example]:
     """The evaluation slice of a QA CSV (its first `limit` rows), every third row the held-out part as in
-    rag.evalsets; `accents=False`: the questions typed without diacritics. A file that cannot be scored (no
+    rag.eval.evalsets; `accents=False`: the questions typed without diacritics. A file that cannot be scored (no
     such file, missing columns, no rows, a row without question, passage or answer, an `is_impossible`
     that is not 0/1) is refused with the line at fault: a score over nothing would read as a result."""
     path = Path(path)

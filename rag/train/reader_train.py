@@ -1,4 +1,4 @@
-"""Training and measuring the reader (rag/reader.py) on the 2-core CPU, resumably.
+"""Training and measuring the reader (rag/answer/reader.py) on the 2-core CPU, resumably.
 
 1. `encode`: every example becomes windows with answer labels (the token span, or the first token for
    "no answer in this window").
@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from rag import metrics
-from rag.corpus import atomic_write
-from rag.reader import Reader, ReaderConfig, Window, build_model, pad, windows
-from rag.reader_data import Example
+from rag.eval import metrics
+from rag.ingest.corpus import atomic_write
+from rag.answer.reader import Reader, ReaderConfig, Window, build_model, pad, windows
+from rag.train.reader_data import Example
 
 CHECKPOINT_EVERY = 100  # optimizer steps between checkpoints (a few minutes on 2 cores)
 
@@ -168,7 +168,7 @@ def predict(model, data: list[Labelled], items: list[Example], config: ReaderCon
     no-answer probability over its windows (as Reader.read)."""
     import torch
 
-    from rag.reader import decode
+    from rag.answer.reader import decode
 
     device = _device(model)
     best: dict[int, tuple[str, float, float]] = {}  # example -> (best span, lowest no-answer probability, its score)
@@ -265,7 +265,7 @@ def run(settings, data_path: Path, out: Path, *, epochs: float = 1.0, seed: int 
 
     import torch
 
-    from rag import reader_data
+    from rag.train import reader_data
 
     torch.manual_seed(seed)
     config = config or ReaderConfig()

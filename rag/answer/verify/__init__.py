@@ -15,5 +15,5 @@
   it answer the question), which records every `Rejection` for the Answer's trace.
 
 This package imports nothing from it at the top level: import the stage you need
-(`from rag.verify import checks`), so `rag.ground` may use `rag.verify.lexicon` without a cycle.
+(`from rag.answer.verify import checks`), so `rag.answer.ground` may use `rag.answer.verify.lexicon` without a cycle.
 """

@@ -6,7 +6,7 @@ the candidate its evidence ties to the question instead, when one is clear). `RA
 
 Every rule here earned its place on held-out questions (eval/ablation.py; eval/RESULTS.md, "The answer checks,
 rule by rule"): fifteen others that did not were deleted. `several_candidates` is about the answer asked for;
-`yesno_qualifier` decides a yes/no question's "no" from its deciding sentence (rag.verify.yesno runs it);
+`yesno_qualifier` decides a yes/no question's "no" from its deciding sentence (rag.answer.verify.yesno runs it);
 `unsure` (the model was less sure of a word of the claim than RAG_MIN_CONFIDENCE) and `reader_span` (the trained
 reader found no answer in any source, or the claim does not hold the span it found) run last, on every kind."""
 from __future__ import annotations
@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable, Iterable
 
-from rag import ground, text
+from rag import text
+from rag.answer import ground
 from rag.errors import InvalidSetting
-from rag.verify.entities import new_part
-from rag.verify.extract import question_sentence
-from rag.verify.lexicon import QUALIFIER
-from rag.verify.question import COUNTED, KINDS, YESNO, Expected
-from rag.verify.spans import CLEAR_MARGIN, anchor_scores, candidate_key, candidates, keys
+from rag.answer.verify.entities import new_part
+from rag.answer.verify.extract import question_sentence
+from rag.answer.verify.lexicon import QUALIFIER
+from rag.answer.verify.question import COUNTED, KINDS, YESNO, Expected
+from rag.answer.verify.spans import CLEAR_MARGIN, anchor_scores, candidate_key, candidates, keys
 
 SPAN_COVERAGE = 0.8  # share of the reader's span (its syllables) a sentence must repeat to hold it
 SPAN_INSIDE = 0.5  # or: share of what the sentence adds to the question that must lie inside the span
@@ -172,7 +173,7 @@ def several_candidates(c: ClaimContext) -> Rejection | None:
 
 
 # ------------------------------------------------------------------ yes / no: why the deciding sentence says no
-# For this the context is the yes/no question's: `claim` is the deciding sentence (rag.verify.yesno) and
+# For this the context is the yes/no question's: `claim` is the deciding sentence (rag.answer.verify.yesno) and
 # `expected.focus` the claim's terms; `evidence` is empty.
 
 @check("yesno_qualifier", {YESNO})
@@ -193,8 +194,8 @@ def unsure(c: ClaimContext) -> Rejection | None:
 
 @check("reader_span", KINDS)
 def reader_span(c: ClaimContext) -> Rejection | None:
-    """The claim and the answer span the trained reader found in the sources (rag.reader) disagree. The same
-    rule refuses the whole answer when the reader finds no answer in any source (rag.pipeline)."""
+    """The claim and the answer span the trained reader found in the sources (rag.answer.reader) disagree. The same
+    rule refuses the whole answer when the reader finds no answer in any source (rag.answer.pipeline)."""
     if c.span is not None and not holds_span(c.claim, c.span, c.question):
         return Rejection("reader_span", f"it does not agree with the reader's answer «{c.span}»")
     return None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from rag import ground, text
-from rag.verify.lexicon import ORG_WORDS, PLACES
+from rag import text
+from rag.answer import ground
+from rag.answer.verify.lexicon import ORG_WORDS, PLACES
 
 
 def new_part(claim: str, question: str) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 
-from rag import ground, text
-from rag.verify.question import DATE, NUMBER, PLACE, TIME, YEAR, Expected, terms
-from rag.verify.spans import CLEAR_MARGIN, Span, anchor_scores, birth_dates, candidate_key, candidates, counts, with_unit
+from rag import text
+from rag.answer import ground
+from rag.answer.verify.question import DATE, NUMBER, PLACE, TIME, YEAR, Expected, terms
+from rag.answer.verify.spans import CLEAR_MARGIN, Span, anchor_scores, birth_dates, candidate_key, candidates, counts, with_unit
 
 QUESTION_SENTENCE_COVERAGE = 0.6  # share of the question's terms a sentence needs to be "the sentence about it"
 TOPIC_SHARE = 0.25

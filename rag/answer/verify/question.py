@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag import ground, text
-from rag.verify.lexicon import ARTICLE, COUNT_NOUNS, PUBLISHED, QUESTION_WORDS, STOPWORDS, UNIT_STOP
+from rag import text
+from rag.answer import ground
+from rag.answer.verify.lexicon import ARTICLE, COUNT_NOUNS, PUBLISHED, QUESTION_WORDS, STOPWORDS, UNIT_STOP
 
 AGENT, PLACE, TIME, YEAR, DATE, NUMBER, YESNO, ANY = "agent", "place", "time", "year", "date", "number", "yesno", "any"
 KINDS = (AGENT, PLACE, TIME, YEAR, DATE, NUMBER, YESNO, ANY)

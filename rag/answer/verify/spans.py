@@ -7,8 +7,8 @@ import re
 from typing import NamedTuple
 
 from rag import text
-from rag.verify.lexicon import BIRTH, MONTHS_EN, NUM_WORDS_EN, NUM_WORDS_VI, UNIT_STOP
-from rag.verify.question import DATE, NUMBER, TIME, YEAR, Expected, words
+from rag.answer.verify.lexicon import BIRTH, MONTHS_EN, NUM_WORDS_EN, NUM_WORDS_VI, UNIT_STOP
+from rag.answer.verify.question import DATE, NUMBER, TIME, YEAR, Expected, words
 
 
 class Span(NamedTuple):

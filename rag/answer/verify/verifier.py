@@ -1,5 +1,5 @@
 """The verifier: checks answer sentences one by one against the numbered sources (is the claim in them?,
-rag.ground) and against the question (is it the answer asked for?, rag.verify.checks), renumbers their
+rag.answer.ground) and against the question (is it the answer asked for?, rag.answer.verify.checks), renumbers their
 citations, and records every rejection with the rule that fired (the Answer's trace)."""
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ from datetime import date
 
 import numpy as np
 
-from rag import ground, prompt, text
+from rag import text
+from rag.answer import ground, prompt
 from rag.types import Citation
-from rag.verify import checks
-from rag.verify.extract import extract, phrase
-from rag.verify.entities import names_listed
-from rag.verify.lexicon import UPPER
-from rag.verify.question import PUBLICATION_COVERAGE, Expected, terms
-from rag.verify.yesno import decide_yesno
+from rag.answer.verify import checks
+from rag.answer.verify.extract import extract, phrase
+from rag.answer.verify.entities import names_listed
+from rag.answer.verify.lexicon import UPPER
+from rag.answer.verify.question import PUBLICATION_COVERAGE, Expected, terms
+from rag.answer.verify.yesno import decide_yesno
 
 # A sentence that refers back to the one before it by a pronoun ("He also ...", "Ông cũng ...", "Điều này ...").
 _CONTINUES = re.compile(
@@ -48,7 +49,7 @@ class Verifier:
     def __init__(self, sources: list[prompt.Source], embedder=None, question: str = "", expected: Expected | None = None,
                  min_confidence: float = 0.0, disabled: frozenset[str] = frozenset()):
         self.sources = {s.n: s for s in sources}
-        self.min_confidence = min_confidence  # a claim the model was less sure of is not shown (rag.reply.Reply)
+        self.min_confidence = min_confidence  # a claim the model was less sure of is not shown (rag.answer.reply.Reply)
         self.embedder = embedder  # for cross-lingual support only
         self.question, self.expected = question, expected
         self.disabled = frozenset(disabled)  # rule names switched off (RAG_DISABLED_CHECKS)

@@ -1,15 +1,16 @@
 """Yes / no questions, decided by the evidence sentence itself or not at all (the small model says "Có" to
 nearly anything): the sentence that holds most of the claim's words decides; the yes/no rule of
-rag.verify.checks (`yesno_qualifier`: a qualifier of the claim it lacks) says when it says no."""
+rag.answer.verify.checks (`yesno_qualifier`: a qualifier of the claim it lacks) says when it says no."""
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from rag import ground, text
-from rag.verify import checks
-from rag.verify.checks import ClaimContext, Rejection
-from rag.verify.lexicon import YESNO_WORDS
-from rag.verify.question import YESNO, Expected, terms, without_diacritics
+from rag import text
+from rag.answer import ground
+from rag.answer.verify import checks
+from rag.answer.verify.checks import ClaimContext, Rejection
+from rag.answer.verify.lexicon import YESNO_WORDS
+from rag.answer.verify.question import YESNO, Expected, terms, without_diacritics
 
 _YESNO_FOLDED = {text.fold_diacritics(w) for w in YESNO_WORDS} | {"co"}
 YES_COVERAGE = 0.8  # share of the question's claim words the deciding sentence (and the one before) must hold
@@ -26,7 +27,7 @@ def decide_yesno(question: str, passage: str, disabled: frozenset[str] = frozens
     """The verdict of a passage on a yes/no question, and the sentence that decides it.
 
     The deciding sentence is the one (with the sentence before it) that holds most of the claim's words. No
-    when a yes/no rule of rag.verify.checks fires on it (`disabled` switches rules off); yes when it holds
+    when a yes/no rule of rag.answer.verify.checks fires on it (`disabled` switches rules off); yes when it holds
     nearly all the claim's words and no rule fires. (Rules for another value, a qualified role or a denial in
     the sentence were measured and deleted: eval/RESULTS.md.)"""
     folded = without_diacritics(question)
@@ -46,7 +47,7 @@ def decide_yesno(question: str, passage: str, disabled: frozenset[str] = frozens
     (coverage, _), sentence = best
     if coverage < ADDRESS_COVERAGE:
         return YesNo(None, sentence)
-    # why the sentence says no: the yes/no rule of rag.verify.checks, named and switchable
+    # why the sentence says no: the yes/no rule of rag.answer.verify.checks, named and switchable
     ctx = ClaimContext(Expected(YESNO, False, claim, folded=folded), question, sentence, "")
     rejection = checks.run(ctx, disabled, checks.YESNO_RULES)
     if rejection is not None:
