@@ -37,6 +37,7 @@ from rag.index import chunking
 from rag.config import Settings
 from rag.errors import CorpusEmpty, IndexCorrupt, IndexMismatch, IndexMissing
 from rag.types import Article, Chunk
+from rag.index.version import current_version  # noqa: F401 (rag.index.build.current_version, as before)
 
 FORMAT_VERSION = 2  # 2: dense vectors in an IDMap2 keyed by chunk row (partial coverage)
 REBUILD_HINT = "run `rag index --rebuild`"
@@ -156,14 +157,6 @@ class IndexReport:
 
 
 # ---------------------------------------------------------------- reading
-
-
-def current_version(index_dir: Path) -> Path | None:
-    try:
-        name = (index_dir / "CURRENT").read_text().strip()
-    except FileNotFoundError:
-        return None
-    return index_dir / name
 
 
 def _read_jsonl(path: Path) -> list[dict]:

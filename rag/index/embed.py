@@ -187,7 +187,7 @@ def runtime(settings: Settings) -> str:
     from rag.index.onnx_embed import RUNTIMES as EXPORTED, installed
 
     if settings.store == "local":
-        from rag.index.build import current_version
+        from rag.index.version import current_version
 
         version = current_version(settings.index_dir)
         try:
