@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rag import metrics
+from rag.eval import metrics
 from rag.config import load_settings
-from rag.pipeline import Pipeline
+from rag.answer.pipeline import Pipeline
 from rag.types import Answer
 
 
