@@ -367,3 +367,16 @@ def test_reader_eval_refuses_a_csv_it_cannot_score_before_loading_anything(tmp_p
     assert cli.main(["reader", "eval", "--csv", str(tmp_path / "q.csv")]) == 1
     err = capsys.readouterr().err
     assert says in err and "a bug" not in err
+
+
+def test_a_threshold_chosen_by_numpy_is_a_valid_config(tmp_path):
+    """choose_threshold's value goes into ReaderConfig and config.json: a numpy float once failed the range check
+    after an hour of training, before the weights were saved."""
+    from rag.train import reader_train
+
+    threshold, _ = reader_train.choose_threshold([("x", 0.2), ("", 0.9)], [
+        reader_data.Example("a", "t", "q", "x y", "x", 0, "answer", "valid"),
+        reader_data.Example("b", "t", "q", "x y", "", -1, "unanswerable", "valid")])
+    assert type(threshold) is float
+    config = ReaderConfig(threshold=np.float64(0.3))
+    assert config.threshold == 0.3

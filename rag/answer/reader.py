@@ -60,9 +60,9 @@ class ReaderConfig:
         whole("stride", 0, self.max_len // 2 - 1)
         for name, low, high in (("alpha", 0.0, 1e4), ("threshold", 0.0, 1.0)):
             v = getattr(self, name)
-            if type(v) not in (int, float) or not low < v < high:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not low < v < high:
                 raise ValueError(f"{name} must be a number strictly between {low:g} and {high:g}, not {v!r}")
-        if type(self.alone) not in (int, float) or not 0 <= self.alone <= self.threshold:
+        if isinstance(self.alone, bool) or not isinstance(self.alone, (int, float)) or not 0 <= self.alone <= self.threshold:
             raise ValueError(f"alone must be a number from 0 to the threshold ({self.threshold}), not {self.alone!r}")
 
     @classmethod

@@ -220,7 +220,7 @@ def refused_by_kind(preds: list[tuple[str, float]], items: list[Example], thresh
 
 
 def choose_threshold(preds, items) -> tuple[float, dict]:
-    grid = [round(x, 2) for x in np.arange(0.05, 0.96, 0.05)]
+    grid = [round(float(x), 2) for x in np.arange(0.05, 0.96, 0.05)]  # plain floats: they go into config.json
     scored = [(squad_scores(preds, items, t), t) for t in grid]
     best = max(scored, key=lambda st: (st[0]["f1"], -abs(st[1] - 0.5)))
     return best[1], best[0]
