@@ -125,9 +125,10 @@ class Settings:
     # reader first: the no-answer probability at or below which the reader's span answers a one-fact question
     # alone, without the model; -1: the value chosen for the weights (their config.json "alone"); 0: never
     reader_alone: float = setting(-1.0, min=-1.0, max=1.0)
-    # follow-up questions (rag.answer.followup): "rules" carry the last question's topic or person, no model pass;
-    # "model" lets the generator rewrite what the rules leave (seconds on 2 cores: eval/RESULTS.md, issue 34)
-    followup: str = setting("rules", choices=("rules", "model"))
+    # follow-up questions (rag.answer.followup): "model" lets the generator rewrite what the person rule leaves
+    # (seconds on 2 cores); "rules" carries the last question's topic instead, no model pass: not the default
+    # until eval/followups.py shows it is no worse (unmeasured; eval/RESULTS.md, issue 34)
+    followup: str = setting("model", choices=("rules", "model"))
     min_confidence: float = setting(0.25, min=0.0, max=1.0)  # a claim with a word the model was less sure of is not shown (rag.answer.reply.Reply; chosen on dev rows: eval/RESULTS.md); 0: off
     disabled_checks: str = setting("")  # answer checks switched off, by name, comma-separated (rag.answer.verify.checks.CHECKS)
 

@@ -86,7 +86,7 @@ def test_abstention_is_marked(make_client):
 
 
 def test_earlier_messages_are_the_history(make_client):
-    client, gen = make_client("Đội tuyển Việt Nam thắng Thái Lan 2-1 [1].")
+    client, gen = make_client("Đội tuyển Việt Nam thắng Thái Lan tỉ số bao nhiêu?", "Đội tuyển Việt Nam thắng Thái Lan 2-1 [1].")
     earlier = "Đội tuyển Việt Nam thắng Thái Lan [1].\n\nNguồn:\n[1] Đội tuyển Việt Nam thắng Thái Lan (2025-12-01, Báo B)"
     messages = [
         {"role": "system", "content": "You are a pirate."},
@@ -96,11 +96,9 @@ def test_earlier_messages_are_the_history(make_client):
     ]
     body = chat(client, messages).json()
     assert "2-1" in body["choices"][0]["message"]["content"]
-    prompt = json.dumps(gen.prompts[0], ensure_ascii=False)
-    # the earlier question's topic carried into the follow-up (rag.answer.followup); the client's system message and
-    # our sources list (display only) are not history
-    assert "Đội tuyển Việt Nam thắng: Tỉ số là bao nhiêu?" in prompt and "pirate" not in prompt
-    assert "Báo B" not in prompt
+    rewrite_prompt = json.dumps(gen.prompts[0], ensure_ascii=False)
+    assert "Đội tuyển Việt Nam thắng ai?" in rewrite_prompt and "pirate" not in rewrite_prompt
+    assert "Nguồn:" not in rewrite_prompt  # our sources list is display only, not history
 
 
 @pytest.mark.parametrize(

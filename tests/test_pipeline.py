@@ -105,24 +105,28 @@ FOLLOW_UP = [{"role": "user", "content": "Đội tuyển Việt Nam thắng ai?"
              {"role": "assistant", "content": "Đội tuyển Việt Nam thắng Thái Lan [1]."}]
 
 
-def test_a_short_follow_up_carries_the_last_questions_topic_without_a_model_pass(make_pipeline):
-    p, gen = make_pipeline("Đội tuyển Việt Nam thắng Thái Lan 2-1 [1].")
+def _rules(settings, articles, fake_embedder, *replies):
+    index.update(settings, articles, fake_embedder, progress=False, log=lambda m: None)
+    gen = Scripted(*replies)
+    return Pipeline(settings.replace(followup="rules"), embedder=fake_embedder, generator=gen), gen
+
+
+def test_a_short_follow_up_carries_the_last_questions_topic_without_a_model_pass(settings, articles, fake_embedder):
+    p, gen = _rules(settings, articles, fake_embedder, "Đội tuyển Việt Nam thắng Thái Lan 2-1 [1].")
     a = p.ask("Tỉ số là bao nhiêu?", history=FOLLOW_UP)
     assert len(gen.prompts) == 1  # the answer's prompt only: no rewrite
     assert "Đội tuyển Việt Nam thắng: Tỉ số là bao nhiêu?" in gen.prompts[0][-1]["content"]
     assert a.citations and a.citations[0].article_id == "bongda" and "2-1" in a.text
 
 
-def test_a_follow_up_that_names_its_topic_is_left_as_asked(make_pipeline):
-    p, gen = make_pipeline("Đội tuyển Việt Nam thắng Thái Lan 2-1 [1].")
+def test_a_follow_up_that_names_its_topic_is_left_as_asked(settings, articles, fake_embedder):
+    p, gen = _rules(settings, articles, fake_embedder, "Đội tuyển Việt Nam thắng Thái Lan 2-1 [1].")
     p.ask("Trận đấu giữa đội tuyển Việt Nam và Thái Lan kết thúc với tỉ số bao nhiêu?", history=FOLLOW_UP)
     assert "Đội tuyển Việt Nam thắng:" not in gen.prompts[0][-1]["content"]
 
 
-def test_follow_up_is_rewritten_by_the_model_when_asked_to(settings, articles, fake_embedder):
-    index.update(settings, articles, fake_embedder, progress=False, log=lambda m: None)
-    gen = Scripted("Đội tuyển Việt Nam thắng Thái Lan tỉ số bao nhiêu?", "Đội tuyển Việt Nam thắng Thái Lan 2-1 [1].")
-    p = Pipeline(settings.replace(followup="model"), embedder=fake_embedder, generator=gen)
+def test_follow_up_is_rewritten_by_the_model_by_default(make_pipeline):
+    p, gen = make_pipeline("Đội tuyển Việt Nam thắng Thái Lan tỉ số bao nhiêu?", "Đội tuyển Việt Nam thắng Thái Lan 2-1 [1].")
     a = p.ask("Tỉ số là bao nhiêu?", history=FOLLOW_UP)
     assert "Tỉ số là bao nhiêu?" in gen.prompts[0][-1]["content"]  # the rewrite request saw the question
     assert a.citations and a.citations[0].article_id == "bongda" and "2-1" in a.text
