@@ -140,7 +140,7 @@ def one(pack_dir: Path, out: Path, name: str, limit: int | None = None) -> dict:
     from transformers import Gemma3TextConfig, Gemma3TextModel
 
     from rag.answer.reader import build_model
-    from rag.train.reader_train import choose_threshold, predict_cached, squad_scores, train, cache_frozen
+    from rag.train.reader_train import choose_threshold, predict, squad_scores, train
 
     torch.set_num_threads(2)  # several of these share the machine's cores
     _, overrides, kwargs = next(g for g in GRID if g[0] == name)
@@ -159,16 +159,14 @@ def one(pack_dir: Path, out: Path, name: str, limit: int | None = None) -> dict:
     t0 = time.perf_counter()
     work = Path("/tmp/reader-sweep") / name
     pad_id = cfg["pad_token_id"]
-    train_states = cache_frozen(model, train_data, config, work / "train", pad_id, progress=False)
-    valid_states = cache_frozen(model, valid_data, config, work / "valid", pad_id, progress=False)
     if name == "shipped":
         from rag.answer.reader import WEIGHTS_DIR, load_trained
 
         load_trained(model, WEIGHTS_DIR)
         history = []
     else:
-        history = train(model, train_states, train_data, config, work, progress=False, log=lambda *_: None, **kwargs)
-    preds = predict_cached(model, valid_states, valid_data, valid_items, config)
+        history = train(model, train_data, config, work, pad_id=pad_id, progress=False, log=lambda *_: None, **kwargs)
+    preds = predict(model, valid_data, valid_items, config, pad_id=pad_id)
     threshold, scores = choose_threshold(preds, valid_items)
     by_source = {src: squad_scores([p for p, e in zip(preds, valid_items) if e.source == src],
                                    [e for e in valid_items if e.source == src], threshold) for src in ("viquad", "xquad")}
