@@ -123,6 +123,18 @@ def test_the_training_pack_is_filtered_again_and_sorted_by_kind(tmp_path):
     assert "Hà Nội là thủ đô, có sông Hồng." in {e.context for e in items}  # Zalo's spaced punctuation joined
 
 
+def test_a_capped_source_keeps_a_seeded_sample(tmp_path, monkeypatch):
+    _qa_dir(tmp_path, "x", "y")
+    _pack(tmp_path, {"train/squad2_vi_mt_unanswerable.jsonl.gz": [
+        {"context": f"Câu {i}: Lyon không là thủ đô.", "question": f"Lyon là gì? ({i})", "answerable": False}
+        for i in range(10)]})
+    monkeypatch.setitem(reader_data.CAPS, "squad2mt", 4)
+    items, counts = reader_data.examples(tmp_path, ("squad2mt",))
+    again, _ = reader_data.examples(tmp_path, ("squad2mt",))
+    assert len(items) == 4 and counts["squad2mt: left out (CAPS)"] == 6
+    assert [e.question for e in items] == [e.question for e in again]
+
+
 def test_permissive_data_has_no_research_only_source(tmp_path):
     _qa_dir(tmp_path, "x", "y")
     _pack(tmp_path, {"train/squad2_vi_mt_unanswerable.jsonl.gz": [

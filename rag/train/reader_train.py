@@ -286,6 +286,9 @@ def run(settings, data_path: Path, out: Path, *, epochs: float = 1.0, seed: int 
                     progress=progress, log=log)
     train_s = time.perf_counter() - t0
     preds = predict(model, valid_data, valid_items, config, pad_id=tokenizer.pad_token_id, progress=progress)
+    # kept beside the checkpoints: another threshold rule can be compared without predicting again
+    atomic_write(work / "valid_preds.json", json.dumps([[e.id, e.kind, t, no] for (t, no), e in zip(preds, valid_items)],
+                                                       ensure_ascii=False).encode("utf-8"))
     threshold, valid_scores = choose_threshold(preds, valid_items)
     config = ReaderConfig(**(asdict(config) | {"threshold": threshold}))
     try:
