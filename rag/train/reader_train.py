@@ -6,7 +6,7 @@
    `epochs` may be fractional (a seeded sample of the windows); a checkpoint every CHECKPOINT_EVERY steps,
    so a killed run resumes where it was. (The frozen layers' outputs were cached once: with ~50,000
    windows that is ~20 GB, and one pass costs no more computed than cached.)
-3. `choose_threshold`: the no-answer probability that maximises SQuAD-v2 F1 on the validation part
+3. `choose_threshold`: the no-answer probability that maximises right - 2 x wrong answers on the validation part
    (passages never trained on, none from any evaluation set).
 Seeds are fixed; `rag reader train` writes the weights, config and provenance to one folder.
 """
@@ -219,11 +219,30 @@ def refused_by_kind(preds: list[tuple[str, float]], items: list[Example], thresh
     return {k: {"n": len(v), "refused": round(100 * sum(v) / len(v), 1)} for k, v in sorted(out.items())}
 
 
+WRONG_COST = 2.0  # a wrong answer shown with its citation costs two right ones: people trust the citation
+
+
+def harm(preds: list[tuple[str, float]], items: list[Example], threshold: float) -> dict:
+    """What the reader's answers are worth at `threshold`: `right` (answerable, shown with F1 >= 0.5), `wrong`
+    (shown where there is no answer, or F1 < 0.5) and `value` = right - WRONG_COST * wrong; a refusal is worth 0.
+    Answers without a known span are left out: their rightness cannot be told."""
+    right = wrong = 0
+    for (text_, no), ex in zip(preds, items):
+        if ex.kind == "answer-nospan" or no >= threshold or not text_:
+            continue
+        if ex.answer and metrics.token_f1(text_, [ex.answer]) >= 0.5:
+            right += 1
+        else:
+            wrong += 1
+    return {"right": right, "wrong": wrong, "value": right - WRONG_COST * wrong}
+
+
 def choose_threshold(preds, items) -> tuple[float, dict]:
+    """The no-answer threshold on the validation part that maximises `harm(...)["value"]` (not F1, which
+    scores a wrong answer like a refusal: the reader chosen that way answered the tempting unanswerable ones)."""
     grid = [round(float(x), 2) for x in np.arange(0.05, 0.96, 0.05)]  # plain floats: they go into config.json
-    scored = [(squad_scores(preds, items, t), t) for t in grid]
-    best = max(scored, key=lambda st: (st[0]["f1"], -abs(st[1] - 0.5)))
-    return best[1], best[0]
+    best = max(grid, key=lambda t: (harm(preds, items, t)["value"], -abs(t - 0.5)))
+    return best, squad_scores(preds, items, best) | {"harm": harm(preds, items, best)}
 
 
 def read_examples(reader: Reader, items: list[Example], *, progress=True) -> list[tuple[str, float]]:
