@@ -394,16 +394,16 @@ def test_a_threshold_chosen_by_numpy_is_a_valid_config(tmp_path):
     assert config.threshold == 0.3
 
 
-def test_the_threshold_weighs_a_wrong_answer_above_a_refusal():
-    """Two right answers at no-answer 0.4, three tempting unanswerable ones answered at 0.3-0.35: F1 would answer
-    all five at a threshold above 0.4 (2 right, 3 wrong); the harm rule refuses them (2 - 2 x 3 < 0)."""
+def test_what_answers_are_worth_weighs_a_wrong_answer_above_a_refusal():
+    """Two right answers at no-answer 0.4, three tempting unanswerable ones answered at 0.3-0.35: answering all
+    five is worth less than answering none of them (2 - 2 x 3 < 0)."""
     from rag.train import reader_train
 
     ex = lambda i, answer, kind: reader_data.Example(str(i), "t", "q", "x y", answer, 0 if answer else -1, kind, "valid")  # noqa: E731
     items = [ex(0, "x", "answer"), ex(1, "x", "answer"), ex(2, "", "unanswerable"), ex(3, "", "negative"),
-             ex(4, "", "not-answering")] + [ex(5 + i, "x", "answer") for i in range(3)]
-    preds = [("x", 0.4), ("x", 0.4), ("y", 0.3), ("y", 0.35), ("y", 0.3)] + [("x", 0.1)] * 3
-    threshold, scores = reader_train.choose_threshold(preds, items)
-    assert 0.1 < threshold <= 0.3
-    assert scores["harm"] == {"right": 3, "wrong": 0, "value": 3}
+             ex(4, "", "not-answering"), ex(5, "x", "answer-nospan")] + [ex(6 + i, "x", "answer") for i in range(3)]
+    preds = [("x", 0.4), ("x", 0.4), ("y", 0.3), ("y", 0.35), ("y", 0.3), ("x", 0.1)] + [("x", 0.1)] * 3
+    assert reader_train.harm(preds, items, 0.2) == {"right": 3, "wrong": 0, "value": 3}
     assert reader_train.harm(preds, items, 0.45) == {"right": 5, "wrong": 3, "value": -1}
+    _, scores = reader_train.choose_threshold(preds, items)
+    assert set(scores["harm"]) == {"right", "wrong", "value"}
