@@ -129,6 +129,9 @@ class Settings:
     # (seconds on 2 cores); "rules" carries the last question's topic instead, no model pass: not the default
     # until eval/followups.py shows it is no worse (unmeasured; eval/RESULTS.md, issue 34)
     followup: str = setting("model", choices=("rules", "model"))
+    # what the model is shown when the reader found its span: "all" the selected sentences of every source; "reader"
+    # only the source holding the span (a shorter prompt is read sooner on 2 cores; the answer must hold that span anyway)
+    prompt_sources: str = setting("all", choices=("all", "reader"))
     min_confidence: float = setting(0.25, min=0.0, max=1.0)  # a claim with a word the model was less sure of is not shown (rag.answer.reply.Reply; chosen on dev rows: eval/RESULTS.md); 0: off
     disabled_checks: str = setting("")  # answer checks switched off, by name, comma-separated (rag.answer.verify.checks.CHECKS)
 

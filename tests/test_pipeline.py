@@ -444,6 +444,23 @@ def test_the_model_still_answers_when_the_reader_is_less_sure_or_a_span_cannot_e
     assert gen.prompts and a.model != "reader"
 
 
+def test_on_a_diet_the_model_is_shown_only_the_source_holding_the_readers_span(settings, articles, fake_embedder):
+    index.update(settings, articles, fake_embedder, progress=False, log=lambda m: None)
+    reply = "Giá vàng miếng hôm nay tăng 1 triệu đồng mỗi lượng [1]."
+    q = "Giá vàng miếng tăng bao nhiêu khi mưa lớn ở Huế?"  # sentences of two articles share its words
+    shown = {}
+    for sources in ("all", "reader"):
+        gen = Scripted(reply)
+        p = Pipeline(settings.replace(reader="on", prompt_sources=sources), embedder=fake_embedder, generator=gen,
+                     reader=FakeReader("1 triệu đồng"))
+        a = p.ask(q)
+        assert not a.abstained and "1 triệu đồng" in a.text and a.citations[0].article_id == "vang"
+        shown[sources] = gen.prompts[0][-1]["content"]
+    assert shown["all"].count("\n[") >= 2  # more than one source block
+    assert shown["reader"].count("\n[") == 1 and "1 triệu đồng" in shown["reader"]
+    assert len(shown["reader"]) < len(shown["all"])
+
+
 def test_english_questions_keep_the_rules(read_pipeline):
     reader = FakeReader(None)
     p, _ = read_pipeline(reader, "Gold rose by 1 million dong per tael [1].")

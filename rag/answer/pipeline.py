@@ -306,7 +306,10 @@ class Pipeline:
                 yield Answer(q, shown, verifier.citations(), False, timings, "reader", reading=reading,
                              rejections=verifier.trace())
                 return
-        messages = prompt.messages(q if standalone == q else standalone, sources)
+        shown_sources = sources
+        if verifier.span and self.settings.prompt_sources == "reader":
+            shown_sources = [s for s in sources if s.n == verifier.span[0]]
+        messages = prompt.messages(q if standalone == q else standalone, shown_sources)
         out_parts: list[str] = []
         held: list[str] = []  # connective sentences wait until a verified claim follows them
         reply = Reply()
