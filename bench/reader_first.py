@@ -6,8 +6,10 @@ against today's path (the reader checks, the model always answers) measured in t
 One process on the live default index (`rag index` first); models loaded and the system prompt evaluated
 (Pipeline.warm_up) before any timing. Two passes over the same questions (spread over the seed questions and
 their paraphrases), each question once per pass, in the same order:
-    TODAY  RAG_READER_ALONE=0, RAG_FOLLOWUP=model: the reader refuses or checks, the model always phrases;
-    FAST   the shipped settings: the reader's span answers alone at or below its `alone` probability.
+    TODAY  RAG_READER_ALONE=0, RAG_FOLLOWUP=model, RAG_PROMPT_SOURCES=all: the reader refuses or checks, the
+           model always phrases, from the selected sentences of every source;
+    FAST   the shipped settings: the reader's span answers alone at or below its `alone` probability, and the
+           model, where it runs, is shown what the shipped prompt diet keeps.
 Reported: first verified output and total, p50 / p95, over all questions and over those FAST answered
 reader-first; the share answered reader-first; prompt tokens where the model ran."""
 from __future__ import annotations
@@ -42,8 +44,8 @@ def main() -> None:
     counter = CountingGenerator(make_generator(settings), _model_path(settings, settings.generator))
     fast = Pipeline(settings, generator=counter)
     fast.warm_up()
-    today = Pipeline(settings.replace(reader_alone=0.0, followup="model"), embedder=fast.embedder, generator=counter,
-                     reader=fast.reader)
+    today = Pipeline(settings.replace(reader_alone=0.0, followup="model", prompt_sources="all"),
+                     embedder=fast.embedder, generator=counter, reader=fast.reader)
     qs = questions(args.n)
     load0, started = os.getloadavg()[0], time.strftime("%Y-%m-%d %H:%M:%S %z")
     rows = {"today": [ask_one(today, counter, q) for q in qs], "fast": [ask_one(fast, counter, q) for q in qs]}

@@ -125,13 +125,14 @@ class Settings:
     # reader first: the no-answer probability at or below which the reader's span answers a one-fact question
     # alone, without the model; -1: the value chosen for the weights (their config.json "alone"); 0: never
     reader_alone: float = setting(-1.0, min=-1.0, max=1.0)
-    # follow-up questions (rag.answer.followup): "model" lets the generator rewrite what the person rule leaves
-    # (seconds on 2 cores); "rules" carries the last question's topic instead, no model pass: not the default
-    # until eval/followups.py shows it is no worse (unmeasured; eval/RESULTS.md, issue 34)
-    followup: str = setting("model", choices=("rules", "model"))
-    # what the model is shown when the reader found its span: "all" the selected sentences of every source; "reader"
-    # only the source holding the span (a shorter prompt is read sooner on 2 cores; the answer must hold that span anyway)
-    prompt_sources: str = setting("all", choices=("all", "reader"))
+    # follow-up questions (rag.answer.followup): "rules" carries the last question's topic (or the person the last
+    # answer named) into a short or elliptic follow-up, no model pass; "model" lets the generator rewrite it
+    # (seconds on 2 cores). Rules: 9 of 14 multi-turn cases right, 2 wrong; model 5 and 3 (eval/RESULTS.md, issue 34)
+    followup: str = setting("rules", choices=("rules", "model"))
+    # what the model is shown when the reader found its span: "reader" only the source holding the span (the answer
+    # must hold that span anyway; a shorter prompt is read sooner on 2 cores: 3 fewer wrong answers shown with a
+    # citation of 173, as many right, eval/RESULTS.md, issue 34); "all" the selected sentences of every source
+    prompt_sources: str = setting("reader", choices=("all", "reader"))
     min_confidence: float = setting(0.25, min=0.0, max=1.0)  # a claim with a word the model was less sure of is not shown (rag.answer.reply.Reply; chosen on dev rows: eval/RESULTS.md); 0: off
     disabled_checks: str = setting("")  # answer checks switched off, by name, comma-separated (rag.answer.verify.checks.CHECKS)
 

@@ -85,8 +85,11 @@ def test_abstention_is_marked(make_client):
     assert "Nguồn:" not in body["choices"][0]["message"]["content"]
 
 
-def test_earlier_messages_are_the_history(make_client):
-    client, gen = make_client("Đội tuyển Việt Nam thắng Thái Lan tỉ số bao nhiêu?", "Đội tuyển Việt Nam thắng Thái Lan 2-1 [1].")
+@pytest.mark.parametrize("followup", ["model", "rules"])
+def test_earlier_messages_are_the_history(make_client, followup):
+    answer = "Đội tuyển Việt Nam thắng Thái Lan 2-1 [1]."
+    replies = ("Đội tuyển Việt Nam thắng Thái Lan tỉ số bao nhiêu?", answer) if followup == "model" else (answer,)
+    client, gen = make_client(*replies, followup=followup)
     earlier = "Đội tuyển Việt Nam thắng Thái Lan [1].\n\nNguồn:\n[1] Đội tuyển Việt Nam thắng Thái Lan (2025-12-01, Báo B)"
     messages = [
         {"role": "system", "content": "You are a pirate."},
@@ -96,9 +99,14 @@ def test_earlier_messages_are_the_history(make_client):
     ]
     body = chat(client, messages).json()
     assert "2-1" in body["choices"][0]["message"]["content"]
-    rewrite_prompt = json.dumps(gen.prompts[0], ensure_ascii=False)
-    assert "Đội tuyển Việt Nam thắng ai?" in rewrite_prompt and "pirate" not in rewrite_prompt
-    assert "Nguồn:" not in rewrite_prompt  # our sources list is display only, not history
+    if followup == "model":  # the generator rewrote the follow-up from the history
+        rewrite_prompt = json.dumps(gen.prompts[0], ensure_ascii=False)
+        assert "Đội tuyển Việt Nam thắng ai?" in rewrite_prompt and "pirate" not in rewrite_prompt
+        assert "Nguồn:" not in rewrite_prompt  # our sources list is display only, not history
+    else:  # no rewrite pass: the earlier question's topic is carried into the one prompt
+        assert len(gen.prompts) == 1
+        question = gen.prompts[0][-1]["content"].split("Câu hỏi:")[-1]
+        assert "Việt Nam thắng" in question and "pirate" not in question and "Nguồn:" not in question
 
 
 @pytest.mark.parametrize(

@@ -105,14 +105,18 @@ FOLLOW_UP = [{"role": "user", "content": "Đội tuyển Việt Nam thắng ai?"
              {"role": "assistant", "content": "Đội tuyển Việt Nam thắng Thái Lan [1]."}]
 
 
-def _rules(settings, articles, fake_embedder, *replies):
+def _follow_up_pipeline(settings, articles, fake_embedder, *replies, followup="rules"):
     index.update(settings, articles, fake_embedder, progress=False, log=lambda m: None)
     gen = Scripted(*replies)
-    return Pipeline(settings.replace(followup="rules"), embedder=fake_embedder, generator=gen), gen
+    return Pipeline(settings.replace(followup=followup), embedder=fake_embedder, generator=gen), gen
+
+
+def test_follow_ups_take_the_rules_by_default(settings):
+    assert settings.followup == "rules"  # measured better than the rewrite: eval/RESULTS.md, issue 34
 
 
 def test_a_short_follow_up_carries_the_last_questions_topic_without_a_model_pass(settings, articles, fake_embedder):
-    p, gen = _rules(settings, articles, fake_embedder, "Đội tuyển Việt Nam thắng Thái Lan 2-1 [1].")
+    p, gen = _follow_up_pipeline(settings, articles, fake_embedder, "Đội tuyển Việt Nam thắng Thái Lan 2-1 [1].")
     a = p.ask("Tỉ số là bao nhiêu?", history=FOLLOW_UP)
     assert len(gen.prompts) == 1  # the answer's prompt only: no rewrite
     assert "Đội tuyển Việt Nam thắng: Tỉ số là bao nhiêu?" in gen.prompts[0][-1]["content"]
@@ -120,13 +124,14 @@ def test_a_short_follow_up_carries_the_last_questions_topic_without_a_model_pass
 
 
 def test_a_follow_up_that_names_its_topic_is_left_as_asked(settings, articles, fake_embedder):
-    p, gen = _rules(settings, articles, fake_embedder, "Đội tuyển Việt Nam thắng Thái Lan 2-1 [1].")
+    p, gen = _follow_up_pipeline(settings, articles, fake_embedder, "Đội tuyển Việt Nam thắng Thái Lan 2-1 [1].")
     p.ask("Trận đấu giữa đội tuyển Việt Nam và Thái Lan kết thúc với tỉ số bao nhiêu?", history=FOLLOW_UP)
     assert "Đội tuyển Việt Nam thắng:" not in gen.prompts[0][-1]["content"]
 
 
-def test_follow_up_is_rewritten_by_the_model_by_default(make_pipeline):
-    p, gen = make_pipeline("Đội tuyển Việt Nam thắng Thái Lan tỉ số bao nhiêu?", "Đội tuyển Việt Nam thắng Thái Lan 2-1 [1].")
+def test_with_followup_model_the_generator_rewrites_the_follow_up(settings, articles, fake_embedder):
+    p, gen = _follow_up_pipeline(settings, articles, fake_embedder, "Đội tuyển Việt Nam thắng Thái Lan tỉ số bao nhiêu?",
+                    "Đội tuyển Việt Nam thắng Thái Lan 2-1 [1].", followup="model")
     a = p.ask("Tỉ số là bao nhiêu?", history=FOLLOW_UP)
     assert "Tỉ số là bao nhiêu?" in gen.prompts[0][-1]["content"]  # the rewrite request saw the question
     assert a.citations and a.citations[0].article_id == "bongda" and "2-1" in a.text
