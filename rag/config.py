@@ -127,7 +127,7 @@ class Settings:
     reader_alone: float = setting(-1.0, min=-1.0, max=1.0)
     # follow-up questions (rag.answer.followup): "rules" carries the last question's topic (or the person the last
     # answer named) into a short or elliptic follow-up, no model pass; "model" lets the generator rewrite it
-    # (seconds on 2 cores). Rules: 9 of 14 multi-turn cases right, 2 wrong; model 5 and 3 (eval/RESULTS.md, issue 34)
+    # (seconds on 2 cores). Rules: 9 of 14 multi-turn cases right, 1 wrong; model 5 and 3 (eval/RESULTS.md, issue 34)
     followup: str = setting("rules", choices=("rules", "model"))
     # what the model is shown when the reader found its span: "reader" only the source holding the span (the answer
     # must hold that span anyway; a shorter prompt is read sooner on 2 cores: 3 fewer wrong answers shown with a
