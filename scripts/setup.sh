@@ -38,10 +38,12 @@ build_llama() {
   if ls "$WHEELS"/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1; then NOTE=cached; return; fi
   NOTE=built
   echo "== building $LLAMA once (a few minutes on 2 cores); cached in $WHEELS"
-  # LLAVA_BUILD=OFF: no multimodal library (mtmd, 51 of the 178 files compiled), which only image and audio chat
-  # formats load. A wheel cached before this flag still has it, and works as well: no rebuild for that.
+  # Only what the Python package loads (libllama, libggml*): LLAVA_BUILD=OFF leaves out the multimodal library
+  # (mtmd), which only image and audio chat formats load, and scripts/llama-no-common.cmake the common library,
+  # which llama-cpp-python builds but never loads. A wheel cached before either still has them, and works as well.
   # --no-cache-dir: pip's own cache would hand back a build made with other flags
-  CMAKE_ARGS="-DLLAVA_BUILD=OFF" CFLAGS="$FLAGS" CXXFLAGS="$FLAGS" \
+  CMAKE_ARGS="-DLLAVA_BUILD=OFF -DCMAKE_PROJECT_llama.cpp_INCLUDE=$PWD/scripts/llama-no-common.cmake" \
+    CFLAGS="$FLAGS" CXXFLAGS="$FLAGS" \
     .venv/bin/pip wheel -q --no-cache-dir --no-deps -w "$WHEELS" "$LLAMA"
 }
 
