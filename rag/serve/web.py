@@ -51,6 +51,9 @@ from rag.errors import InvalidSetting, RagError  # noqa: E402
 from rag.answer.pipeline import Pipeline  # noqa: E402
 from rag.types import Answer, Article, Citation  # noqa: E402
 
+# seconds the server waits for open requests once asked to stop (an open chat tab holds an event stream)
+SHUTDOWN_GRACE_S = 5
+
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
 RETRIEVERS = {"hybrid": "Kết hợp (hybrid)", "bm25": "Từ khoá (BM25)", "dense": "Ngữ nghĩa (dense)"}
 MODEL_LABELS = {
@@ -738,5 +741,6 @@ def main(host: str | None = None, port: int | None = None, settings: Settings | 
         print(f"--insecure: {host} is not a loopback address and there are no users and no RAG_API_KEY: anyone "
               "may ask, uploads, URLs and removals are off", flush=True)
     print(f"Serving the chat on http://{host}:{port}/ and the OpenAI-compatible API on http://{host}:{port}/v1", flush=True)
-    uvicorn.run(server, host=host, port=port, log_level="warning")
+    # asked to stop (Ctrl-C, SIGTERM), it waits for open requests at most SHUTDOWN_GRACE_S, not until every tab closes
+    uvicorn.run(server, host=host, port=port, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
     return 0
