@@ -10,7 +10,7 @@ from rag.answer.verify import entities
 from rag.answer.verify.question import KIND_PATTERNS
 
 
-def standalone(question: str, history: list[dict] | None, generator, how: str = "model") -> str:
+def standalone(question: str, history: list[dict] | None, generator, how: str) -> str:
     """A follow-up made self-contained, so retrieval, the reader and the model see what it is about. "rules":
     the person the last answer named for "ông ấy", else the last question's topic before a short or elliptic
     follow-up ("kéo dài đến ngày nào?"); no model pass, which on 2 cores costs seconds before anything is
