@@ -1,6 +1,7 @@
 """Shared fixtures: a fake embedder (hashed bag of syllables) and tiny articles, so unit tests need no model."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -164,6 +165,28 @@ def stop(proc) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@contextlib.contextmanager
+def small_app(env: dict, work: Path):
+    """`python app.py` on a free port with `env` (its RAG_CORPUS_DIR indexed lexically first, so no embedding
+    model loads): yields (process, url), stopped at the end."""
+    import subprocess
+    import sys
+
+    # --max-embed 0: searchable lexically, without loading the embedding model
+    subprocess.run([sys.executable, "-m", "rag", "index", "--quiet", "--max-embed", "0"], cwd=ROOT, env=env,
+                   check=True, timeout=300)
+    log, port = work / "server.log", _free_port()
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        _wait_http(url, proc, log, timeout=180)
+        yield proc, url
+    finally:
+        stop(proc)
 
 
 @pytest.fixture(scope="session")

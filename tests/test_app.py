@@ -262,31 +262,18 @@ def test_the_server_stops_on_sigterm_while_a_page_holds_its_event_stream(tmp_pat
     SIGTERM left it running (and a test's teardown waited 20 s to kill it). It now gives open requests
     SHUTDOWN_GRACE_S."""
     import os
-    import subprocess
-    import sys
     import urllib.request
 
-    from conftest import ROOT, _free_port, _wait_http
+    from conftest import small_app
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "a.jsonl").write_text(json.dumps({"id": "a", "title": "Mưa", "text": "Mưa lớn ở Huế."}) + "\n")
     env = {**os.environ, "RAG_CORPUS_DIR": str(corpus), "RAG_INDEX_DIR": str(tmp_path / "index"),
            "RAG_RETRIEVER": "bm25", "RAG_GENERATOR": "smollm2-135m"}
-    subprocess.run([sys.executable, "-m", "rag", "index", "--quiet", "--max-embed", "0"], cwd=ROOT, env=env,
-                   check=True, timeout=300)
-    log, port = tmp_path / "server.log", _free_port()
-    with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/", proc, log, timeout=180)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/gradio_api/heartbeat/test", timeout=60) as stream:
+    with small_app(env, tmp_path) as (proc, url):
+        with urllib.request.urlopen(f"{url}gradio_api/heartbeat/test", timeout=60) as stream:
             assert stream.headers["content-type"].startswith("text/event-stream")
             proc.terminate()
             # generous against SHUTDOWN_GRACE_S (5 s): before, the server never exited while the stream was open
             assert proc.wait(timeout=app.SHUTDOWN_GRACE_S + 25) is not None
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, _free_port, _wait_http, stop
+from conftest import ROOT, small_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [  # see ../shared/TESTING.md
@@ -99,19 +97,8 @@ def hostile_app(tmp_path):
     (corpus / "bai.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     env = {**os.environ, "RAG_CORPUS_DIR": str(corpus), "RAG_INDEX_DIR": str(tmp_path / "index"),
            "RAG_RETRIEVER": "bm25", "RAG_GENERATOR": "smollm2-135m", "RAG_FEEDBACK_LOG": str(tmp_path / "fb.jsonl")}
-    # --max-embed 0: searchable lexically, without loading the embedding model
-    subprocess.run([sys.executable, "-m", "rag", "index", "--quiet", "--max-embed", "0"], cwd=ROOT, env=env,
-                   check=True, timeout=300)
-    log, port = tmp_path / "server.log", _free_port()
-    with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        _wait_http(url, proc, log, timeout=180)
+    with small_app(env, tmp_path) as (_, url):
         yield url
-    finally:
-        stop(proc)
 
 
 def test_an_html_article_title_named_by_an_abstention_is_shown_as_text(browser_page, hostile_app):
