@@ -130,8 +130,9 @@ class Settings:
     # (seconds on 2 cores). Rules: 9 of 14 multi-turn cases right, 1 wrong; model 5 and 3 (eval/RESULTS.md, issue 34)
     followup: str = setting("rules", choices=("rules", "model"))
     # what the model is shown when the reader found its span: "reader" only the source holding the span (the answer
-    # must hold that span anyway; a shorter prompt is read sooner on 2 cores: 3 fewer wrong answers shown with a
-    # citation of 173, as many right, eval/RESULTS.md, issue 34); "all" the selected sentences of every source
+    # must hold that span anyway, and a shorter prompt is read sooner on 2 cores: 7-20 % fewer prompt tokens; seed
+    # and vietnews sets together, dev 76 right / 20 wrong-but-cited against 77 / 20, holdout 26 / 10 against 24 / 11:
+    # eval/RESULTS.md, issue 34); "all" the selected sentences of every source
     prompt_sources: str = setting("reader", choices=("all", "reader"))
     min_confidence: float = setting(0.25, min=0.0, max=1.0)  # a claim with a word the model was less sure of is not shown (rag.answer.reply.Reply; chosen on dev rows: eval/RESULTS.md); 0: off
     disabled_checks: str = setting("")  # answer checks switched off, by name, comma-separated (rag.answer.verify.checks.CHECKS)

@@ -37,7 +37,7 @@ make_venv() {
 build_llama() {
   if ls "$WHEELS"/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1; then NOTE=cached; return; fi
   NOTE=built
-  echo "== building $LLAMA once (a few minutes on 2 cores); cached in $WHEELS"
+  echo "== building $LLAMA once (1.5 min on a 2-core Xeon, longer on older CPUs); cached in $WHEELS"
   # Only what the Python package loads (libllama, libggml*): LLAVA_BUILD=OFF leaves out the multimodal library
   # (mtmd), which only image and audio chat formats load, and scripts/llama-no-common.cmake the common library,
   # which llama-cpp-python builds but never loads. A wheel cached before either still has them, and works as well.

@@ -131,7 +131,7 @@ def test_a_follow_up_that_names_its_topic_is_left_as_asked(settings, articles, f
 
 def test_with_followup_model_the_generator_rewrites_the_follow_up(settings, articles, fake_embedder):
     p, gen = _follow_up_pipeline(settings, articles, fake_embedder, "Đội tuyển Việt Nam thắng Thái Lan tỉ số bao nhiêu?",
-                    "Đội tuyển Việt Nam thắng Thái Lan 2-1 [1].", followup="model")
+                                 "Đội tuyển Việt Nam thắng Thái Lan 2-1 [1].", followup="model")
     a = p.ask("Tỉ số là bao nhiêu?", history=FOLLOW_UP)
     assert "Tỉ số là bao nhiêu?" in gen.prompts[0][-1]["content"]  # the rewrite request saw the question
     assert a.citations and a.citations[0].article_id == "bongda" and "2-1" in a.text
